@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test bench venv clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+
+# One resolver run per extra set, so the botocore pin is solved together with everything else.
+$(VENV)/.base: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e ".[test]"
+	touch $@ $(VENV)/.base
+
+$(VENV)/.bench: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e ".[bench]"
+	touch $@ $(VENV)/.base
+
+venv: $(VENV)/.base
+
+demo: $(VENV)/.base
+	$(PY) -m aiovolume.demo
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench_file.py
+
+clean:
+	rm -rf $(VENV) demo-data
