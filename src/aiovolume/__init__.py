@@ -1,0 +1,10 @@
+"""aiovolume: asyncio-native Neuroglancer Precomputed volumes, with a CloudVolume facade."""
+
+from .cloudvolume import CloudVolume
+from .cutout import VolumeCutout
+from .geometry import Bbox, Vec
+from .options import Options
+from .volume import Volume
+
+__all__ = ["Bbox", "CloudVolume", "Options", "Vec", "Volume", "VolumeCutout"]
+__version__ = "0.1.0"

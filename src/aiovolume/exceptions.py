@@ -63,8 +63,18 @@ class AlignmentError(AiovolumeError, ValueError):
     """A write is not aligned to the chunk grid while ``non_aligned_writes=False``."""
 
 
-class DtypeError(AiovolumeError, TypeError):
-    """Data cannot be cast safely to the layer's data type."""
+class DtypeError(AiovolumeError, ValueError, TypeError):
+    """Data cannot be cast safely to the layer's data type.
+
+    A ``ValueError`` as in CloudVolume, and a ``TypeError`` because that is what it is.
+    """
+
+
+class ShapeMismatchError(AlignmentError, DimensionError):
+    """An array's shape does not match the region it is written to.
+
+    CloudVolume raises ``AlignmentError`` here, so existing ``except`` clauses keep working.
+    """
 
 
 # -- data ------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""``CloudVolume``: the blocking, drop-in facade over the async :class:`Volume`.
+
+Every method that does I/O is a one-line call into ``Volume`` through the bridge loop
+(:mod:`aiovolume.sync`); metadata properties read the same ``Volume`` directly.
+
+    >>> from aiovolume import CloudVolume           # doctest: +SKIP
+    >>> vol = CloudVolume("file:///data/layer")      # doctest: +SKIP
+    >>> img = vol[0:512, 0:512, 0:64]                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .cutout import VolumeCutout
+from .format.info import create_new_info
+from .geometry import Bbox
+from .sync import run
+from .volume import Volume
+
+
+class _Delegate:
+    """A property forwarded to the wrapped Volume (read, and write where Volume allows)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj._vol, self.name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj._vol, self.name, value)
+
+
+class CloudVolume:
+    """Blocking access to a Precomputed layer, with CloudVolume's constructor and API.
+
+    ``CloudVolume(cloudpath, mip=0, bounded=True, autocrop=False, fill_missing=False,
+    cdn_cache=True, progress=False, info=None, compress=None, compress_level=None,
+    non_aligned_writes=False, parallel=1, delete_black_uploads=False, background_color=0,
+    max_redirects=10, secrets=None, options=None)``
+    """
+
+    create_new_info = staticmethod(create_new_info)
+
+    def __init__(self, cloudpath: str, *args: Any, **kwargs: Any) -> None:
+        self._vol = Volume(cloudpath, *args, **kwargs)
+        run(self._vol._open())
+
+    # -- I/O: one line each ---------------------------------------------------------------
+    def __getitem__(self, key: Any) -> VolumeCutout:
+        return run(self._vol.download(key))
+
+    def __setitem__(self, key: Any, data: Any) -> None:
+        run(self._vol.upload(key, data))
+
+    def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
+        return run(self._vol.download(bbox, mip=mip))
+
+    def download_point(self, pt: Sequence[float], size: Any = 256, mip: Any = None,
+                       coord_resolution: Sequence[float] | None = None) -> VolumeCutout:
+        return run(self._vol.download_point(pt, size=size, mip=mip, coord_resolution=coord_resolution))
+
+    def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
+        return run(self._vol.upload(bbox, data, mip=mip))
+
+    def exists(self, bbox: Any, mip: int | Sequence[float] | None = None) -> dict[str, bool]:
+        return run(self._vol.exists(bbox, mip=mip))
+
+    def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
+        return run(self._vol.delete(bbox, mip=mip))
+
+    def commit_info(self) -> None:
+        return run(self._vol.commit_info())
+
+    def refresh_info(self) -> dict[str, Any]:
+        return run(self._vol.refresh_info())
+
+    def close(self) -> None:
+        return run(self._vol.close())
+
+    def __enter__(self) -> "CloudVolume":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata: no I/O, straight through ----------------------------------------------
+    def add_scale(self, factor: Sequence[int], encoding: str | None = None,
+                  chunk_size: Sequence[int] | None = None, info: dict | None = None) -> dict[str, Any]:
+        return self._vol.add_scale(factor, encoding=encoding, chunk_size=chunk_size, info=info)
+
+    def reset_scales(self) -> None:
+        return self._vol.reset_scales()
+
+    def bbox_to_mip(self, bbox: Any, mip: Any, to_mip: Any) -> Bbox:
+        return self._vol.bbox_to_mip(bbox, mip, to_mip)
+
+    def point_to_mip(self, pt: Sequence[float], mip: Any, to_mip: Any) -> Any:
+        return self._vol.point_to_mip(pt, mip, to_mip)
+
+    def slices_from_global_coords(self, slices: Any) -> tuple[slice, ...]:
+        return self._vol.slices_from_global_coords(slices)
+
+    def slices_to_global_coords(self, slices: Any) -> tuple[slice, ...]:
+        return self._vol.slices_to_global_coords(slices)
+
+    def to_mip(self, mip: Any) -> int:
+        return self._vol.to_mip(mip)
+
+    def __getattr__(self, name: str) -> Any:
+        # mip_* helpers (mip_shape, mip_bounds, ...) are pure metadata reads
+        if name.startswith("mip_") and "_vol" in self.__dict__:
+            return getattr(self._vol, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"CloudVolume({self.cloudpath!r}, mip={self.mip})"
+
+
+# Metadata and option attributes, forwarded to the Volume (settable where Volume allows it).
+_FORWARDED = (
+    "mip", "bounded", "autocrop", "fill_missing", "info", "available_mips", "available_resolutions",
+    "dataset_name", "layer", "base_cloudpath", "layer_cloudpath", "cloudpath", "info_cloudpath",
+    "scales", "scale", "shape", "volume_size", "num_channels", "layer_type", "data_type", "dtype",
+    "encoding", "resolution", "voxel_offset", "chunk_size", "downsample_ratio", "underlying", "key",
+    "bounds", "compressed_segmentation_block_size", "progress", "compress", "compress_level",
+    "cdn_cache", "non_aligned_writes", "parallel", "delete_black_uploads", "background_color",
+    "read_only", "options",
+)
+for _name in _FORWARDED:
+    setattr(CloudVolume, _name, _Delegate(_name))
+del _name

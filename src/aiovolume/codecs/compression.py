@@ -1,0 +1,81 @@
+"""Transport compression of stored chunks (Content-Encoding, or CloudVolume's ``.gz`` suffix)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import imagecodecs
+
+from ..exceptions import DecodingError, UnsupportedCompressionType
+
+# CloudVolume gzips these encodings by default; image codecs are already compressed.
+_GZIP_BY_DEFAULT = frozenset({"raw", "compressed_segmentation", "compresso", "crackle"})
+SUPPORTED = ("gzip", "br", "zstd")
+
+
+def resolve_compress(compress: object, encoding: str) -> str | None:
+    """CloudVolume's rule for the ``compress=`` option -> transport encoding or None."""
+    if compress is None:
+        return "gzip" if encoding in _GZIP_BY_DEFAULT else None
+    if compress is True:
+        return "gzip"
+    if compress is False or compress == "":
+        return None
+    if isinstance(compress, str) and compress.lower() in SUPPORTED:
+        return compress.lower()
+    raise UnsupportedCompressionType(
+        f"compress={compress!r} is not supported; use None, True, False or one of {SUPPORTED}"
+    )
+
+
+def compress(data: bytes, method: str | None, level: int | None = None) -> bytes:
+    if method is None:
+        return data
+    if method == "gzip":
+        # imagecodecs' zlib-backed gzip releases the GIL and is ~2x stdlib here
+        return imagecodecs.gzip_encode(data, level=6 if level is None else level)
+    if method == "br":
+        return imagecodecs.brotli_encode(data, level=5 if level is None else level)
+    if method == "zstd":
+        return imagecodecs.zstd_encode(data, level=3 if level is None else level)
+    raise UnsupportedCompressionType(f"unknown transport compression {method!r}")
+
+
+def decompress(data: bytes, method: str | None) -> bytes:
+    """Undo transport compression; a corrupt or truncated stream raises DecodingError."""
+    if method is None or method == "identity":
+        return data
+    try:
+        if method == "gzip":
+            try:
+                # libdeflate: ~2.3x zlib here; it checks the CRC and length trailer
+                return imagecodecs.gzip_decode(data)
+            except Exception:
+                # multi-member streams, or a real error that zlib describes better
+                return _gunzip(data)
+        if method == "br":
+            return imagecodecs.brotli_decode(data)
+        if method == "zstd":
+            return imagecodecs.zstd_decode(data)
+    except DecodingError:
+        raise
+    except Exception as exc:
+        raise DecodingError(f"corrupt {method} stream: {exc}") from None
+    raise DecodingError(f"unknown content encoding {method!r}")
+
+
+def _gunzip(data: bytes) -> bytes:
+    # zlib checks the gzip trailer (CRC32 + length), so truncation and bit flips are caught;
+    # wbits=47 also accepts a zlib header, which some writers emit for "gzip".
+    d = zlib.decompressobj(47)
+    try:
+        out = d.decompress(data)
+    except zlib.error as exc:
+        raise DecodingError(f"corrupt gzip stream: {exc}") from None
+    if not d.eof:
+        raise DecodingError("truncated gzip stream")
+    if d.unused_data:
+        # concatenated members are legal gzip
+        return out + gzip.decompress(d.unused_data)
+    return out

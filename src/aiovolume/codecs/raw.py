@@ -1,0 +1,23 @@
+"""``raw`` encoding: the chunk's bytes in Fortran order, little-endian, no header."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exceptions import DecodingError
+
+
+def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
+    dtype = fmt.np_dtype
+    full = (*shape, fmt.num_channels)
+    expected = int(np.prod(full)) * dtype.itemsize
+    if len(data) != expected:
+        # a truncated or padded chunk would silently shift voxels; refuse it
+        raise DecodingError(
+            f"raw chunk has {len(data)} bytes, expected {expected} for shape {full} {dtype.name}"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(full, order="F")
+
+
+def encode(array: np.ndarray, fmt) -> bytes:
+    return np.asarray(array, dtype=fmt.np_dtype).tobytes(order="F")

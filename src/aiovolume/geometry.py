@@ -1,0 +1,447 @@
+"""Vec, Bbox and slice normalisation: the geometry of voxel requests.
+
+Boxes are half-open ``[minpt, maxpt)`` in global voxel coordinates. Names and behaviour follow
+CloudVolume's ``Vec`` and ``Bbox`` so existing scripts keep working.
+
+>>> Bbox((0, 0, 0), (64, 64, 16)).size()
+Vec(64,64,16, dtype=int64)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from aiovolume.exceptions import DimensionError, EmptyRequestException, OutOfBoundsError
+
+__all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices"]
+
+
+def _infer_dtype(dtype: np.dtype) -> np.dtype:
+    # Floats keep their precision; every integer input becomes int64 so sums never wrap.
+    return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.int64)
+
+
+class Vec(np.ndarray):
+    """A 1-D numpy vector with ``.x .y .z .w`` accessors.
+
+    >>> Vec(1, 2, 3) + 1
+    Vec(2,3,4, dtype=int64)
+    """
+
+    def __new__(cls, *args: Any, dtype: Any = None) -> Vec:
+        # Vec(array) is accepted as well as Vec(*array).
+        values = args[0] if len(args) == 1 and np.ndim(args[0]) == 1 else args
+        arr = np.array(values, dtype=dtype)
+        if arr.ndim != 1:
+            raise DimensionError(f"Vec needs scalar components, got shape {arr.shape}")
+        if dtype is None:
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"Vec components must be numbers, got {arr.dtype}")
+            arr = arr.astype(_infer_dtype(arr.dtype) if arr.size else np.int64)
+        return arr.view(cls)
+
+    x = property(lambda self: self[0], lambda self, v: self.__setitem__(0, v))
+    y = property(lambda self: self[1], lambda self, v: self.__setitem__(1, v))
+    z = property(lambda self: self[2], lambda self, v: self.__setitem__(2, v))
+    w = property(lambda self: self[3], lambda self, v: self.__setitem__(3, v))
+
+    def clone(self) -> Vec:
+        return Vec(self, dtype=self.dtype)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.tolist()))
+
+    def __repr__(self) -> str:
+        if self.ndim != 1:
+            return np.asarray(self).__repr__()
+        return f"Vec({','.join(str(v) for v in self.tolist())}, dtype={self.dtype})"
+
+
+def _as_vec(value: Any) -> Vec:
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return np.array(value).view(Vec)  # keep an explicit dtype such as float32
+    return Vec(value)
+
+
+def _same_ndim(*boxes: Bbox) -> None:
+    if len({b.ndim for b in boxes}) > 1:
+        raise DimensionError(f"boxes differ in dimension: {list(boxes)}")
+
+
+def _snap(values: np.ndarray, chunk: np.ndarray, offset: np.ndarray, how: str) -> np.ndarray:
+    """Move ``values`` onto the grid ``offset + k * chunk`` (floor, ceil or round half to even)."""
+    if all(np.asarray(v).dtype.kind in "iu" for v in (values, chunk, offset)):
+        # Integer path: exact for any coordinate, unlike a float division.
+        q, r = np.divmod(np.asarray(values, np.int64) - offset, chunk)
+        if how == "ceil":
+            q = q + (r != 0)
+        elif how == "round":
+            q = q + ((2 * r > chunk) | ((2 * r == chunk) & (q % 2 == 1)))
+        return offset + q * chunk
+    fn = {"floor": np.floor, "ceil": np.ceil, "round": np.round}[how]
+    return offset + fn((np.asarray(values, np.float64) - offset) / chunk) * chunk
+
+
+class Bbox:
+    """A half-open box ``[minpt, maxpt)``; corners are sorted per axis like CloudVolume's.
+
+    >>> Bbox((0, 0, 0), (64, 64, 64)).volume()
+    262144
+    """
+
+    __slots__ = ("_minpt", "_maxpt")
+    # Makes `vec + bbox` reach Bbox.__radd__ instead of numpy broadcasting over an object.
+    __array_ufunc__ = None
+
+    def __init__(self, a: Any, b: Any, dtype: Any = None) -> None:
+        lo, hi = np.asarray(a), np.asarray(b)
+        if lo.ndim != 1 or lo.shape != hi.shape:
+            raise DimensionError(f"Bbox corners must be 1-D and equal length: {a!r}, {b!r}")
+        dtype = _infer_dtype(np.result_type(lo, hi)) if dtype is None else np.dtype(dtype)
+        self._minpt = Vec(np.minimum(lo, hi), dtype=dtype)
+        self._maxpt = Vec(np.maximum(lo, hi), dtype=dtype)
+
+    @classmethod
+    def _raw(cls, lo: Any, hi: Any) -> Bbox:
+        """Build without sorting (callers guarantee lo <= hi)."""
+        box = object.__new__(cls)
+        box._minpt, box._maxpt = _as_vec(lo), _as_vec(hi)
+        return box
+
+    # Assigning a list or array to a corner stores a Vec, as CloudVolume's code expects.
+    minpt = property(lambda self: self._minpt, lambda self, v: setattr(self, "_minpt", _as_vec(v)))
+    maxpt = property(lambda self: self._maxpt, lambda self, v: setattr(self, "_maxpt", _as_vec(v)))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.result_type(self._minpt, self._maxpt)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._minpt)
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_vec(cls, vec: Any, dtype: Any = np.int64) -> Bbox:
+        return cls(np.zeros(len(vec), dtype=np.int64), vec, dtype=dtype)
+
+    @classmethod
+    def from_list(cls, lst: Sequence[Any]) -> Bbox:
+        """``[x0, y0, z0, x1, y1, z1]`` -> Bbox."""
+        if len(lst) % 2:
+            raise DimensionError(f"from_list needs an even number of values, got {len(lst)}")
+        half = len(lst) // 2
+        return cls(lst[:half], lst[half:])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Bbox:
+        return cls(data["minpt"], data["maxpt"], dtype=data.get("dtype"))
+
+    @classmethod
+    def from_points(cls, points: Any) -> Bbox:
+        """The int64 box of voxels holding every point of an (N, ndim) array."""
+        arr = np.asarray(points)
+        if arr.ndim != 2 or len(arr) == 0:
+            raise DimensionError(f"from_points needs a non-empty (N, ndim) array, got {arr.shape}")
+        return cls(np.floor(arr.min(axis=0)), np.floor(arr.max(axis=0)) + 1, dtype=np.int64)
+
+    @classmethod
+    def from_slices(cls, slices: Any, context: Bbox | None = None, bounded: bool = False) -> Bbox:
+        """Slices (ints allowed) -> Bbox; open ends and ``...`` are filled from ``context``.
+
+        Steps other than 1 are refused; a stop before its start gives an empty box. With
+        ``bounded`` every start and stop must lie inside ``context`` (inclusive).
+        """
+        if isinstance(slices, Bbox):
+            return slices.clone()
+        items = list(slices) if isinstance(slices, (tuple, list)) else [slices]
+        if context is None:
+            lo = hi = [None] * len(items)
+        else:
+            if len(items) == context.ndim + 1 and not any(it is Ellipsis for it in items):
+                items.pop()  # CloudVolume tolerates a trailing channel index here
+            items = _expand(tuple(items), context.ndim)
+            lo, hi = context.minpt.tolist(), context.maxpt.tolist()
+        starts, stops = [], []
+        for i, item in enumerate(items):
+            start, stop, step = _axis(item, lo[i], hi[i], f"axis {i}")
+            if step != 1:
+                raise DimensionError(f"Bbox.from_slices supports only step 1, got {step}")
+            if bounded and context is not None:
+                for v in (start, stop):
+                    if not lo[i] <= v <= hi[i]:
+                        raise OutOfBoundsError(f"{v} on axis {i} lies outside {context}")
+            starts.append(start)
+            stops.append(max(start, stop))
+        return cls._raw(starts, stops)
+
+    @classmethod
+    def create(cls, obj: Any, context: Bbox | None = None, bounded: bool = False) -> Bbox:
+        """Bbox from a Bbox, slices, a 6-list, a dict or a Vec (size from the origin)."""
+        if isinstance(obj, Bbox):
+            box = obj
+        elif isinstance(obj, dict):
+            box = cls.from_dict(obj)
+        elif isinstance(obj, Vec):
+            box = cls.from_vec(obj)
+        elif isinstance(obj, (list, tuple)) and len(obj) == 6 and all(map(_is_int, obj)):
+            box = cls.from_list(obj)
+        elif isinstance(obj, (list, tuple, slice)) or obj is Ellipsis:
+            box = cls.from_slices(obj, context, bounded)
+        else:
+            raise TypeError(f"{type(obj).__name__} cannot be converted to a Bbox")
+        if bounded and context is not None and not context.contains_bbox(box):
+            raise OutOfBoundsError(f"{box} is not inside the bounds {context}")
+        return box
+
+    # -- two-box operations --------------------------------------------------------------
+    # Plain functions, so both CloudVolume's `Bbox.intersection(a, b)` and `a.intersection(b)` work.
+    def intersection(self, other: Bbox) -> Bbox:
+        """The overlap; disjoint boxes give a box of size 0 on some axis, never negative."""
+        _same_ndim(self, other)
+        lo = np.maximum(self.minpt, other.minpt)
+        return Bbox._raw(lo, np.maximum(np.minimum(self.maxpt, other.maxpt), lo))
+
+    def intersects(self, other: Bbox) -> bool:
+        """Whether the two boxes share at least one voxel."""
+        return not Bbox.intersection(self, other).empty()
+
+    def union(self, *others: Bbox) -> Bbox:
+        """The smallest box holding every box given."""
+        boxes = (self, *others)
+        _same_ndim(*boxes)
+        lo = np.minimum.reduce([b.minpt for b in boxes])
+        return Bbox._raw(lo, np.maximum.reduce([b.maxpt for b in boxes]))
+
+    expand = union  # CloudVolume's name
+
+    def clamp(self, limit: Bbox) -> Bbox:
+        """This box with both corners clipped into ``limit``."""
+        _same_ndim(self, limit)
+        lo, hi = limit.minpt, limit.maxpt
+        return Bbox._raw(np.clip(self.minpt, lo, hi), np.clip(self.maxpt, lo, hi))
+
+    def contains(self, point: Any) -> bool:
+        """Whether ``point`` lies in the half-open box."""
+        p = np.asarray(point)
+        if p.shape != (self.ndim,):
+            raise DimensionError(f"point {point!r} does not have {self.ndim} coordinates")
+        return bool(np.all(self.minpt <= p) and np.all(p < self.maxpt))
+
+    def contains_bbox(self, other: Bbox) -> bool:
+        """Whether ``other``'s corners lie within this box's corners."""
+        _same_ndim(self, other)
+        return bool(np.all(self.minpt <= other.minpt) and np.all(other.maxpt <= self.maxpt))
+
+    # -- measures -----------------------------------------------------------------------
+    def size(self) -> Vec:
+        return _as_vec(self.maxpt - self.minpt)
+
+    def size3(self) -> Vec:
+        return _as_vec(self.maxpt[:3] - self.minpt[:3])
+
+    def volume(self) -> int | float:
+        # Python ints, so a huge box cannot overflow int64.
+        return math.prod(self.size3().tolist())
+
+    def center(self) -> Vec:
+        return _as_vec((self.minpt + self.maxpt) / 2.0)
+
+    def valid(self) -> bool:
+        return bool(np.all(self.minpt <= self.maxpt))
+
+    def empty(self) -> bool:
+        """True when any side is <= 0: the box holds no voxel."""
+        return bool(np.any(self.maxpt <= self.minpt))
+
+    def subvoxel(self) -> bool:
+        return not self.valid() or self.volume() < 1
+
+    # -- conversion ---------------------------------------------------------------------
+    def clone(self) -> Bbox:
+        return Bbox._raw(self.minpt, self.maxpt)
+
+    def astype(self, dtype: Any) -> Bbox:
+        return Bbox._raw(self.minpt.astype(dtype), self.maxpt.astype(dtype))
+
+    def to_slices(self) -> tuple[slice, ...]:
+        return tuple(slice(int(a), int(b)) for a, b in zip(self.minpt, self.maxpt))
+
+    def to_list(self) -> list[Any]:
+        return self.minpt.tolist() + self.maxpt.tolist()
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {"minpt": self.minpt.tolist(), "maxpt": self.maxpt.tolist()}
+
+    # -- chunk alignment and resizing ---------------------------------------------------
+    def _snapped(self, chunk_size: Any, offset: Any, lo_how: str, hi_how: str) -> Bbox:
+        chunk, off = np.asarray(chunk_size), np.asarray(offset)
+        if np.any(chunk <= 0):
+            raise DimensionError(f"chunk_size must be positive, got {chunk_size!r}")
+        lo, hi = _snap(self.minpt, chunk, off, lo_how), _snap(self.maxpt, chunk, off, hi_how)
+        if np.any(lo > hi):  # shrinking inside a single chunk: collapse to a point
+            hi = lo.copy()
+        return Bbox._raw(lo, hi).astype(self.dtype)
+
+    def expand_to_chunk_size(self, chunk_size: Any, offset: Any = (0, 0, 0)) -> Bbox:
+        """Grow outward to the nearest grid lines ``offset + k * chunk_size``."""
+        return self._snapped(chunk_size, offset, "floor", "ceil")
+
+    def shrink_to_chunk_size(self, chunk_size: Any, offset: Any = (0, 0, 0)) -> Bbox:
+        """Shrink inward to grid lines; a box inside one cell collapses to its ceil'd minpt."""
+        return self._snapped(chunk_size, offset, "ceil", "floor")
+
+    def round_to_chunk_size(self, chunk_size: Any, offset: Any = (0, 0, 0)) -> Bbox:
+        """Move each face to the nearest grid line (ties to the even line, as numpy rounds)."""
+        return self._snapped(chunk_size, offset, "round", "round")
+
+    def is_chunk_aligned(self, chunk_size: Any, offset: Any = (0, 0, 0)) -> bool:
+        return self.expand_to_chunk_size(chunk_size, offset) == self
+
+    def grow(self, amount: Any) -> Bbox:
+        """Grow every face outward by ``amount``, in place (as CloudVolume); returns self."""
+        lo, hi = self.minpt - np.asarray(amount), self.maxpt + np.asarray(amount)
+        if np.any(lo > hi):
+            raise ValueError(f"cannot shrink {self} by {amount!r}: its size would be negative")
+        self._minpt, self._maxpt = _as_vec(lo), _as_vec(hi)
+        return self
+
+    def shrink(self, amount: Any) -> Bbox:
+        """Move every face inward by a non-negative ``amount``, in place; returns self."""
+        if np.any(np.asarray(amount) < 0):
+            raise ValueError(f"shrink amount must be non-negative, got {amount!r}")
+        return self.grow(-np.asarray(amount))
+
+    # -- operators ----------------------------------------------------------------------
+    def __add__(self, other: Any) -> Bbox:
+        """Translate by a vector or scalar (a Bbox adds corner to corner, as CloudVolume)."""
+        if isinstance(other, Bbox):
+            return Bbox(self.minpt + other.minpt, self.maxpt + other.maxpt)
+        return Bbox._raw(self.minpt + np.asarray(other), self.maxpt + np.asarray(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Bbox:
+        if isinstance(other, Bbox):
+            return Bbox(self.minpt - other.minpt, self.maxpt - other.maxpt)
+        return self + -np.asarray(other)
+
+    def __mul__(self, factor: Any) -> Bbox:
+        return Bbox(self.minpt * np.asarray(factor), self.maxpt * np.asarray(factor))
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, factor: Any) -> Bbox:
+        """Scale down, flooring both corners; the result is int64 as in CloudVolume."""
+        f = np.asarray(factor)
+        return Bbox(self.minpt // f, self.maxpt // f, dtype=np.int64)
+
+    def __truediv__(self, factor: Any) -> Bbox:
+        return Bbox(self.minpt / np.asarray(factor), self.maxpt / np.asarray(factor))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bbox):
+            return NotImplemented
+        same = np.array_equal(self.minpt, other.minpt) and np.array_equal(self.maxpt, other.maxpt)
+        return bool(same)
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.minpt.tolist()), tuple(self.maxpt.tolist())))
+
+    def __repr__(self) -> str:
+        return f"Bbox({self.minpt.tolist()},{self.maxpt.tolist()}, dtype={self.dtype})"
+
+
+# -- slice normalisation -----------------------------------------------------------------
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _index(value: Any, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be an integer, got the boolean {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be an integer or a slice of integers, got {value!r} "
+            f"({type(value).__name__})"
+        ) from None
+
+
+def _expand(key: Any, ndim: int) -> list[Any]:
+    """Key -> exactly ``ndim`` items: one ``...`` expands, missing trailing items are ``:``."""
+    items = list(key) if isinstance(key, tuple) else [key]
+    ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
+        raise DimensionError(f"at most one Ellipsis (...) may be used, got {key!r}")
+    if ellipses:
+        i = ellipses[0]
+        items[i : i + 1] = [slice(None)] * max(ndim - len(items) + 1, 0)
+    if len(items) > ndim:
+        raise DimensionError(f"at most {ndim} indices allowed, got {key!r}")
+    return items + [slice(None)] * (ndim - len(items))
+
+
+def _axis(item: Any, lo: int | None, hi: int | None, what: str) -> tuple[int, int, int]:
+    """One index -> (start, stop, step); numbers are coordinates, never counted from the end."""
+    if not isinstance(item, slice):
+        i = _index(item, f"{what} index")
+        return i, i + 1, 1
+    ends = []
+    for value, fill, name in ((item.start, lo, "start"), (item.stop, hi, "stop")):
+        if value is None and fill is None:
+            raise DimensionError(f"{what} {name} is open but there are no bounds to fill it from")
+        ends.append(fill if value is None else _index(value, f"{what} {name}"))
+    step = 1 if item.step is None else _index(item.step, f"{what} step")
+    if step <= 0:
+        raise DimensionError(f"{what} step must be positive, got {step}")
+    return int(ends[0]), int(ends[1]), step  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SliceRequest:
+    """What ``vol[key]`` asks for: a region of the mip, per-axis steps and channels."""
+
+    bbox: Bbox  # int64, 3-D, global voxel coordinates of the mip
+    steps: tuple[int, int, int]
+    channels: slice  # start, stop, step all ints within range(num_channels)
+
+
+def normalize_slices(key: Any, bounds: Bbox, num_channels: int) -> SliceRequest:
+    """Turn a ``vol[...]`` key into a :class:`SliceRequest`, as CloudVolume reads it.
+
+    >>> normalize_slices(np.s_[-4:4, 0, ::2], Bbox((-8, 0, 0), (8, 8, 8)), 1).bbox
+    Bbox([-4, 0, 0],[4, 1, 8], dtype=int64)
+    """
+    if bounds.ndim != 3:
+        raise DimensionError(f"bounds must be 3-D, got {bounds}")
+    if num_channels < 1:
+        raise DimensionError(f"num_channels must be >= 1, got {num_channels}")
+    if isinstance(key, Bbox):
+        if key.ndim != 3:
+            raise DimensionError(f"a Bbox key must be 3-D, got {key}")
+        if np.any(np.mod(key.to_list(), 1) != 0):
+            raise TypeError(f"a Bbox key must hold whole voxel coordinates, got {key}")
+        key = (*(slice(int(a), int(b)) for a, b in zip(key.minpt, key.maxpt)), slice(None))
+    items = _expand(key, 4)
+    lo, hi = bounds.minpt.tolist(), bounds.maxpt.tolist()
+    spans = [_axis(items[i], int(lo[i]), int(hi[i]), "xyz"[i]) for i in range(3)]
+    c0, c1, cstep = _axis(items[3], 0, num_channels, "channel")
+    if not (0 <= c0 <= num_channels and 0 <= c1 <= num_channels):
+        raise OutOfBoundsError(f"channel selection {c0}:{c1} lies outside range(0, {num_channels})")
+    starts, stops = [s[0] for s in spans], [s[1] for s in spans]
+    if any(b <= a for a, b in zip(starts, stops)):
+        raise EmptyRequestException(f"the request selects no voxels: Bbox({starts},{stops})")
+    if c1 <= c0:
+        raise EmptyRequestException(f"the request selects no channels: {c0}:{c1}")
+    return SliceRequest(
+        bbox=Bbox._raw(np.array(starts, np.int64), np.array(stops, np.int64)),
+        steps=(spans[0][2], spans[1][2], spans[2][2]),
+        channels=slice(c0, c1, cstep),
+    )

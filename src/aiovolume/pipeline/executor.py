@@ -1,0 +1,166 @@
+"""The one owner of CPU work: a forkserver process pool plus a thread pool.
+
+* Workers never re-run the user's ``__main__``: CloudVolume scripts are usually unguarded
+  (no ``if __name__ == "__main__"``), and re-importing them in every worker would re-run the
+  script there. We strip the main module from the workers' preparation data.
+* A crashing codec (compressed_segmentation segfaults on corrupt input) breaks every future of
+  the pool. The pool is replaced once per breakage, and the tasks of the failed batches are
+  re-run one at a time in a private single-worker pool, so the guilty chunk is named and the
+  innocent ones still decode.
+* Inside daemonic processes (dask workers) child processes are not allowed: we use threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import io
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver, spawn, util
+from typing import Any, Callable, Sequence
+
+from ..exceptions import DecodingError
+
+_PRELOAD = ["numpy", "imagecodecs", "aiovolume.pipeline.worker", "aiovolume.codecs.raw"]
+
+
+class _NoMainPopen(popen_forkserver.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        # Same steps as the stdlib forkserver Popen, minus the main module.
+        prep = spawn.get_preparation_data(process_obj._name)
+        prep.pop("init_main_from_path", None)
+        prep.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            mp_context.reduction.dump(prep, buf)
+            mp_context.reduction.dump(process_obj, buf)
+        finally:
+            mp_context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _WorkerProcess(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _NoMainPopen:
+        return _NoMainPopen(process_obj)
+
+
+class _WorkerContext(mp_context.ForkServerContext):
+    Process = _WorkerProcess
+
+
+def processes_allowed() -> bool:
+    return not multiprocessing.current_process().daemon
+
+
+class ProcessPool:
+    """A replaceable ProcessPoolExecutor with crash isolation."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._ctx = _WorkerContext()
+        self._ctx.set_forkserver_preload(_PRELOAD)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._generation = 0
+
+    def _current(self) -> tuple[ProcessPoolExecutor, int]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx)
+                self._generation += 1
+            return self._pool, self._generation
+
+    def _discard(self, generation: int) -> None:
+        with self._lock:
+            if self._pool is not None and self._generation == generation:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    async def start(self) -> None:
+        """Start the workers off the event loop (the forkserver takes ~0.5 s the first time)."""
+        pool, _ = self._current()
+        await asyncio.to_thread(lambda: [f.result() for f in [pool.submit(_ping) for _ in range(self.workers)]])
+
+    async def run_batch(
+        self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str]
+    ) -> list[Any]:
+        """Run ``fn(*args, tasks)``, which returns one list item per task."""
+        pool, generation = self._current()
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, *args, tasks))
+        except BrokenProcessPool:
+            self._discard(generation)
+        return await asyncio.to_thread(self._isolate, fn, args, tasks, key_of)
+
+    def _isolate(self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str]) -> list[Any]:
+        results = []
+        private = ProcessPoolExecutor(1, mp_context=self._ctx)
+        try:
+            for task in tasks:
+                try:
+                    results.extend(private.submit(fn, *args, [task]).result())
+                except BrokenProcessPool:
+                    raise DecodingError(
+                        f"chunk {key_of(task)}: the decoder crashed the worker process "
+                        "(corrupt or truncated data); the pool was restarted"
+                    ) from None
+        finally:
+            private.shutdown(wait=False, cancel_futures=True)
+        return results
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+_process_pools: dict[int, ProcessPool] = {}
+_thread_pool: ThreadPoolExecutor | None = None
+_registry_lock = threading.Lock()
+
+
+def process_pool(workers: int) -> ProcessPool:
+    with _registry_lock:
+        pool = _process_pools.get(workers)
+        if pool is None:
+            pool = _process_pools[workers] = ProcessPool(workers)
+        return pool
+
+
+def thread_pool() -> Executor:
+    """Threads for codecs that release the GIL (zlib, libdeflate, libjpeg, libpng)."""
+    global _thread_pool
+    with _registry_lock:
+        if _thread_pool is None:
+            _thread_pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="aiovolume-codec")
+        return _thread_pool
+
+
+@atexit.register
+def shutdown_all() -> None:
+    global _thread_pool
+    with _registry_lock:
+        pools = list(_process_pools.values())
+        _process_pools.clear()
+        tp, _thread_pool = _thread_pool, None
+    for p in pools:
+        p.shutdown()
+    if tp is not None:
+        tp.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,112 @@
+"""What runs in worker processes (and, with ``decode_workers=0``, in threads).
+
+Imports only numpy, codecs and shm: no asyncio, no storage. Tasks are tuples, cheap to pickle.
+
+DecodeTask = (key, payload, content_encoding, chunk_shape, src, dst)
+    payload bytes of one stored chunk; src/dst are ((x0,x1),(y0,y1),(z0,z1)) ranges inside the
+    decoded chunk and inside the output array.
+EncodeTask = (key, region, chunk_shape, placement, existing)
+    region: ranges inside the source array; placement: where that region lands inside the
+    chunk; existing: None for a full chunk, else (payload, content_encoding) of the stored
+    chunk to merge into (read-modify-write), or () when the stored chunk is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..codecs import ChunkFormat, decode_chunk, encode_chunk
+from ..codecs.compression import compress, decompress
+from ..exceptions import DecodingError, EncodingError
+from .shm import attach
+
+Ranges = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+
+def _sl(r: Ranges) -> tuple[slice, slice, slice]:
+    return (slice(*r[0]), slice(*r[1]), slice(*r[2]))
+
+
+def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> None:
+    for key, payload, encoding, shape, src, dst in tasks:
+        try:
+            chunk = decode_chunk(decompress(payload, encoding), fmt, shape)
+        except DecodingError as exc:
+            raise DecodingError(f"chunk {key}: {exc}") from None
+        out[_sl(dst)] = chunk[_sl(src)]
+
+
+def decode_into_shm(
+    name: str, shape: tuple, dtype: str, fmt: ChunkFormat, tasks: Sequence[tuple]
+) -> list[None]:
+    mm, out = attach(name, shape, dtype)
+    try:
+        decode_into(out, fmt, tasks)
+    finally:
+        del out
+        _close(mm)
+    return [None] * len(tasks)
+
+
+def encode_from(
+    src: np.ndarray,
+    fmt: ChunkFormat,
+    method: str | None,
+    level: int | None,
+    background: float,
+    skip_background: bool,
+    tasks: Sequence[tuple],
+) -> list[bytes | None]:
+    """Encode chunks cut from ``src``; None where ``skip_background`` and the chunk is empty."""
+    results: list[bytes | None] = []
+    for key, region, shape, placement, existing in tasks:
+        piece = src[_sl(region)]
+        if existing is None:
+            chunk = piece
+        else:
+            if existing:
+                payload, encoding = existing
+                try:
+                    chunk = decode_chunk(decompress(payload, encoding), fmt, shape).copy(order="F")
+                except DecodingError as exc:
+                    # never overwrite a neighbour's voxels with guesses
+                    raise DecodingError(f"chunk {key} (read-modify-write): {exc}") from None
+            else:
+                chunk = np.full((*shape, fmt.num_channels), background, dtype=fmt.np_dtype, order="F")
+            chunk[_sl(placement)] = piece
+        if skip_background and not np.any(chunk != background):
+            results.append(None)
+            continue
+        try:
+            results.append(compress(encode_chunk(chunk, fmt), method, level))
+        except EncodingError as exc:
+            raise EncodingError(f"chunk {key}: {exc}") from None
+    return results
+
+
+def encode_from_shm(
+    name: str, shape: tuple, dtype: str, fmt: ChunkFormat, method: str | None, level: int | None,
+    background: float, skip_background: bool, tasks: Sequence[tuple],
+) -> list[bytes | None]:
+    mm, src = attach(name, shape, dtype)
+    try:
+        return encode_from(src, fmt, method, level, background, skip_background, tasks)
+    finally:
+        del src
+        _close(mm)
+
+
+def ping() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _close(mm) -> None:
+    try:
+        mm.close()
+    except BufferError:
+        # a traceback still references a view; the mapping goes when it is collected
+        pass

@@ -1,0 +1,280 @@
+"""The storage contract every backend implements: keys in, bytes out, all async.
+
+A :class:`Store` is rooted at a layer directory. Keys are ``/``-separated and relative to
+that root; ``..`` segments are allowed (an info ``"key": "../other/8_8_8"`` is legal
+Precomputed) and resolved with posix ``normpath``. Stores hand back the *stored* bytes with
+their transport content-encoding; decompression happens in the decode workers, never here.
+
+Example::
+
+    async with open_store("mem://demo/layer") as store:
+        await store.put("info", b"{}", content_type="application/json")
+        blob = await store.get("info")          # Blob(data=b'{}', encoding=None)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TypeVar
+
+from ..exceptions import ReadOnlyException, StorageError
+from ..options import Options
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Transport content-encodings a store accepts and reports. gzip, br and zstd are the ones
+#: Precomputed writers use; xz and bzip2 exist because CloudVolume can write them locally and
+#: an object we cannot name must never look "missing".
+ENCODINGS: frozenset[str] = frozenset({"gzip", "br", "zstd", "xz", "bzip2"})
+
+ByteRange = tuple[int, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """One stored object: its bytes exactly as stored, and their transport encoding."""
+
+    data: bytes
+    encoding: str | None  # None, "gzip", "br", "zstd" (or "xz", "bzip2")
+
+
+@dataclass(frozen=True, slots=True)
+class PutItem:
+    """One object of a :meth:`Store.put_many` batch."""
+
+    key: str
+    data: bytes
+    content_encoding: str | None = None
+    content_type: str = "application/octet-stream"
+    cache_control: str | None = None
+
+
+# -- validation helpers shared by the backends ------------------------------------------------
+def normalize_key(key: str) -> str:
+    """Return ``key`` in posix-normal form; reject keys that cannot name an object.
+
+    >>> normalize_key("a//b/../c")
+    'a/c'
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"storage keys are str, got {type(key).__name__}")
+    if not key or key.startswith("/"):
+        raise ValueError(f"storage key {key!r} must be a non-empty path relative to the store root")
+    if "\x00" in key:
+        raise ValueError(f"storage key {key!r} contains a NUL byte")
+    norm = posixpath.normpath(key)
+    if norm in (".", "..") or norm.endswith("/.."):
+        raise ValueError(f"storage key {key!r} names a directory, not an object")
+    return norm
+
+
+def check_prefix(prefix: str) -> str:
+    """Validate a ``list`` prefix: a plain string prefix of keys, relative to the root."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"list prefixes are str, got {type(prefix).__name__}")
+    if prefix.startswith("/") or "\x00" in prefix:
+        raise ValueError(f"list prefix {prefix!r} must be relative to the store root")
+    return prefix
+
+
+def join_key(root: str, key: str) -> str:
+    """Resolve ``key`` against an object-store root path (no leading slash), e.g. for mem/s3/gs.
+
+    Raises ValueError when ``..`` climbs above the bucket.
+
+    >>> join_key("ds/layer", "../other/8_8_8")
+    'ds/other/8_8_8'
+    """
+    norm = normalize_key(key)
+    full = posixpath.normpath(posixpath.join(root, norm)) if root else norm
+    if full == ".." or full.startswith("../") or full == ".":
+        raise ValueError(f"storage key {key!r} climbs above the bucket root")
+    return full
+
+
+def check_encoding(encoding: str | None) -> str | None:
+    if encoding is not None and encoding not in ENCODINGS:
+        known = ", ".join(sorted(ENCODINGS))
+        raise ValueError(f"unknown content_encoding {encoding!r}; use None or one of: {known}")
+    return encoding
+
+
+def check_range(byte_range: ByteRange | None) -> ByteRange | None:
+    """Validate a ``(start, stop)`` half-open range; ``start < 0`` means a suffix of ``-start``."""
+    if byte_range is None:
+        return None
+    start, stop = byte_range
+    if not isinstance(start, int) or (stop is not None and not isinstance(stop, int)):
+        raise TypeError(f"byte_range must be (int, int | None), got {byte_range!r}")
+    if start < 0 and stop is not None:
+        raise ValueError(f"a suffix byte_range (negative start) takes stop=None, got {byte_range!r}")
+    if stop is not None and stop < start:
+        raise ValueError(f"byte_range {byte_range!r} has stop < start")
+    return (start, stop)
+
+
+def slice_range(size: int, byte_range: ByteRange) -> tuple[int, int]:
+    """Clip a validated range to an object of ``size`` bytes; returns absolute ``(start, stop)``."""
+    start, stop = byte_range
+    if start < 0:
+        return max(0, size + start), size
+    stop = size if stop is None else min(stop, size)
+    start = min(start, size)
+    return start, max(start, stop)
+
+
+def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
+    """Immutable bytes of ``data`` (copies only mutable buffers)."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
+
+
+async def bounded_map(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
+    """``[await fn(x) for x in items]`` with at most ``limit`` in flight, results in order.
+
+    A failure cancels the rest and is re-raised as itself (not an ExceptionGroup), so callers
+    can ``except StorageError`` as usual.
+    """
+    n = len(items)
+    results: list[R] = [None] * n  # type: ignore[list-item]
+    if n == 0:
+        return results
+    work = iter(enumerate(items))
+
+    async def worker() -> None:
+        # The iterator is shared; next() runs between awaits, so no two workers take one item.
+        for i, item in work:
+            results[i] = await fn(item)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(min(max(1, limit), n)):
+                tg.create_task(worker())
+    except ExceptionGroup as group:
+        raise _first_leaf(group) from None
+    return results
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+# -- the contract -----------------------------------------------------------------------------
+class Store(ABC):
+    """Async key/bytes store rooted at one directory (usually a layer).
+
+    ``get`` returns None only when the object truly does not exist; any other failure
+    (permissions, a directory in the way, 401/403, 5xx) raises :class:`StorageError`.
+    """
+
+    scheme: str
+    url: str  # never contains credentials
+    read_only: bool
+
+    def __init__(self, url: str, options: Options | None = None, *, read_only: bool = False) -> None:
+        self.url = url
+        self.options = options if options is not None else Options()
+        self.read_only = read_only
+        self._closed = False
+
+    # -- single objects
+    @abstractmethod
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
+        """The stored bytes of ``key`` (optionally a ``(start, stop)`` slice of them), or None."""
+
+    @abstractmethod
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_encoding: str | None = None,
+        content_type: str = "application/octet-stream",
+        cache_control: str | None = None,
+    ) -> None:
+        """Store ``data`` (already encoded with ``content_encoding``) atomically under ``key``."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    async def size(self, key: str) -> int | None:
+        """Stored (transport-encoded) size in bytes, or None if missing."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> AsyncIterator[str]:
+        """Keys under the root starting with ``prefix``: recursive, sorted, relative to the root."""
+
+    # -- batches: bounded fan-out by default; backends override with something cheaper
+    def _limit(self) -> int:
+        return self.options.concurrency_for(self.scheme)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Blob | None]:
+        """``get`` of every key, results in the order of ``keys``."""
+        return await bounded_map(self.get, keys, self._limit())
+
+    async def put_many(self, items: Sequence[PutItem]) -> None:
+        async def put_one(item: PutItem) -> None:
+            await self.put(
+                item.key,
+                item.data,
+                content_encoding=item.content_encoding,
+                content_type=item.content_type,
+                cache_control=item.cache_control,
+            )
+
+        await bounded_map(put_one, items, self._limit())
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        await bounded_map(self.delete, keys, self._limit())
+
+    async def exists_many(self, keys: Sequence[str]) -> list[bool]:
+        return await bounded_map(self.exists, keys, self._limit())
+
+    # -- lifecycle
+    async def close(self) -> None:
+        """Release clients and threads. Idempotent."""
+        self._closed = True
+
+    async def __aenter__(self) -> "Store":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        flags = ", read_only=True" if self.read_only else ""
+        return f"{type(self).__name__}({self.url!r}{flags})"
+
+    # -- helpers for backends
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"{self.url}: the store is closed; open a new one with open_store()")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyException(
+                f"{self.url} is opened read-only; reopen it with read_only=False to write"
+            )

@@ -1,0 +1,122 @@
+"""``mem://name/path``: an in-process object store, for tests and scratch pipelines.
+
+Example::
+
+    async with MemoryStore("scratch", "ds/layer") as store:
+        await store.put("info", b"{}")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+
+from ..options import Options
+from .base import (
+    Blob,
+    ByteRange,
+    Store,
+    as_bytes,
+    check_encoding,
+    check_prefix,
+    check_range,
+    join_key,
+    slice_range,
+)
+
+# Deliberate process-wide state. mem:// stands for a bucket service, so every store opened on
+# the same mem://name must see the same objects (CloudVolume's mem:// behaves the same way).
+# bucket name -> object name (path inside the bucket) -> (immutable bytes, content-encoding).
+# The lock makes it safe for stores driven by different event loops / threads.
+_BUCKETS: dict[str, dict[str, tuple[bytes, str | None]]] = {}
+_LOCK = threading.Lock()
+
+
+class MemoryStore(Store):
+    """Objects kept in a process-wide registry of named buckets; the encoding is stored with them."""
+
+    scheme = "mem"
+
+    def __init__(
+        self,
+        bucket: str,
+        path: str = "",
+        options: Options | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise ValueError(f"mem:// bucket name must be a single non-empty component, got {bucket!r}")
+        self._bucket = bucket
+        self._root = path.strip("/")
+        url = f"mem://{bucket}" + (f"/{self._root}" if self._root else "")
+        super().__init__(url, options, read_only=read_only)
+
+    @staticmethod
+    def clear_all() -> None:
+        """Forget every mem:// bucket (for tests)."""
+        with _LOCK:
+            _BUCKETS.clear()
+
+    def _name(self, key: str) -> str:
+        return join_key(self._root, key)
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
+        self._check_open()
+        rng = check_range(byte_range)
+        name = self._name(key)
+        with _LOCK:
+            found = _BUCKETS.get(self._bucket, {}).get(name)
+        if found is None:
+            return None
+        data, encoding = found
+        if rng is not None:
+            start, stop = slice_range(len(data), rng)
+            data = data[start:stop]
+        return Blob(data, encoding)
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_encoding: str | None = None,
+        content_type: str = "application/octet-stream",
+        cache_control: str | None = None,
+    ) -> None:
+        self._check_writable()
+        encoding = check_encoding(content_encoding)
+        name = self._name(key)
+        value = (as_bytes(data), encoding)
+        with _LOCK:
+            _BUCKETS.setdefault(self._bucket, {})[name] = value
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+        name = self._name(key)
+        with _LOCK:
+            _BUCKETS.get(self._bucket, {}).pop(name, None)
+
+    async def exists(self, key: str) -> bool:
+        self._check_open()
+        name = self._name(key)
+        with _LOCK:
+            return name in _BUCKETS.get(self._bucket, {})
+
+    async def size(self, key: str) -> int | None:
+        self._check_open()
+        name = self._name(key)
+        with _LOCK:
+            found = _BUCKETS.get(self._bucket, {}).get(name)
+        return None if found is None else len(found[0])
+
+    async def list(self, prefix: str = "") -> AsyncIterator[str]:
+        self._check_open()
+        check_prefix(prefix)
+        root = self._root + "/" if self._root else ""
+        with _LOCK:
+            names = list(_BUCKETS.get(self._bucket, {}))
+        wanted = root + prefix
+        keys = sorted(name[len(root):] for name in names if name.startswith(wanted))
+        for key in keys:
+            yield key

@@ -1,0 +1,72 @@
+"""The one background event loop that the blocking facade runs its coroutines on.
+
+It knows nothing about volumes. Blocking callers (plain scripts, threads, a Jupyter cell whose
+own loop is running) submit a coroutine and wait; the loop lives in a daemon thread, so the
+caller's loop, if any, is never re-entered and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Coroutine, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_CANCEL_GRACE_S = 10.0
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The bridge loop, started on first use."""
+    global _loop, _thread
+    with _lock:
+        if _loop is None or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            _thread = threading.Thread(target=serve, name="aiovolume-loop", daemon=True)
+            _thread.start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def in_loop_thread() -> bool:
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the bridge loop and block until it is done.
+
+    Ctrl-C cancels the work and waits (briefly) for its cleanup, e.g. unlinking shared
+    memory, before the KeyboardInterrupt propagates.
+    """
+    if in_loop_thread():
+        coro.close()
+        raise RuntimeError(
+            "a blocking aiovolume call was made from inside aiovolume's own event loop; "
+            "use the async Volume API there instead"
+        )
+    finished = threading.Event()
+
+    async def tracked() -> T:
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(tracked(), get_loop())
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        finished.wait(_CANCEL_GRACE_S)
+        raise

@@ -1,0 +1,408 @@
+"""The async ``Volume``: one Precomputed layer at one mip, read and written chunk-parallel.
+
+Example::
+
+    async with Volume("file:///data/layer", fill_missing=True) as vol:
+        img = await vol.download(Bbox((0, 0, 0), (512, 512, 64)))
+        await vol.upload(Bbox((0, 0, 0), (512, 512, 64)), img)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .codecs import ChunkFormat, supported_encodings
+from .codecs.compression import decompress, resolve_compress
+from .cutout import VolumeCutout
+from .exceptions import (
+    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
+    InfoUnavailableError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
+    UnsupportedFormatError,
+)
+from .format import info as fmtinfo
+from .format.chunks import chunk_keys, expand_to_grid, is_aligned, shrink_to_grid
+from .geometry import Bbox, SliceRequest, Vec, normalize_slices
+from .layermeta import LayerMetadata
+from .options import DEFAULT_OPTIONS, Options
+from .pipeline.plan import plan_chunks
+from .pipeline.read import read_region
+from .pipeline.write import write_region
+from .storage import CloudPath, Store, open_store, parse_cloudpath
+
+# CloudVolume options we accept for compatibility but that change nothing here yet
+_IGNORED_DEFAULTS = {
+    "cache": False, "compress_cache": None, "provenance": None, "overwrite_partial_chunks": False,
+    "green_threads": False, "use_https": False, "agglomerate": False, "spatial_index_db": None,
+    "lru_bytes": 0, "cache_locking": True, "lru_encoding": "same", "timestamp": None,
+    "mesh_dir": None, "skel_dir": None,
+}
+
+
+class Volume(LayerMetadata):
+    """An async Precomputed layer. Options follow CloudVolume's constructor."""
+
+    def __init__(
+        self,
+        cloudpath: str,
+        mip: int | Sequence[float] = 0,
+        bounded: bool = True,
+        autocrop: bool = False,
+        fill_missing: bool = False,
+        cdn_cache: bool | int | str = True,
+        progress: bool = False,
+        info: dict | None = None,
+        compress: bool | str | None = None,
+        compress_level: int | None = None,
+        non_aligned_writes: bool = False,
+        parallel: int | bool = 1,
+        delete_black_uploads: bool = False,
+        background_color: float = 0,
+        max_redirects: int = 10,
+        secrets: Any = None,
+        codec_threads: int = 1,
+        options: Options | None = None,
+        **compat: Any,
+    ) -> None:
+        for name, value in compat.items():
+            if name not in _IGNORED_DEFAULTS:
+                raise TypeError(f"Volume() got an unexpected keyword argument {name!r}")
+            if value != _IGNORED_DEFAULTS[name]:
+                raise NotImplementedError(f"{name}={value!r} is not supported by aiovolume yet")
+        self._path: CloudPath = parse_cloudpath(cloudpath)
+        self._requested_mip = mip
+        self.bounded = bool(bounded)
+        self.autocrop = bool(autocrop)
+        self.fill_missing = bool(fill_missing)
+        self.cdn_cache = cdn_cache
+        self.progress = bool(progress)
+        self.compress = compress
+        self.compress_level = compress_level
+        self.non_aligned_writes = bool(non_aligned_writes)
+        self.parallel = parallel
+        self.delete_black_uploads = bool(delete_black_uploads)
+        self.background_color = background_color
+        self.max_redirects = int(max_redirects)
+        self.secrets = secrets
+        self.options = options or DEFAULT_OPTIONS
+        self._given_info = info
+        self._store: Store | None = None
+        self._read_only = False
+        self._mip = 0
+        resolve_compress(compress, "raw")  # reject a bad compress= before any I/O
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    async def open(cls, cloudpath: str, **kwargs: Any) -> "Volume":
+        vol = cls(cloudpath, **kwargs)
+        await vol._open()
+        return vol
+
+    async def _open(self) -> None:
+        self._store = open_store(self._path, self.options)
+        self._read_only = self._store.read_only
+        if self._given_info is not None:
+            self._info = fmtinfo.parse_info(self._given_info, self.info_cloudpath)
+        else:
+            await self.refresh_info()
+        self._mip = fmtinfo.scale_index(self._info, self._requested_mip)
+
+    async def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await store.close()
+
+    async def __aenter__(self) -> "Volume":
+        if self._store is None:
+            await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the Volume is not open: use `async with Volume(...)` or `await Volume.open(...)`")
+        return self._store
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def cloudpath(self) -> str:
+        return self._path.url
+
+    layer_cloudpath = cloudpath
+
+    @property
+    def info_cloudpath(self) -> str:
+        return self._path.url + "/info"
+
+    @property
+    def base_cloudpath(self) -> str:
+        return self._path.base_cloudpath
+
+    @property
+    def dataset_name(self) -> str:
+        return self._path.dataset_name
+
+    @property
+    def layer(self) -> str:
+        return self._path.layer
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    # -- info --------------------------------------------------------------------------
+    async def refresh_info(self) -> dict[str, Any]:
+        """Reload the info from storage, following ``redirect``s like CloudVolume."""
+        store, seen = self.store, [self._path.url]
+        for _ in range(self.max_redirects + 1):
+            info = await _load_info(store, store.url + "/info")
+            target = info.extra.get("redirect")
+            if not target or parse_cloudpath(target).url == store.url:
+                break
+            target_url = parse_cloudpath(target).url
+            if target_url in seen:
+                raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
+            seen.append(target_url)
+            if store is not self._store:
+                await store.close()
+            store = open_store(target_url, self.options)
+            self._read_only = True  # CloudVolume: a redirected layer is read-only
+        else:
+            raise TooManyRedirects(f"more than {self.max_redirects} info redirects: {' -> '.join(seen)}")
+        if store is not self._store:
+            await self.store.close()
+            self._store = store
+        self._info = info
+        return self.info
+
+    async def commit_info(self) -> None:
+        """Validate the in-memory info and write it to ``<layer>/info``."""
+        self._check_writable()
+        data = fmtinfo.info_to_json(fmtinfo.parse_info(self._info.to_dict(), self.info_cloudpath))
+        await self.store.put("info", data, content_type="application/json", cache_control="no-cache")
+
+    # -- reads -------------------------------------------------------------------------
+    async def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
+        """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout."""
+        mip_i = self.to_mip(mip)
+        req = self._request(bbox, mip_i)
+        region = self._bounded_region(req.bbox, mip_i)
+        scale = self._info.scales[mip_i]
+        img = await read_region(
+            self.store, scale, self._format(mip_i), region, fill_missing=self.fill_missing,
+            background=self.background_color, options=self.options, on_progress=self._progress(region, scale),
+        )
+        sx, sy, sz = req.steps
+        img = img[::sx, ::sy, ::sz, req.channels]
+        return VolumeCutout(img, self.dataset_name, self.layer, mip_i, self.layer_type, region, self.cloudpath)
+
+    async def download_point(
+        self, pt: Sequence[float], size: int | Sequence[int] = 256, mip: int | Sequence[float] | None = None,
+        coord_resolution: Sequence[float] | None = None,
+    ) -> VolumeCutout:
+        """Read a box of ``size`` voxels centred on ``pt`` (mip-0 coordinates, or ``coord_resolution``)."""
+        mip_i = self.to_mip(mip)
+        res = np.asarray(coord_resolution if coord_resolution is not None else self.mip_resolution(0), float)
+        center = np.asarray(pt, dtype=float) * res / np.asarray(self.mip_resolution(mip_i), float)
+        size3 = np.broadcast_to(np.asarray(size, dtype=np.int64), (3,))
+        lo = np.floor(center - size3 / 2).astype(np.int64)
+        return await self.download(Bbox(lo, lo + size3), mip=mip_i)
+
+    async def exists(self, bbox: Any, mip: int | Sequence[float] | None = None) -> dict[str, bool]:
+        """``{chunk_key: exists}`` for every chunk the region touches, like CloudVolume."""
+        mip_i = self.to_mip(mip)
+        region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
+        keys = plan_chunks(self._info.scales[mip_i], region).keys
+        return dict(zip(keys, await self.store.exists_many(keys)))
+
+    # -- writes ------------------------------------------------------------------------
+    async def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
+        """Write ``data`` (3-D, 4-D or a scalar) into a region. Region first, then data."""
+        self._check_writable()
+        mip_i = self.to_mip(mip)
+        req = self._request(bbox, mip_i)
+        if req.steps != (1, 1, 1):
+            raise DimensionError(f"strided writes are not supported (steps {req.steps})")
+        if (req.channels.start, req.channels.stop, req.channels.step) != (0, self.num_channels, 1):
+            raise DimensionError("writes must cover every channel of the layer")
+        scale = self._info.scales[mip_i]
+        region = req.bbox
+        array = self._prepare_array(data, region)
+        if not scale.bounds.contains_bbox(region):
+            if self.bounded and not self.autocrop:
+                raise OutOfBoundsError(
+                    f"write region {region} is outside the volume bounds {scale.bounds} at mip {mip_i} "
+                    f"of {self.cloudpath}; pass autocrop=True (or bounded=False) to write only the part inside"
+                )
+            inside = Bbox.intersection(region, scale.bounds)
+            if inside.empty():
+                return
+            lo, hi = inside.minpt - region.minpt, inside.maxpt - region.minpt
+            array = array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :]
+            region = inside
+        if region.empty():
+            return
+        if not self.non_aligned_writes and not is_aligned(region, scale.bounds, scale.chunk_size):
+            raise AlignmentError(_alignment_message(region, scale, mip_i))
+        fmt = self._format(mip_i)
+        await write_region(
+            self.store, scale, fmt, region, array,
+            compress=resolve_compress(self.compress, fmt.encoding), compress_level=self.compress_level,
+            background=self.background_color, delete_black_uploads=self.delete_black_uploads,
+            cache_control=_cache_control(self.cdn_cache), options=self.options,
+            on_progress=self._progress(region, scale),
+        )
+
+    async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
+        """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
+        self._check_writable()
+        mip_i = self.to_mip(mip)
+        scale = self._info.scales[mip_i]
+        region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
+        if not is_aligned(region, scale.bounds, scale.chunk_size):
+            raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
+        await self.store.delete_many(plan_chunks(scale, region).keys)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnlyException(f"{self.cloudpath} is read-only (http(s) source or redirected info)")
+
+    def _format(self, mip: int) -> ChunkFormat:
+        scale = self._info.scales[mip]
+        if scale.encoding not in supported_encodings():
+            raise UnsupportedFormatError(
+                f"{self.cloudpath} mip {mip} uses encoding {scale.encoding!r}, which aiovolume cannot "
+                f"handle yet (supported: {', '.join(supported_encodings())})"
+            )
+        bs = scale.compressed_segmentation_block_size
+        return ChunkFormat(
+            scale.encoding, self._info.data_type, self.num_channels, tuple(bs) if bs else None,
+            scale.extra.get("jpeg_quality"), scale.extra.get("png_level"),
+        )
+
+    def _request(self, key: Any, mip: int) -> SliceRequest:
+        bounds = self._info.scales[mip].bounds
+        if isinstance(key, Bbox):
+            key = key.astype(np.int64)
+        elif not isinstance(key, (tuple, slice, int, np.integer, type(Ellipsis))):
+            key = Bbox.create(key, context=bounds)
+        return normalize_slices(key, bounds, self.num_channels)
+
+    def _bounded_region(self, region: Bbox, mip: int) -> Bbox:
+        bounds = self._info.scales[mip].bounds
+        if bounds.contains_bbox(region):
+            return region
+        if self.autocrop:
+            cropped = Bbox.intersection(region, bounds)
+            if cropped.empty():
+                raise EmptyRequestException(f"{region} does not intersect the bounds {bounds} at mip {mip}")
+            return cropped
+        if self.bounded:
+            raise OutOfBoundsError(
+                f"requested {region} is outside the volume bounds {bounds} at mip {mip} of "
+                f"{self.cloudpath}; pass bounded=False to fill the outside with background_color, "
+                "or autocrop=True to crop the request"
+            )
+        return region
+
+    def _prepare_array(self, data: Any, region: Bbox) -> np.ndarray:
+        shape = (*(int(s) for s in region.size3()), self.num_channels)
+        if np.isscalar(data) or (isinstance(data, np.ndarray) and data.ndim == 0):
+            return np.full(shape, _cast_scalar(data, self.dtype), dtype=self.dtype, order="F")
+        array = np.asanyarray(data)
+        if array.ndim == 3 and self.num_channels == 1:
+            array = array[..., np.newaxis]
+        if tuple(array.shape) != shape:
+            raise ShapeMismatchError(
+                f"array shape {tuple(np.shape(data))} does not match the region {region} "
+                f"(shape {shape}, x y z channels); nothing was written"
+            )
+        if array.dtype != self.dtype:
+            if not np.can_cast(array.dtype, self.dtype, casting="safe"):
+                raise DtypeError(
+                    f"cannot safely cast {array.dtype} data to the layer's {self.dtype}; cast it "
+                    "explicitly (e.g. arr.astype(...)) if the values fit. Nothing was written"
+                )
+            array = array.astype(self.dtype)
+        return np.asarray(array)
+
+    def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo) -> Callable[[int], None] | None:
+        if not self.progress:
+            return None
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        from .format.chunks import chunk_count
+
+        bar = tqdm(total=chunk_count(region, scale.bounds, scale.chunk_size), desc=self.layer, unit="chunk")
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= bar.total:
+                bar.close()
+
+        return update
+
+    def __repr__(self) -> str:
+        return f"Volume({self.cloudpath!r}, mip={self._mip})"
+
+    create_new_info = staticmethod(fmtinfo.create_new_info)
+
+
+async def _load_info(store: Store, where: str) -> fmtinfo.LayerInfo:
+    blob = await store.get("info")
+    if blob is None:
+        raise InfoUnavailableError(
+            f"no info file at {where}; create one with CloudVolume.create_new_info(...) and commit_info()"
+        )
+    try:
+        data = decompress(blob.data, blob.encoding)
+    except Exception as exc:
+        raise InfoError(f"info file at {where} could not be decompressed: {exc}") from None
+    return fmtinfo.info_from_json(data, where)
+
+
+def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
+    arr = np.asarray(value)
+    if arr.dtype.kind in "biu" and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise DtypeError(f"value {value!r} does not fit the layer's {dtype}")
+    elif arr.dtype.kind == "f" and dtype.kind in "iu":
+        if float(value) != int(value) or not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
+            raise DtypeError(f"value {value!r} cannot be stored exactly in the layer's {dtype}")
+    elif arr.dtype.kind not in "biuf":
+        raise DtypeError(f"value {value!r} of type {type(value).__name__} cannot be written to a {dtype} layer")
+    return dtype.type(value)
+
+
+def _cache_control(cdn_cache: Any) -> str | None:
+    # CloudVolume's translation of cdn_cache into a Cache-Control header
+    if cdn_cache is None or cdn_cache is True:
+        return "max-age=3600, s-max-age=3600"
+    if cdn_cache is False:
+        return "no-cache"
+    if isinstance(cdn_cache, str):
+        return cdn_cache
+    if isinstance(cdn_cache, int):
+        return "no-cache" if cdn_cache <= 0 else f"max-age={cdn_cache}, s-max-age={cdn_cache}"
+    raise ValueError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")
+
+
+def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: str = "write") -> str:
+    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
+    shrunk = shrink_to_grid(region, scale.bounds, scale.chunk_size)
+    return (
+        f"{verb} region {region} is not aligned to the chunk grid (chunk size {list(scale.chunk_size)}, "
+        f"offset {list(scale.voxel_offset)}) at mip {mip}. Aligned regions nearby: {grown} (grown) or "
+        f"{shrunk} (shrunk). "
+        + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
+           "Deleting part of a chunk would lose its other voxels.")
+    )

@@ -1,0 +1,460 @@
+"""Tests of aiovolume.format.info: parsing, validation, round trips and CloudVolume parity."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiovolume.exceptions import DimensionError, InfoError, ScaleUnavailableError
+from aiovolume.format.info import (
+    LayerInfo,
+    ScaleInfo,
+    add_scale,
+    bbox_to_mip,
+    create_new_info,
+    downsample_ratio,
+    info_from_json,
+    info_to_json,
+    parse_info,
+    reset_scales,
+    scale_index,
+    with_scale,
+)
+from aiovolume.geometry import Bbox
+
+PATH = "gs://bucket/dataset/layer/info"
+
+# The example scale of the Neuroglancer spec (precomputed-format.md section 2.2).
+SPEC_SCALE = {"chunk_sizes": [[64, 64, 64]], "encoding": "jpeg", "key": "8_8_8", "resolution": [8, 8, 8],
+              "size": [6446, 6643, 8090], "voxel_offset": [0, 0, 0]}
+
+
+def spec_info() -> dict:
+    return {"@type": "neuroglancer_multiscale_volume", "type": "image", "data_type": "uint8",
+            "num_channels": 1, "scales": [copy.deepcopy(SPEC_SCALE)]}
+
+
+def seg_info() -> dict:
+    """A sharded, segmentation info carrying the extra keys CloudVolume and Neuroglancer use."""
+    return {
+        "@type": "neuroglancer_multiscale_volume", "type": "segmentation", "data_type": "uint64",
+        "num_channels": 1, "mesh": "mesh", "skeletons": "skeletons", "segment_properties": "props",
+        "redirect": "gs://elsewhere/layer", "custom": {"nested": [1, 2, {"a": None}]},
+        "scales": [
+            {"encoding": "compressed_segmentation", "chunk_sizes": [[128, 128, 16]], "key": "4_4_40",
+             "resolution": [4, 4, 40], "voxel_offset": [-10, 4, 0], "size": [130, 50, 20],
+             "compressed_segmentation_block_size": [8, 8, 8], "locked": True, "hidden": False,
+             "rois": [[0, 0, 0, 10, 10, 10]],
+             "sharding": {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 3, "hash": "identity",
+                          "minishard_bits": 6, "shard_bits": 2, "minishard_index_encoding": "gzip",
+                          "data_encoding": "gzip"}},
+            {"encoding": "jpeg", "chunk_sizes": [[64, 64, 64], [32, 32, 32]], "key": "../other/8_8_40",
+             "resolution": [8.5, 8.0, 40.0], "voxel_offset": [-5, 2, 0], "size": [65, 25, 20],
+             "jpeg_quality": 90},
+        ],
+    }
+
+
+def cv_create(*args, **kwargs) -> dict:
+    from cloudvolume import CloudVolume
+
+    return json.loads(json.dumps(CloudVolume.create_new_info(*args, **kwargs)))  # tuples -> lists
+
+
+def cv_volume(info: dict):
+    from cloudvolume import CloudVolume
+
+    return CloudVolume("mem://aiovolume-test/layer", info=copy.deepcopy(info))
+
+
+# -- round trips --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [spec_info, seg_info])
+def test_round_trip_is_identity(make):
+    d = make()
+    info = parse_info(d, PATH)
+    assert info.to_dict() == d
+    assert info_from_json(info_to_json(info), PATH) == info
+    assert json.loads(info_to_json(info)) == d
+
+
+def test_round_trip_keeps_fields_and_extras():
+    info = parse_info(seg_info(), PATH)
+    s0, s1 = info.scales
+    assert info.type == "segmentation" and info.dtype == np.dtype(np.uint64)
+    assert info.mesh == "mesh" and info.skeletons == "skeletons"
+    assert info.extra["redirect"] == "gs://elsewhere/layer" and info.extra["@type"] == "neuroglancer_multiscale_volume"
+    assert s0.sharding["shard_bits"] == 2 and s0.extra == {"locked": True, "hidden": False, "rois": ((0, 0, 0, 10, 10, 10),)}
+    assert s0.voxel_offset == (-10, 4, 0) and s0.compressed_segmentation_block_size == (8, 8, 8)
+    assert s0.grid_shape == (2, 1, 2) and s0.chunk_size == (128, 128, 16)
+    assert s0.bounds == Bbox((-10, 4, 0), (120, 54, 20))
+    assert s1.chunk_size == (64, 64, 64) and len(s1.chunk_sizes) == 2 and s1.key == "../other/8_8_40"
+    assert s1.sharding is None and "sharding" not in s1.to_dict()
+    # resolution keeps its JSON number type, so CloudVolume-written floats come back byte-identical
+    assert s1.resolution == (8.5, 8.0, 40.0) and all(isinstance(r, float) for r in s1.resolution)
+    assert all(type(r) is int for r in s0.resolution)
+
+
+def test_cloudvolume_created_info_round_trips_byte_identically():
+    from cloudvolume.lib import jsonify
+
+    d = cv_create(1, "segmentation", "uint32", "compressed_segmentation", [4.5, 4, 40], [-3, 5, 7], [101, 99, 11],
+                  mesh=True, max_mip=2, factor=(2, 2, 2), chunk_size=(128, 128, 32))
+    assert parse_info(d, PATH).to_dict() == d
+    # exactly the bytes CloudVolume's commit_info writes
+    assert info_to_json(parse_info(d)) == jsonify(d, sort_keys=True, indent=2, separators=(",", ": ")).encode()
+    compact = info_to_json(d, sort_keys=False, indent=None)
+    assert b" " not in compact and json.loads(compact) == d
+
+
+def test_documented_normalisations():
+    d = spec_info()
+    d["data_type"] = "UInt8"
+    del d["scales"][0]["voxel_offset"]
+    d["scales"][0]["encoding"] = "JPEG"
+    d["scales"][0]["sharding"] = None
+    d["mesh"] = None
+    d["scales"].append({"key": "c", "size": [1, 1, 1], "resolution": [16, 16, 16], "chunk_sizes": [[1, 1, 1]],
+                        "encoding": "compressed_segmentation"})  # CV's default block size fills in
+    out = parse_info(d, PATH).to_dict()
+    assert out["data_type"] == "uint8" and out["scales"][0]["encoding"] == "jpeg"
+    assert out["scales"][0]["voxel_offset"] == [0, 0, 0]
+    assert "sharding" not in out["scales"][0] and "mesh" not in out
+    assert out["scales"][1]["compressed_segmentation_block_size"] == [8, 8, 8]
+
+
+def test_segmentation_with_several_channels_is_allowed():
+    d = spec_info()
+    d.update(type="segmentation", num_channels=3, data_type="uint32")
+    assert parse_info(d).num_channels == 3
+
+
+def test_frozen_hashable_picklable():
+    info = parse_info(seg_info(), PATH)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.num_channels = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        info.scales[0].sharding["shard_bits"] = 5  # type: ignore[index]
+    with pytest.raises(TypeError):
+        info.extra["x"] = 1  # type: ignore[index]
+    assert hash(info) == hash(parse_info(seg_info()))
+    assert pickle.loads(pickle.dumps(info)) == info
+    assert copy.deepcopy(info) == info
+    # to_dict hands out fresh, mutable structures
+    d = info.to_dict()
+    d["scales"][0]["sharding"]["shard_bits"] = 5
+    assert info.scales[0].sharding["shard_bits"] == 2
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+def _set(path: str, value):
+    def mutate(d):
+        *parents, last = path.split(".")
+        target = d
+        for p in parents:
+            target = target[int(p)] if p.isdigit() else target[p]
+        if value is _DELETE:
+            del target[int(last) if last.isdigit() else last]
+        else:
+            target[int(last) if last.isdigit() else last] = value
+    return mutate
+
+
+_DELETE = object()
+BAD = [
+    ("data_type", "uint128", "data_type"), ("data_type", "bool", "data_type"),
+    ("data_type", "complex64", "data_type"), ("data_type", 8, "data_type"),
+    ("type", _DELETE, "type"), ("data_type", _DELETE, "data_type"), ("num_channels", _DELETE, "num_channels"),
+    ("num_channels", 0, "num_channels"), ("num_channels", 1.5, "num_channels"), ("num_channels", "1", "num_channels"),
+    ("type", 3, "type"), ("mesh", 5, "mesh"), ("skeletons", ["s"], "skeletons"),
+    ("scales", _DELETE, "scales"), ("scales", [], "scales"), ("scales", {"0": {}}, "scales"),
+    ("scales.0", "4_4_40", "scales[0]"),
+    ("scales.0.key", _DELETE, "key"), ("scales.0.key", 7, "key"), ("scales.0.size", _DELETE, "size"),
+    ("scales.0.resolution", _DELETE, "resolution"), ("scales.0.chunk_sizes", _DELETE, "chunk_sizes"),
+    ("scales.0.encoding", _DELETE, "encoding"), ("scales.0.encoding", "gzip", "encoding"),
+    ("scales.0.encoding", "jpegxl", "encoding"),
+    ("scales.0.size", [1, 2], "mismatched dimensions"), ("scales.0.size", [1, 2, 3, 4], "size"),
+    ("scales.0.size", 5, "size"), ("scales.0.size", [-1, 2, 3], "size"), ("scales.0.size", [1.5, 2, 3], "size"),
+    ("scales.0.size", ["1", 2, 3], "size"), ("scales.0.size", [True, 2, 3], "size"),
+    ("scales.0.resolution", [4, 4], "mismatched dimensions"), ("scales.0.resolution", [0, 4, 40], "resolution"),
+    ("scales.0.resolution", [-4, 4, 40], "resolution"), ("scales.0.resolution", [float("nan"), 4, 40], "resolution"),
+    ("scales.0.voxel_offset", [0, 0], "voxel_offset"), ("scales.0.voxel_offset", [0.5, 0, 0], "voxel_offset"),
+    ("scales.0.chunk_sizes", [], "chunk_sizes"), ("scales.0.chunk_sizes", [[64, 64]], "chunk_sizes[0]"),
+    ("scales.0.chunk_sizes", [[64, 64, 64], [0, 64, 64]], "chunk_sizes[1]"),
+    ("scales.0.chunk_sizes", [64, 64, 64], "chunk_sizes[0]"),
+    ("scales.0.compressed_segmentation_block_size", [8, 8], "compressed_segmentation_block_size"),
+    ("scales.0.compressed_segmentation_block_size", [0, 8, 8], "compressed_segmentation_block_size"),
+    ("scales.0.sharding", "yes", "sharding"),
+]
+
+
+@pytest.mark.parametrize("field,value,needle", BAD, ids=[f"{f}={v!r}" for f, v, _ in BAD])
+def test_invalid_info_raises_info_error_naming_path_and_field(field, value, needle):
+    d = spec_info()
+    _set(field, value)(d)
+    with pytest.raises(InfoError) as err:
+        parse_info(d, PATH)
+    assert PATH in str(err.value) and needle in str(err.value)
+
+
+def test_mismatched_dimension_message_is_specific():
+    d = spec_info()
+    d["scales"][0]["chunk_sizes"] = [[64, 64]]
+    with pytest.raises(InfoError, match=r"scales\[0\]\.chunk_sizes\[0\]: mismatched dimensions: expected 3"):
+        parse_info(d, PATH)
+
+
+@pytest.mark.parametrize("top", [[], "info", 3, None])
+def test_not_an_object(top):
+    with pytest.raises(InfoError, match=f"{PATH}.*not a JSON object"):
+        parse_info(top, PATH)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b'{"type": "image",}', b"\xff\xfe\x00garbage", "nope"])
+def test_malformed_json(data):
+    with pytest.raises(InfoError, match=f"{PATH}.*malformed JSON"):
+        info_from_json(data, PATH)
+
+
+def test_json_that_is_not_an_object():
+    with pytest.raises(InfoError, match="not a JSON object"):
+        info_from_json(b"[1, 2]", PATH)
+
+
+def test_dataclass_construction_is_validated_too():
+    with pytest.raises(InfoError, match="encoding"):
+        ScaleInfo(key="k", size=(1, 1, 1), resolution=(1, 1, 1), chunk_sizes=((1, 1, 1),), encoding="bogus")
+    with pytest.raises(InfoError, match="extra"):
+        ScaleInfo(key="k", size=(1, 1, 1), resolution=(1, 1, 1), chunk_sizes=((1, 1, 1),), encoding="raw",
+                  extra={"size": [2, 2, 2]})
+    s = ScaleInfo(key="k", size=np.array([3, 4, 5]), resolution=np.array([4.0, 4.0, 40.0]),
+                  chunk_sizes=[[2, 2, 2]], encoding="RAW")
+    assert s.size == (3, 4, 5) and type(s.size[0]) is int and s.resolution == (4.0, 4.0, 40.0)
+    assert s.encoding == "raw" and s.grid_shape == (2, 2, 3)
+    with pytest.raises(InfoError, match="scales"):
+        LayerInfo(type="image", data_type="uint8", num_channels=1, scales=())
+
+
+# -- create_new_info parity with cloudvolume ----------------------------------------------------------------------
+CREATE_CASES = [
+    dict(num_channels=1, layer_type="image", data_type="uint8", encoding="raw", resolution=[4, 4, 40],
+         voxel_offset=[0, 0, 0], volume_size=[1024, 1024, 128]),
+    dict(num_channels=3, layer_type="image", data_type="float32", encoding="raw", resolution=[4.5, 4, 40],
+         voxel_offset=[-7, 3, 1], volume_size=[101, 99, 11], chunk_size=(32, 32, 16)),
+    dict(num_channels=1, layer_type="segmentation", data_type="uint64", encoding="compressed_segmentation",
+         resolution=[8, 8, 8], voxel_offset=[0, 0, 0], volume_size=[500, 500, 500],
+         compressed_segmentation_block_size=(4, 4, 2), mesh=True, skeletons="skels"),
+    dict(num_channels=1, layer_type="image", data_type="uint8", encoding="jpeg", resolution=[4, 4, 40],
+         voxel_offset=[1, 2, 3], volume_size=[300, 301, 30], encoding_level=92, max_mip=2),
+    dict(num_channels=1, layer_type="segmentation", data_type=np.uint32, encoding="compressed_segmentation",
+         resolution=(16, 16, 16), voxel_offset=(-33, 5, -1), volume_size=(257, 129, 65), max_mip=2,
+         factor=(2, 2, 2), compressed_segmentation_block_size=(4, 4, 4), mesh="meshes", skeletons=True,
+         chunk_size=(128, 64, 32)),
+    dict(num_channels=2, layer_type="image", data_type="uint16", encoding="png", resolution=[2, 2, 2],
+         voxel_offset=[0, 0, 0], volume_size=[40, 40, 40], max_mip=3, factor=(2, 2, 1), encoding_effort=5),
+    dict(num_channels=1, layer_type="image", data_type="uint8", encoding="raw", resolution=[4, 4, 40],
+         voxel_offset=[0, 0, 0], volume_size=[40, 40, 40], max_mip=1, factor=(1, 1, 1)),  # replaces scale 0
+]
+
+
+@pytest.mark.parametrize("kwargs", CREATE_CASES)
+def test_create_new_info_matches_cloudvolume(kwargs):
+    ours = create_new_info(**kwargs)
+    assert ours == cv_create(**kwargs)
+    assert list(ours) == list(cv_create(**kwargs))  # same key order too
+    assert json.dumps(ours) == json.dumps(cv_create(**kwargs))  # ints stay ints, floats stay floats
+    assert parse_info(ours).to_dict() == ours
+
+
+def test_create_new_info_defaults():
+    info = create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [100, 100, 10])
+    assert info["scales"][0]["chunk_sizes"] == [[64, 64, 64]] and len(info["scales"]) == 1
+    info["scales"][0]["jpeg_quality"] = 80  # a plain, editable dict
+    assert parse_info(info).scales[0].extra == {"jpeg_quality": 80}
+
+
+def test_create_new_info_writes_redirect_like_cloudvolume_metadata_layer():
+    from cloudvolume.datasource.precomputed.metadata import PrecomputedMetadata
+
+    args = (1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [10, 10, 10])
+    ours = create_new_info(*args, chunk_size=(128, 128, 64), redirect="gs://new/home")
+    assert ours == PrecomputedMetadata.create_info(*args, redirect="gs://new/home")
+    assert ours["redirect"] == "gs://new/home"
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    (dict(data_type="uint128"), "data_type"), (dict(encoding="gzip"), "encoding"),
+    (dict(chunk_size=(0, 64, 64)), "chunk_sizes"), (dict(volume_size=(10, 10)), "mismatched dimensions"),
+    (dict(resolution=(0, 4, 40)), "resolution"), (dict(num_channels=0), "num_channels"),
+    (dict(max_mip=1, factor=(2, 2)), "factor"),
+])
+def test_create_new_info_rejects_bad_input(kwargs, needle):
+    args = dict(num_channels=1, layer_type="image", data_type="uint8", encoding="raw", resolution=[4, 4, 40],
+                voxel_offset=[0, 0, 0], volume_size=[10, 10, 10]) | kwargs
+    with pytest.raises(InfoError, match=needle):
+        create_new_info(**args)
+
+
+# -- add_scale / reset_scales parity --------------------------------------------------------------------------------
+BASE = dict(num_channels=1, layer_type="image", data_type="uint8", encoding="raw", resolution=[4, 4, 40],
+            voxel_offset=[-5, 3, -7], volume_size=[101, 99, 11], chunk_size=(96, 100, 7))
+
+
+@pytest.mark.parametrize("base_changes", [{}, dict(resolution=[4.5, 4, 40]),
+                                          dict(layer_type="segmentation", data_type="uint64",
+                                               encoding="compressed_segmentation",
+                                               compressed_segmentation_block_size=(4, 4, 2))])
+@pytest.mark.parametrize("factor,kwargs", [
+    ((2, 2, 1), {}), ((2, 2, 2), {}), ((4, 4, 1), dict(chunk_size=(32, 32, 8))), ((3, 3, 1), {}),
+    ((2.2, 1.6, 1), {}), ((2, 2, 1), dict(encoding="compressed_segmentation")), ((8, 8, 4), dict(encoding="jpeg")),
+])
+def test_add_scale_matches_cloudvolume(base_changes, factor, kwargs, capsys):
+    d = create_new_info(**(BASE | base_changes))
+    vol = cv_volume(d)
+    expected = json.loads(json.dumps(vol.add_scale(factor, **kwargs)))
+    info, index = add_scale(parse_info(d), factor, **kwargs)
+    assert info.scales[index].to_dict() == expected
+    assert info.to_dict() == json.loads(json.dumps(vol.info))
+    assert info.scales[0] == parse_info(d).scales[0] and index == 1
+
+
+def test_add_scale_existing_resolution_is_replaced_in_place(capsys):
+    d = create_new_info(**BASE, max_mip=2)
+    vol = cv_volume(d)
+    vol.add_scale((2, 2, 1), chunk_size=(16, 16, 16), encoding="jpeg")
+    info, index = add_scale(parse_info(d), (2, 2, 1), chunk_size=(16, 16, 16), encoding="jpeg")
+    assert index == 1 and len(info.scales) == 3
+    assert info.scales[1].chunk_size == (16, 16, 16) and info.scales[1].encoding == "jpeg"
+    assert info.to_dict() == json.loads(json.dumps(vol.info))
+    again, again_index = add_scale(info, (2, 2, 1), chunk_size=(16, 16, 16), encoding="jpeg")
+    assert again == info and again_index == 1
+
+
+def test_add_scale_encoding_level_matches_cloudvolume_metadata():
+    from cloudvolume.datasource.precomputed.metadata import PrecomputedMetadata
+
+    d = create_new_info(**BASE)
+    for enc, key in [("jpeg", "jpeg_quality"), ("png", "png_level"), ("fpzip", "fpzip_precision")]:
+        expected = PrecomputedMetadata.add_scale(None, (2, 2, 1), encoding=enc, info=copy.deepcopy(d), encoding_level=7)
+        info, i = add_scale(parse_info(d), (2, 2, 1), encoding=enc, encoding_level=7)
+        assert info.scales[i].to_dict() == expected and info.scales[i].extra == {key: 7}
+    info, i = add_scale(parse_info(d), (2, 2, 1), encoding="jxl", encoding_level=7)
+    assert info.scales[i].extra == {"jxl_quality": 7}  # CloudVolume tests "jpegxl" here and never matches
+
+
+def test_add_scale_is_exact_beyond_float32():
+    d = create_new_info(1, "image", "uint8", "raw", [1, 1, 1], [2**25 + 1, 0, 0], [2**25 + 1, 8, 8])
+    info, i = add_scale(parse_info(d), (2, 1, 1))
+    assert info.scales[i].size[0] == 2**24 + 1 and info.scales[i].voxel_offset[0] == 2**24
+
+
+@pytest.mark.parametrize("factor", [(0, 2, 1), (2, 2), "abc", (2, 2, float("nan"))])
+def test_add_scale_rejects_bad_factor(factor):
+    with pytest.raises(InfoError, match="factor"):
+        add_scale(parse_info(create_new_info(**BASE)), factor)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offset=st.tuples(*[st.integers(-10_000, 10_000)] * 3), size=st.tuples(*[st.integers(1, 5000)] * 3),
+       chunk=st.tuples(*[st.integers(1, 300)] * 3), factor=st.tuples(*[st.sampled_from([1, 2, 3, 4, 8])] * 3))
+def test_add_scale_parity_property(offset, size, chunk, factor, capsys):
+    from cloudvolume.datasource.precomputed.metadata import PrecomputedMetadata
+
+    d = create_new_info(1, "image", "uint16", "raw", [4, 6, 40], offset, size, chunk_size=chunk)
+    expected = PrecomputedMetadata.add_scale(None, factor, info=copy.deepcopy(d))
+    info, i = add_scale(parse_info(d), factor)
+    assert info.scales[i].to_dict() == json.loads(json.dumps(expected))
+
+
+def test_reset_scales():
+    info = parse_info(create_new_info(**BASE, max_mip=3))
+    assert len(info.scales) == 4
+    reset = reset_scales(info)
+    assert reset.scales == info.scales[:1] and len(info.scales) == 4
+
+
+# -- scale_index / downsample_ratio / with_scale --------------------------------------------------------------------
+def test_scale_index_by_int_and_resolution():
+    info = parse_info(create_new_info(**(BASE | dict(resolution=[4.5, 4, 40])), max_mip=2))
+    assert [scale_index(info, m) for m in (0, 1, 2, np.int64(2), -1, -3)] == [0, 1, 2, 2, 2, 0]
+    assert scale_index(info, [9.0, 8.0, 40.0]) == 1
+    assert scale_index(info, (18, 16, 40)) == 2
+    assert scale_index(info, np.array([4.5, 4, 40])) == 0
+
+
+@pytest.mark.parametrize("mip,needle", [(3, "mip 3"), (-4, "mip -4"), ([4, 4, 41], "<4, 4, 41>"),
+                                        ([4, 4], "<4, 4>"), ("x", "mip 'x'")])
+def test_scale_index_errors_list_what_is_available(mip, needle):
+    info = parse_info(create_new_info(**BASE, max_mip=2))
+    with pytest.raises(ScaleUnavailableError) as err:
+        scale_index(info, mip)
+    msg = str(err.value)
+    assert needle in msg and "0: <4,4,40>" in msg and "1: <8,8,40>" in msg and "2: <16,16,40>" in msg
+    assert isinstance(err.value, IndexError)
+
+
+def test_downsample_ratio_matches_cloudvolume():
+    d = create_new_info(**BASE, max_mip=2, factor=(2, 2, 1))
+    vol = cv_volume(d)
+    info = parse_info(d)
+    for mip in range(3):
+        ours = downsample_ratio(info, mip)
+        assert ours.dtype == np.float64 and ours.tolist() == vol.meta.downsample_ratio(mip).tolist()
+    assert downsample_ratio(info, [16, 16, 40]).tolist() == [4.0, 4.0, 1.0]
+
+
+def test_with_scale():
+    info = parse_info(seg_info(), PATH)
+    changed = with_scale(info, [8.5, 8, 40], encoding="PNG", extra={"png_level": 3}, sharding=None)
+    assert changed.scales[1].encoding == "png" and changed.scales[1].extra == {"png_level": 3}
+    assert changed.scales[0] is info.scales[0] and info.scales[1].encoding == "jpeg"
+    with pytest.raises(InfoError, match="size"):
+        with_scale(info, 0, size=(1, 1))
+    with pytest.raises(ScaleUnavailableError):
+        with_scale(info, 5, size=(1, 1, 1))
+
+
+# -- bbox_to_mip ----------------------------------------------------------------------------------------------------
+BBOXES = [((0, 0, 0), (64, 64, 64)), ((-5, 3, -7), (96, 102, 4)), ((-13, -1, 0), (1, 7, 3)), ((3, 5, 7), (3, 5, 7))]
+
+
+@pytest.mark.parametrize("factor", [(2, 2, 1), (2, 2, 2), (4, 4, 2)])
+@pytest.mark.parametrize("lo,hi", BBOXES)
+def test_bbox_to_mip_matches_cloudvolume(factor, lo, hi):
+    from cloudvolume import Bbox as CVBbox
+
+    d = create_new_info(**(BASE | dict(resolution=[4.5, 4, 40])), max_mip=3, factor=factor)
+    vol = cv_volume(d)
+    info = parse_info(d)
+    for mip in range(4):
+        for to_mip in range(4):
+            want = vol.bbox_to_mip(CVBbox(lo, hi), mip, to_mip)
+            got = bbox_to_mip(info, Bbox(lo, hi), mip, to_mip)
+            assert isinstance(got, Bbox)
+            assert (got.minpt.tolist(), got.maxpt.tolist()) == (want.minpt.tolist(), want.maxpt.tolist())
+
+
+def test_bbox_to_mip_accepts_slices_and_resolutions():
+    d = create_new_info(**BASE, max_mip=1)
+    info = parse_info(d)
+    want = cv_volume(d).bbox_to_mip(np.s_[0:10, :, -7:3], 0, 1)
+    got = bbox_to_mip(info, np.s_[0:10, :, -7:3], [4, 4, 40], [8, 8, 40])
+    assert (got.minpt.tolist(), got.maxpt.tolist()) == (want.minpt.tolist(), want.maxpt.tolist())
+    assert got == Bbox((0, 1, -7), (5, 51, 3))  # open y filled from the mip-0 bounds [3, 102)
+    with pytest.raises(DimensionError):
+        bbox_to_mip(info, Bbox((0, 0), (1, 1)), 0, 1)
+
+
+def test_bbox_to_mip_non_power_of_two_is_exact():
+    d = create_new_info(**BASE)
+    info, _ = add_scale(parse_info(d), (3, 3, 1))
+    # CloudVolume multiplies by float32(4/12) and gets [0, 2) here; 3 voxels at 4 nm are exactly 1 voxel at 12 nm.
+    assert bbox_to_mip(info, Bbox((0, 0, 0), (3, 9, 1)), 0, 1) == Bbox((0, 0, 0), (1, 3, 1))
+    assert bbox_to_mip(info, Bbox((-4, 1, 0), (4, 8, 1)), 0, 1) == Bbox((-2, 0, 0), (2, 3, 1))
+    assert bbox_to_mip(info, Bbox((-2, 0, 0), (2, 3, 1)), 1, 0) == Bbox((-6, 0, 0), (6, 9, 1))

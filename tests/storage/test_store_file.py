@@ -1,0 +1,323 @@
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from contract import StoreContract, keys_of
+
+from aiovolume.exceptions import ReadOnlyException, StorageError
+from aiovolume.options import Options
+from aiovolume.storage import Blob, PutItem, open_store
+from aiovolume.storage.file import TMP_PREFIX, FileStore
+
+
+class TestFileStore(StoreContract):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[FileStore]:
+        s = FileStore(str(tmp_path / "ds" / "layer"))  # the root does not exist yet
+        yield s
+        await s.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[FileStore]:
+    s = FileStore(str(tmp_path / "layer"))
+    yield s
+    await s.close()
+
+
+def on_disk(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob(TMP_PREFIX + "*")]
+
+
+# -- interop with the real CloudFiles ----------------------------------------------------------
+@pytest.mark.interop
+async def test_reads_gz_sibling_written_by_cloudfiles(tmp_path: Path) -> None:
+    from cloudfiles import CloudFiles
+
+    layer = tmp_path / "layer"
+    data = b"x" * 1000
+    CloudFiles("file://" + str(layer)).put("a", data, compress="gzip")
+    assert on_disk(layer) == ["a.gz"]
+    async with FileStore(str(layer)) as s:
+        blob = await s.get("a")
+        assert blob is not None and blob.encoding == "gzip"
+        assert gzip.decompress(blob.data) == data
+        assert await keys_of(s) == ["a"]
+        assert await s.exists("a")
+
+
+@pytest.mark.interop
+async def test_cloudfiles_reads_what_we_put(tmp_path: Path) -> None:
+    from cloudfiles import CloudFiles
+
+    layer = tmp_path / "layer"
+    async with FileStore(str(layer)) as s:
+        await s.put("z", gzip.compress(b"zipped" * 100), content_encoding="gzip")
+        await s.put("sub/plain", b"plain bytes")
+    assert on_disk(layer) == ["sub/plain", "z.gz"]
+    cf = CloudFiles("file://" + str(layer))
+    assert cf.get("z") == b"zipped" * 100
+    assert cf.get("sub/plain") == b"plain bytes"
+    assert sorted(cf.list()) == ["sub/plain", "z"]
+
+
+# -- the .gz sibling convention ---------------------------------------------------------------
+async def test_probe_order_and_encodings(store: FileStore) -> None:
+    root = Path(store.root)
+    root.mkdir(parents=True)
+    for suffix, encoding in [(".zstd", "zstd"), (".br", "br"), (".gz", "gzip"), ("", None)]:
+        (root / f"k{suffix}").write_bytes(suffix.encode() or b"plain")
+        blob = await store.get("k")
+        assert blob == Blob(suffix.encode() or b"plain", encoding)  # the earliest spelling wins
+    for suffix, encoding in [(".xz", "xz"), (".bz2", "bzip2")]:
+        (root / f"only{suffix}").write_bytes(b"c")
+        assert await store.get("only") == Blob(b"c", encoding)
+        (root / f"only{suffix}").unlink()
+    assert await keys_of(store) == ["k"]  # four spellings, one key
+    assert await store.size("k") == len(b"plain")
+
+
+async def test_put_removes_stale_siblings(store: FileStore) -> None:
+    root = Path(store.root)
+    await store.put("k", b"plain")
+    (root / "k.br").write_bytes(b"stale brotli")
+    (root / "k.zstd").write_bytes(b"stale zstd")
+    await store.put("k", gzip.compress(b"new"), content_encoding="gzip")
+    assert on_disk(root) == ["k.gz"]
+    await store.put("k", b"plain again")
+    assert on_disk(root) == ["k"]
+    assert await store.get("k") == Blob(b"plain again", None)
+
+
+async def test_delete_removes_every_sibling(store: FileStore) -> None:
+    root = Path(store.root)
+    root.mkdir(parents=True)
+    for suffix in ["", ".gz", ".br", ".zstd"]:
+        (root / f"k{suffix}").write_bytes(b"x")
+    (root / "other").write_bytes(b"keep")
+    await store.delete("k")
+    assert on_disk(root) == ["other"]
+    assert not await store.exists("k")
+
+
+async def test_list_skips_temp_files_and_dedupes(store: FileStore) -> None:
+    root = Path(store.root)
+    (root / "a").mkdir(parents=True)
+    (root / "a" / f"{TMP_PREFIX}deadbeef").write_bytes(b"half written")
+    (root / "a" / "x").write_bytes(b"1")
+    (root / "a" / "x.gz").write_bytes(b"2")
+    (root / "a" / "y.br").write_bytes(b"3")
+    assert await keys_of(store) == ["a/x", "a/y"]
+    assert await keys_of(store, "a/x") == ["a/x"]
+
+
+# -- atomicity ----------------------------------------------------------------------------------
+async def test_failed_replace_keeps_old_object(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    await store.put("k", b"old content")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError(errno.EIO, "I/O error", dst)
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(StorageError, match=r"cannot write .*layer/k"):
+        await store.put("k", b"new content")
+    monkeypatch.undo()
+    assert await store.get("k") == Blob(b"old content", None)
+    assert temp_files(Path(store.root)) == []
+
+
+async def test_write_failing_midway_keeps_old_object(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.put("k", b"old content")
+    real_write = os.write
+    calls = []
+
+    def disk_full_after_some_bytes(fd: int, data: bytes) -> int:
+        if calls:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls.append(fd)
+        return real_write(fd, bytes(data[:1000]))  # a short write, then the disk is full
+
+    monkeypatch.setattr(os, "write", disk_full_after_some_bytes)
+    with pytest.raises(StorageError, match="No space left on device"):
+        await store.put("k", b"n" * 100_000)
+    monkeypatch.undo()
+    assert calls, "the write path was not exercised"
+    assert await store.get("k") == Blob(b"old content", None)
+    assert temp_files(Path(store.root)) == []
+
+
+async def test_non_os_error_midway_propagates_and_cleans_up(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.put("d/k", b"old")
+
+    def exploding_write(fd: int, data: bytes) -> int:
+        raise RuntimeError("boom while writing")
+
+    monkeypatch.setattr(os, "write", exploding_write)
+    with pytest.raises(RuntimeError, match="boom"):
+        await store.put("d/k", b"new")
+    monkeypatch.undo()
+    assert await store.get("d/k") == Blob(b"old", None)
+    assert temp_files(Path(store.root)) == []
+
+
+async def test_no_temp_files_after_many_writes(store: FileStore) -> None:
+    await store.put_many([PutItem(f"t/{i}", b"x" * i) for i in range(100)])
+    await store.put_many([PutItem(f"t/{i}", b"y", content_encoding="gzip") for i in range(100)])
+    assert temp_files(Path(store.root)) == []
+    assert len(on_disk(Path(store.root))) == 100
+
+
+async def test_new_files_honour_umask(store: FileStore) -> None:
+    await store.put("perm", b"x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (Path(store.root) / "perm").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+async def test_put_many_repeated_key_last_wins(store: FileStore) -> None:
+    items = [PutItem("dup", b"first"), PutItem("other", b"o"), PutItem("dup", b"last", content_encoding="gzip")]
+    await store.put_many(items)
+    assert await store.get("dup") == Blob(b"last", "gzip")
+    assert on_disk(Path(store.root)) == ["dup.gz", "other"]
+
+
+async def test_put_many_validates_before_writing(store: FileStore) -> None:
+    with pytest.raises(ValueError):
+        await store.put_many([PutItem("ok", b"x"), PutItem("bad", b"y", content_encoding="lzma")])
+    assert await store.get("ok") is None
+
+
+# -- durability ------------------------------------------------------------------------------
+@pytest.mark.parametrize("fsync", [True, False])
+async def test_fsync_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    async with FileStore(str(tmp_path / "l"), Options(fsync=fsync)) as s:
+        await s.put("a/b", b"durable")
+        after_put = len(synced)
+        await s.put("a/b", b"zipped", content_encoding="gzip")
+        await s.delete("a/b")
+        assert await s.get("a/b") is None
+    if fsync:
+        assert after_put >= 2  # the file and its directory
+        assert len(synced) > after_put
+    else:
+        assert synced == []
+
+
+# -- errors ---------------------------------------------------------------------------------
+async def test_directory_where_an_object_should_be(store: FileStore) -> None:
+    root = Path(store.root)
+    (root / "k").mkdir(parents=True)
+    (root / "k" / "inside").write_bytes(b"i")
+    with pytest.raises(StorageError, match=r"cannot read .*layer/k\b.*[Dd]irectory") as info:
+        await store.get("k")
+    assert "None" not in str(info.value)
+    with pytest.raises(StorageError, match=r"layer/k"):
+        await store.size("k")
+    with pytest.raises(StorageError, match=r"cannot write .*layer/k"):
+        await store.put("k", b"x")
+    assert temp_files(root) == []
+    assert not await store.exists("k")  # a directory is not an object
+    assert await store.get("k/inside") == Blob(b"i", None)
+
+
+async def test_file_where_a_directory_should_be(store: FileStore) -> None:
+    await store.put("f", b"a file")
+    assert await store.get("f/below") is None  # cannot exist: missing, not an error
+    assert not await store.exists("f/below")
+    with pytest.raises(StorageError, match=r"layer/f"):
+        await store.put("f/below", b"x")
+    assert await store.get("f") == Blob(b"a file", None)
+
+
+async def test_unreadable_tree_is_an_error_not_missing(tmp_path: Path) -> None:
+    # We run as root, so chmod cannot produce EACCES; a dangling-but-looping symlink gives ELOOP.
+    root = tmp_path / "layer"
+    root.mkdir()
+    os.symlink("loop", root / "loop")
+    async with FileStore(str(root)) as s:
+        with pytest.raises(StorageError, match=r"layer/loop"):
+            await s.get("loop")
+
+
+# -- read-only, batching, lifecycle -------------------------------------------------------------
+async def test_read_only(tmp_path: Path) -> None:
+    async with FileStore(str(tmp_path)) as rw:
+        await rw.put("k", b"v")
+    async with FileStore(str(tmp_path), read_only=True) as ro:
+        assert await ro.get("k") == Blob(b"v", None)
+        for attempt in (ro.put("k", b"w"), ro.delete("k"), ro.put_many([PutItem("k", b"w")]), ro.delete_many(["k"])):
+            with pytest.raises(ReadOnlyException, match="read-only"):
+                await attempt
+    assert (tmp_path / "k").read_bytes() == b"v"
+
+
+async def test_batches_use_few_executor_hops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FileStore(str(tmp_path), Options(io_threads=4)) as s:
+        pool = s._pool()
+        hops: list[object] = []
+        real_submit = pool.submit
+
+        def counting_submit(fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            hops.append(fn)
+            return real_submit(fn, *args, **kwargs)
+
+        monkeypatch.setattr(pool, "submit", counting_submit)
+        keys = [f"b/{i}" for i in range(40)]
+        await s.put_many([PutItem(k, k.encode()) for k in keys])
+        assert len(hops) == 4
+        blobs = await s.get_many(keys)
+        assert [b.data for b in blobs if b] == [k.encode() for k in keys]
+        assert len(hops) == 8
+        assert await s.exists_many(keys) == [True] * 40
+        await s.delete_many(keys)
+        assert len(hops) == 16
+        await s.get("b/0")
+        assert len(hops) == 17
+        # a big batch is split into hops of at most 32 files
+        await s.exists_many([f"x/{i}" for i in range(1000)])
+        assert len(hops) == 17 + 1000 // 32 + 1
+
+
+async def test_close_shuts_the_executor_down(tmp_path: Path) -> None:
+    s = FileStore(str(tmp_path))
+    await s.put("k", b"v")
+    pool = s._pool()
+    await s.close()
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
+    await s.close()
+
+
+async def test_open_store_maps_file_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url in [f"file://{tmp_path}/layer", f"precomputed://file://{tmp_path}/layer/", str(tmp_path / "layer"), "file://layer", "layer"]:
+        s = open_store(url)
+        try:
+            assert isinstance(s, FileStore)
+            assert s.root == str(tmp_path / "layer")
+            assert s.url == f"file://{tmp_path}/layer"
+        finally:
+            await s.close()
+    async with open_store(str(tmp_path / "layer"), read_only=True) as ro:
+        assert ro.read_only
