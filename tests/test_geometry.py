@@ -375,7 +375,8 @@ def test_normalize_steps_channels_and_ellipsis():
     r = normalize_slices(np.s_[..., 0:10:3, 1], BOUNDS, 3)
     assert r.bbox == Bbox((-10, 0, 0), (10, 20, 10)) and r.steps == (1, 1, 3)
     assert r.channels == slice(1, 2, 1)
-    r = normalize_slices((np.int64(2), slice(np.int32(1), 5, np.int16(2)), ..., slice(None, None, 2)), BOUNDS, 3)
+    key = (np.int64(2), slice(np.int32(1), 5, np.int16(2)), ..., slice(None, None, 2))
+    r = normalize_slices(key, BOUNDS, 3)
     assert r.bbox == Bbox((2, 1, 5), (3, 5, 15)) and r.steps == (1, 2, 1)
     assert r.channels == slice(0, 3, 2)
     assert all(type(v) is int for v in r.steps + (r.channels.start, r.channels.stop, r.channels.step))
@@ -446,7 +447,9 @@ def reference(key: Any, bounds: Bbox, nc: int) -> tuple[list[range], set[type]]:
         lo, hi = (int(bounds.minpt[axis]), int(bounds.maxpt[axis])) if axis < 3 else (0, nc)
         if is_int(item):
             start, stop, step = int(item), int(item) + 1, 1
-        elif isinstance(item, slice) and all(v is None or is_int(v) for v in (item.start, item.stop, item.step)):
+        elif isinstance(item, slice) and all(
+            v is None or is_int(v) for v in (item.start, item.stop, item.step)
+        ):
             start = lo if item.start is None else int(item.start)
             stop = hi if item.stop is None else int(item.stop)
             step = 1 if item.step is None else int(item.step)
@@ -466,10 +469,16 @@ def reference(key: Any, bounds: Bbox, nc: int) -> tuple[list[range], set[type]]:
 
 coords = st.one_of(st.integers(-3, 5), st.integers(-30, 30), st.integers(-30, 30).map(np.int64))
 slices = st.builds(
-    slice, st.none() | coords, st.none() | coords, st.none() | st.integers(-2, 4) | st.integers(1, 3).map(np.int32)
+    slice,
+    st.none() | coords,
+    st.none() | coords,
+    st.none() | st.integers(-2, 4) | st.integers(1, 3).map(np.int32),
 )
 good_slices = st.builds(
-    lambda a, n, s: slice(a, a + n, s), st.integers(-30, 30), st.integers(1, 10), st.none() | st.integers(1, 3)
+    lambda a, n, s: slice(a, a + n, s),
+    st.integers(-30, 30),
+    st.integers(1, 10),
+    st.none() | st.integers(1, 3),
 )
 junk = st.sampled_from([1.5, "x", None, True, np.float64(2.0), (1, 2), [0]])
 items = st.one_of(coords, slices, good_slices, st.just(Ellipsis), junk)
@@ -503,7 +512,11 @@ def test_normalize_matches_reference(key: Any, bounds: Bbox, nc: int):
 
 
 @PROPS
-@given(st.lists(st.one_of(good_slices, st.integers(-30, 30)), min_size=0, max_size=3), bounds_boxes, st.booleans())
+@given(
+    st.lists(st.one_of(good_slices, st.integers(-30, 30)), min_size=0, max_size=3),
+    bounds_boxes,
+    st.booleans(),
+)
 def test_normalize_valid_keys_match_reference(spatial: list[Any], bounds: Bbox, dots: bool):
     key = (*spatial, Ellipsis) if dots else tuple(spatial)
     assert not reference(key, bounds, 2)[1]  # the strategy only builds valid keys
@@ -568,7 +581,9 @@ offsets3 = st.lists(st.integers(-6, 6), min_size=3, max_size=3)
 
 @PROPS
 @given(boxes, chunks3, offsets3, st.booleans())
-def test_chunk_size_rounding_matches_brute_force(box: Bbox, chunk: list[int], offset: list[int], as_float: bool):
+def test_chunk_size_rounding_matches_brute_force(
+    box: Bbox, chunk: list[int], offset: list[int], as_float: bool
+):
     lines = [grid_lines(c, o) for c, o in zip(chunk, offset)]
     lo, hi = box.minpt.tolist(), box.maxpt.tolist()
     if as_float:  # the float path must agree with the exact integer one
