@@ -22,6 +22,7 @@ ALLOWED = {
     "volume": {"pipeline", "format", "storage", "codecs", "geometry", "options", "exceptions", "cutout", "layermeta"},
     "cloudvolume": {"sync", "volume", "cutout", "format", "geometry", "exceptions"},
     "demo": {"*"},
+    "testing": {"*"},
     "__init__": {"*"},
 }
 

@@ -25,6 +25,22 @@ def _cpu_count() -> int:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """The one retry policy (storage/retry.py applies it; botocore is set to one attempt).
+
+    Full-jitter exponential backoff: attempt n waits uniform(0, min(max_delay, base * 2**(n-1)))
+    (``throttle_base_delay`` instead of ``base_delay`` after a 429/SlowDown), or the server's
+    Retry-After when it sends one; at most ``max_attempts`` tries within ``deadline`` seconds.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    throttle_base_delay: float = 1.0
+    max_delay: float = 32.0
+    deadline: float = 300.0
+
+
+@dataclass(frozen=True)
 class Options:
     """Engine tuning. ``Options().with_(decode_workers=0)`` returns a modified copy.
 
@@ -36,6 +52,8 @@ class Options:
     fsync: make local writes durable (about 10 ms per file here, hence opt-in).
     codec_executor: "auto" (processes unless decode_workers=0), or force "process",
         "thread" or "inline" (in the event loop; for measurements only).
+    retry: how transient storage errors are retried.
+    connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
     """
 
     concurrency: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_CONCURRENCY)
@@ -45,6 +63,9 @@ class Options:
     batch_bytes: int = 4 << 20
     fsync: bool = False
     codec_executor: str = "auto"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
 
     def concurrency_for(self, scheme: str) -> int:
         return int(self.concurrency.get(scheme, 64))

@@ -1,0 +1,127 @@
+"""The only retry layer: transient storage failures are retried here and nowhere else.
+
+Backends classify what they see: they raise :class:`TransientError` for 408/429/5xx and for
+bodies that are truncated or fail a checksum, :class:`~aiovolume.exceptions.AuthenticationError`
+for 401/403 (never retried, never "missing"), and return None only for a real 404. Connection
+resets and timeouts from aiohttp are transient too. Everything else propagates at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Awaitable, Callable, TypeVar
+
+import aiohttp
+
+from ..exceptions import AuthenticationError, IntegrityError, StorageError
+from ..options import RetryPolicy
+
+T = TypeVar("T")
+
+
+class TransientError(StorageError):
+    """A failure worth retrying. ``retry_after`` (seconds) comes from the server when it says."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+
+class RetriesExhausted(StorageError):
+    """A transient failure that kept happening until the attempt cap or the deadline."""
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+_TRANSIENT = (
+    TransientError, IntegrityError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
+    asyncio.TimeoutError, TimeoutError, ConnectionError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, AuthenticationError):
+        return False
+    return isinstance(exc, _TRANSIENT)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After / x-amz-retry-after header (delta-seconds or milliseconds form)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # HTTP-date form: fall back to our own backoff
+    return max(0.0, seconds)
+
+
+class RetryBudget:
+    """A token bucket shared by one store's operations, so thousands of concurrent requests
+    cannot turn an outage into a retry storm (botocore's quota, in spirit)."""
+
+    def __init__(self, capacity: int = 500, cost: int = 5, refund: int = 1) -> None:
+        self.capacity, self.cost, self.refund = capacity, cost, refund
+        self.tokens = capacity
+
+    def take(self) -> bool:
+        if self.tokens < self.cost:
+            return False
+        self.tokens -= self.cost
+        return True
+
+    def succeed(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + self.refund)
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, exc: BaseException, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): Retry-After, else full jitter."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), policy.max_delay)
+    base = policy.throttle_base_delay if getattr(exc, "throttled", False) else policy.base_delay
+    return (rng or random).uniform(0, min(policy.max_delay, base * 2 ** (attempt - 1)))
+
+
+async def call_with_retries(
+    op: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    what: str,
+    budget: RetryBudget | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> T:
+    """Await ``op()`` until it succeeds, retrying transient failures per ``policy``.
+
+    ``what`` names the operation and key for the error (no credentials: URLs are redacted
+    by the caller). Raises :class:`RetriesExhausted` naming the attempts when retries run out.
+    """
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = await op()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            elapsed = time.monotonic() - start
+            delay = backoff_delay(policy, attempt, exc)
+            out_of_time = elapsed + delay >= policy.deadline
+            if attempt >= policy.max_attempts or out_of_time or (budget is not None and not budget.take()):
+                why = "deadline" if out_of_time else ("retry budget" if attempt < policy.max_attempts else "attempts")
+                raise RetriesExhausted(
+                    f"{what}: failed after {attempt} attempt(s) in {elapsed:.1f}s ({why} exhausted); "
+                    f"last error: {type(exc).__name__}: {exc}",
+                    attempt,
+                ) from exc
+            await sleep(delay)
+            continue
+        if budget is not None:
+            budget.succeed()
+        return result
