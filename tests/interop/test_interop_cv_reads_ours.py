@@ -8,7 +8,6 @@ and dtype must match bit for bit, and CloudVolume must parse our info to the sam
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 import aiovolume
+from interop_helpers import make_data, assert_exact, grid_names, slices
 
 cloudvolume = pytest.importorskip("cloudvolume")
 
@@ -33,49 +33,12 @@ CHUNK = (32, 32, 32)
 FACTOR = (2, 2, 1)
 
 
-# -- helpers (kept local: every interop module is self-contained) ------------------------------
-def make_data(shape, dtype, seed):
-    """Random data over the dtype's whole range (floats include NaN, +-inf, -0.0, subnormals)."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        ii = np.iinfo(dt)
-        return rng.integers(ii.min, ii.max, size=shape, dtype=dt, endpoint=True)
-    a = (rng.standard_normal(shape) * 1e3).astype(dt)
-    fi = np.finfo(dt)
-    specials = np.array([np.nan, np.inf, -np.inf, -0.0, fi.tiny, fi.max, fi.min, fi.smallest_subnormal], dt)
-    a.reshape(-1)[: len(specials)] = specials
-    a[-1, -1, -1, -1] = np.nan  # the far corner lands in the last edge chunk
-    return a
-
-
-def assert_exact(actual, expected):
-    """Same dtype, same shape, same bytes (NaN payloads and -0.0 included)."""
-    actual = np.asarray(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if actual.tobytes() != expected.tobytes():
-        np.testing.assert_array_equal(actual, expected)  # gives a readable mismatch report
-        raise AssertionError("arrays are equal as values but differ bitwise (NaN payload or -0.0)")
-
-
-def grid_names(offset, size, chunk):
-    """Unsharded chunk names per the spec (§3), computed independently of aiovolume."""
-    axes = []
-    for o, s, c in zip(offset, size, chunk):
-        axes.append([f"{o + b}-{o + min(b + c, s)}" for b in range(0, s, c)])
-    return {"_".join(parts) for parts in itertools.product(*axes)}
-
-
+# -- helpers ---------------------------------------------------------------------------------
 NAME_RE = re.compile(r"^(-?\d+)-(-?\d+)_(-?\d+)-(-?\d+)_(-?\d+)-(-?\d+)$")
 
 
 def downsample_geometry(offset, size, factor):
     return (tuple(o // f for o, f in zip(offset, factor)), tuple(-(-s // f) for s, f in zip(size, factor)))
-
-
-def slices(offset, size):
-    return tuple(slice(o, o + s) for o, s in zip(offset, size))
 
 
 def write_with_aiovolume(path, dtype, channels, compress, offset=OFFSET, size=SIZE, chunk=CHUNK):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import aiovolume
+from interop_helpers import make_data, assert_exact, slices, local, ts_open
 
 ts = pytest.importorskip("tensorstore")
 
@@ -36,38 +37,7 @@ CUT0 = ((-30, 41), (17, 88), (-2, 61))
 CUT1 = ((-17, 24), (7, 49), (1, 62))
 
 
-# -- helpers (kept local: every interop module is self-contained) ------------------------------
-def make_data(shape, dtype, seed):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        ii = np.iinfo(dt)
-        return rng.integers(ii.min, ii.max, size=shape, dtype=dt, endpoint=True)
-    a = (rng.standard_normal(shape) * 1e3).astype(dt)
-    fi = np.finfo(dt)
-    specials = np.array([np.nan, np.inf, -np.inf, -0.0, fi.tiny, fi.max, fi.min, fi.smallest_subnormal], dt)
-    a.reshape(-1)[: len(specials)] = specials
-    a[-1, -1, -1, -1] = np.nan
-    return a
-
-
-def assert_exact(actual, expected):
-    actual = np.asarray(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if actual.tobytes() != expected.tobytes():
-        np.testing.assert_array_equal(actual, expected)
-        raise AssertionError("arrays are equal as values but differ bitwise (NaN payload or -0.0)")
-
-
-def slices(offset, size):
-    return tuple(slice(o, o + s) for o, s in zip(offset, size))
-
-
-def local(data, offset, cut):
-    return data[tuple(slice(a - o, b - o) for (a, b), o in zip(cut, offset))]
-
-
+# -- helpers ---------------------------------------------------------------------------------
 def write_with_aiovolume(layer, dtype, channels, compress, offset=OFFSET, size=SIZE, chunk=CHUNK, seed=21):
     path = f"file://{layer}"
     info = aiovolume.CloudVolume.create_new_info(
@@ -85,14 +55,6 @@ def write_with_aiovolume(layer, dtype, channels, compress, offset=OFFSET, size=S
     with aiovolume.CloudVolume(path, mip=1, compress=compress) as vol1:
         vol1[slices(off1, size1)] = data1
     return {0: (tuple(offset), tuple(size), RES, data0), 1: (off1, size1, RES1, data1)}
-
-
-def ts_open(layer, scale_index):
-    return ts.open({
-        "driver": "neuroglancer_precomputed",
-        "kvstore": {"driver": "file", "path": str(layer)},
-        "scale_index": scale_index,
-    }).result()
 
 
 # -- tests ----------------------------------------------------------------------------------

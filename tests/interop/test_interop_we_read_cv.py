@@ -8,7 +8,6 @@ They are read back with the blocking ``aiovolume.CloudVolume`` and with the asyn
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 
 import aiovolume
 from aiovolume import Bbox, Options
+from interop_helpers import make_data, assert_exact, grid_names, slices, local
 
 cloudvolume = pytest.importorskip("cloudvolume")
 
@@ -40,46 +40,7 @@ CUT0 = ((-30, 41), (17, 88), (-2, 61))
 CUT1 = ((-17, 24), (7, 49), (1, 62))
 
 
-# -- helpers (kept local: every interop module is self-contained) ------------------------------
-def make_data(shape, dtype, seed):
-    """Random data over the dtype's whole range (floats include NaN, +-inf, -0.0, subnormals)."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        ii = np.iinfo(dt)
-        return rng.integers(ii.min, ii.max, size=shape, dtype=dt, endpoint=True)
-    a = (rng.standard_normal(shape) * 1e3).astype(dt)
-    fi = np.finfo(dt)
-    specials = np.array([np.nan, np.inf, -np.inf, -0.0, fi.tiny, fi.max, fi.min, fi.smallest_subnormal], dt)
-    a.reshape(-1)[: len(specials)] = specials
-    a[-1, -1, -1, -1] = np.nan
-    return a
-
-
-def assert_exact(actual, expected):
-    """Same dtype, same shape, same bytes (NaN payloads and -0.0 included)."""
-    actual = np.asarray(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if actual.tobytes() != expected.tobytes():
-        np.testing.assert_array_equal(actual, expected)
-        raise AssertionError("arrays are equal as values but differ bitwise (NaN payload or -0.0)")
-
-
-def grid_names(offset, size, chunk):
-    axes = [[f"{o + b}-{o + min(b + c, s)}" for b in range(0, s, c)] for o, s, c in zip(offset, size, chunk)]
-    return {"_".join(parts) for parts in itertools.product(*axes)}
-
-
-def slices(offset, size):
-    return tuple(slice(o, o + s) for o, s in zip(offset, size))
-
-
-def local(data, offset, cut):
-    """The part of ``data`` (whose origin is ``offset``) covered by the global range ``cut``."""
-    return data[tuple(slice(a - o, b - o) for (a, b), o in zip(cut, offset))]
-
-
+# -- helpers ---------------------------------------------------------------------------------
 class Written:
     def __init__(self, path, layer_dir, data0, data1):
         self.path, self.layer_dir, self.data0, self.data1 = path, layer_dir, data0, data1

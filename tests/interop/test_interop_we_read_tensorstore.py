@@ -7,7 +7,6 @@ floats such as ``4.0``), and its chunks are plain files.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 
@@ -17,6 +16,7 @@ import pytest
 import aiovolume
 from aiovolume import Bbox
 from aiovolume.exceptions import EmptyVolumeException
+from interop_helpers import make_data, assert_exact, grid_names, slices, local, ts_open
 
 ts = pytest.importorskip("tensorstore")
 
@@ -36,45 +36,7 @@ CUT0 = ((-30, 41), (17, 88), (-2, 61))
 CUT1 = ((-17, 24), (7, 49), (1, 62))
 
 
-# -- helpers (kept local: every interop module is self-contained) ------------------------------
-def make_data(shape, dtype, seed):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        ii = np.iinfo(dt)
-        # never 0: TensorStore does not store chunks equal to the fill value
-        return rng.integers(max(ii.min, 1) if dt.kind == "u" else ii.min, ii.max, size=shape, dtype=dt,
-                            endpoint=True)
-    a = (rng.standard_normal(shape) * 1e3).astype(dt)
-    fi = np.finfo(dt)
-    specials = np.array([np.nan, np.inf, -np.inf, -0.0, fi.tiny, fi.max, fi.min, fi.smallest_subnormal], dt)
-    a.reshape(-1)[: len(specials)] = specials
-    a[-1, -1, -1, -1] = np.nan
-    return a
-
-
-def assert_exact(actual, expected):
-    actual = np.asarray(actual)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    if actual.tobytes() != expected.tobytes():
-        np.testing.assert_array_equal(actual, expected)
-        raise AssertionError("arrays are equal as values but differ bitwise (NaN payload or -0.0)")
-
-
-def grid_names(offset, size, chunk):
-    axes = [[f"{o + b}-{o + min(b + c, s)}" for b in range(0, s, c)] for o, s, c in zip(offset, size, chunk)]
-    return {"_".join(parts) for parts in itertools.product(*axes)}
-
-
-def slices(offset, size):
-    return tuple(slice(o, o + s) for o, s in zip(offset, size))
-
-
-def local(data, offset, cut):
-    return data[tuple(slice(a - o, b - o) for (a, b), o in zip(cut, offset))]
-
-
+# -- helpers ---------------------------------------------------------------------------------
 def ts_create_scale(layer, dtype, channels, res, offset, size, chunk):
     spec = {
         "driver": "neuroglancer_precomputed",
@@ -90,14 +52,9 @@ def ts_create_scale(layer, dtype, channels, res, offset, size, chunk):
     return ts.open(spec).result()
 
 
-def ts_open(layer, scale_index):
-    return ts.open({"driver": "neuroglancer_precomputed", "kvstore": {"driver": "file", "path": str(layer)},
-                    "scale_index": scale_index}).result()
-
-
 def write_with_tensorstore(layer, dtype, channels, seed=71):
-    data0 = make_data((*SIZE, channels), dtype, seed)
-    data1 = make_data((*SIZE1, channels), dtype, seed + 1)
+    data0 = make_data((*SIZE, channels), dtype, seed, nonzero=True)
+    data1 = make_data((*SIZE1, channels), dtype, seed + 1, nonzero=True)
     s0 = ts_create_scale(layer, dtype, channels, RES, OFFSET, SIZE, CHUNK)
     s0.write(data0).result()
     s1 = ts_create_scale(layer, dtype, channels, RES1, OFFSET1, SIZE1, CHUNK1)
@@ -163,7 +120,7 @@ async def test_tensorstore_skips_fill_value_chunks_and_we_need_fill_missing(tmp_
     """TensorStore does not store chunks equal to the fill value (0): a missing chunk is zeros only
     with fill_missing=True; without it aiovolume raises EmptyVolumeException, as CloudVolume does."""
     layer = tmp_path / "layer"
-    data = make_data((*SIZE, 1), "uint16", 81)
+    data = make_data((*SIZE, 1), "uint16", 81, nonzero=True)
     data[0:32, 0:32, 0:32] = 0   # exactly the first chunk, [-37,-5) x [11,43) x [-5,27)
     store = ts_create_scale(layer, "uint16", 1, RES, OFFSET, SIZE, CHUNK)
     store.write(data).result()
@@ -184,7 +141,7 @@ def test_our_non_aligned_write_into_tensorstore_volume_reads_back_in_tensorstore
     """aiovolume read-modify-writes TensorStore's edge chunks (compress=False); TensorStore sees the patch."""
     layer = tmp_path / "layer"
     data0, _ = write_with_tensorstore(layer, "float32", 3, seed=91)
-    patch = make_data((*(b - a for a, b in CUT0), 3), "float32", seed=93)
+    patch = make_data((*(b - a for a, b in CUT0), 3), "float32", seed=93, nonzero=True)
     with aiovolume.CloudVolume(f"file://{layer}", non_aligned_writes=True, compress=False) as vol:
         vol[tuple(slice(a, b) for a, b in CUT0)] = patch
     expected = data0.copy()
@@ -197,7 +154,7 @@ def test_tensorstore_reads_scale_we_add_to_its_volume(tmp_path):
     """add_scale + commit_info on a TensorStore-made info keeps it valid for TensorStore (``@type`` kept)."""
     layer = tmp_path / "layer"
     data0, data1 = write_with_tensorstore(layer, "uint16", 1, seed=95)
-    data2 = make_data((25, 23, 70, 1), "uint16", seed=97)
+    data2 = make_data((25, 23, 70, 1), "uint16", seed=97, nonzero=True)
     cloudvolume = pytest.importorskip("cloudvolume")
     theirs = cloudvolume.CloudVolume(f"file://{layer}", progress=False).add_scale((4, 4, 1))
     with aiovolume.CloudVolume(f"file://{layer}", compress=False) as vol:
