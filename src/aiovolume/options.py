@@ -54,6 +54,8 @@ class Options:
         "thread" or "inline" (in the event loop; for measurements only).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
+    s3_fast_path: sign chunk GET/PUT/HEAD/DELETE with botocore's SigV4 over a shared aiohttp
+        session (~0.32 ms client CPU per GET here) instead of full aiobotocore calls (~1.1 ms).
     """
 
     concurrency: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_CONCURRENCY)
@@ -66,6 +68,7 @@ class Options:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    s3_fast_path: bool = True
 
     def concurrency_for(self, scheme: str) -> int:
         return int(self.concurrency.get(scheme, 64))

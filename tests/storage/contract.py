@@ -1,9 +1,18 @@
 """The storage contract every backend passes.
 
-A backend's test module subclasses :class:`StoreContract` and overrides the ``store``
-fixture: an open, writable Store on a fresh, empty root that sits at least one level below
-its bucket (so ``../sibling`` keys resolve inside it). Nothing here may depend on one
-backend; backend specifics belong in that backend's own test module.
+Two halves:
+
+* :class:`ReadContract`: every test reads through ``store`` and writes its fixtures
+  through ``writer`` (by default ``store`` itself). A read-only backend (HTTP) runs this half
+  with ``writer`` overridden to a writable store over the same objects (a FileStore on the
+  directory its server serves).
+* :class:`StoreContract`: the read half plus everything about writing, deleting and listing.
+  A writable backend's test module subclasses it and overrides the ``store`` fixture: an
+  open, writable Store on a fresh, empty root that sits at least one level below its bucket
+  (so ``../sibling`` keys resolve inside it).
+
+Nothing here may depend on one backend; backend specifics belong in that backend's own test
+module.
 """
 
 from __future__ import annotations
@@ -23,16 +32,23 @@ async def keys_of(store: Store, prefix: str = "") -> list[str]:
     return [key async for key in store.list(prefix)]
 
 
-class StoreContract:
+class ReadContract:
+    """Reads through ``store``; fixtures are written through ``writer``."""
+
     @pytest.fixture
     async def store(self) -> AsyncIterator[Store]:
         raise NotImplementedError("backend test classes override the `store` fixture")
         yield  # pragma: no cover
 
-    # -- get / put ---------------------------------------------------------------------------
-    async def test_put_get_round_trip(self, store: Store) -> None:
+    @pytest.fixture
+    def writer(self, store: Store) -> Store:
+        """Where the read tests put their objects: the store itself unless it is read-only."""
+        return store
+
+    # -- get ---------------------------------------------------------------------------------
+    async def test_put_get_round_trip(self, store: Store, writer: Store) -> None:
         data = bytes(range(256)) * 4
-        await store.put("a", data)
+        await writer.put("a", data)
         blob = await store.get("a")
         assert blob == Blob(data, None)
         assert type(blob.data) is bytes
@@ -42,9 +58,9 @@ class StoreContract:
         assert await store.get("deep/er/nope") is None
         assert await store.get("nope", (0, 10)) is None
 
-    async def test_byte_ranges(self, store: Store) -> None:
+    async def test_byte_ranges(self, store: Store, writer: Store) -> None:
         data = bytes(range(100))
-        await store.put("r", data)
+        await writer.put("r", data)
 
         async def rng(r: tuple[int, int | None]) -> bytes:
             blob = await store.get("r", r)
@@ -59,20 +75,126 @@ class StoreContract:
         assert await rng((150, None)) == b""  # starts past the end
         assert await rng((-500, None)) == data  # suffix longer than the object
 
-    async def test_invalid_byte_ranges_raise(self, store: Store) -> None:
-        await store.put("r", b"0123456789")
+    async def test_invalid_byte_ranges_raise(self, store: Store, writer: Store) -> None:
+        await writer.put("r", b"0123456789")
         with pytest.raises(ValueError):
             await store.get("r", (5, 2))
         with pytest.raises(ValueError):
             await store.get("r", (-3, 10))
 
-    async def test_get_many_keeps_order_with_missing(self, store: Store) -> None:
-        await store.put("x/1", b"one")
-        await store.put("x/3", b"three")
+    async def test_get_many_keeps_order_with_missing(self, store: Store, writer: Store) -> None:
+        await writer.put("x/1", b"one")
+        await writer.put("x/3", b"three")
         blobs = await store.get_many(["x/3", "x/2", "x/1", "missing", "x/3"])
         assert [b.data if b else None for b in blobs] == [b"three", None, b"one", None, b"three"]
         assert await store.get_many([]) == []
 
+    async def test_overwrite(self, store: Store, writer: Store) -> None:
+        await writer.put("o", b"first version, longer")
+        await writer.put("o", b"second")
+        assert await store.get("o") == Blob(b"second", None)
+        assert await store.size("o") == 6
+
+    async def test_empty_object(self, store: Store, writer: Store) -> None:
+        await writer.put("empty", b"")
+        assert await store.get("empty") == Blob(b"", None)
+        assert await store.exists("empty")
+        assert await store.size("empty") == 0
+
+    async def test_large_object(self, store: Store, writer: Store) -> None:
+        data = os.urandom(8 << 20)
+        await writer.put("big", data)
+        blob = await store.get("big")
+        assert blob is not None and blob.data == data
+        part = await store.get("big", (5 << 20, (5 << 20) + 4096))
+        assert part is not None and part.data == data[5 << 20 : (5 << 20) + 4096]
+        assert await store.size("big") == 8 << 20
+
+    async def test_concurrent_gets(self, store: Store, writer: Store) -> None:
+        payloads = {f"c/{i:03d}": os.urandom(64 + i) for i in range(200)}
+        for key, data in payloads.items():
+            await writer.put(key, data)
+        gets = await asyncio.gather(*(store.get(k) for k in payloads), store.get("c/missing"))
+        assert [b.data if b else None for b in gets] == [*payloads.values(), None]
+
+    # -- content-encoding --------------------------------------------------------------------
+    async def test_content_encoding_round_trip(self, store: Store, writer: Store) -> None:
+        payload = b"precomputed " * 1000
+        gz = gzip.compress(payload)
+        await writer.put("enc", gz, content_encoding="gzip", content_type="application/json")
+        blob = await store.get("enc")
+        assert blob == Blob(gz, "gzip")
+        assert gzip.decompress(blob.data) == payload
+        assert await store.size("enc") == len(gz)
+        part = await store.get("enc", (0, 2))
+        assert part == Blob(gz[:2], "gzip")  # ranges apply to the stored bytes
+
+        await writer.put("enc", payload)  # re-encoding replaces the object entirely
+        assert await store.get("enc") == Blob(payload, None)
+        await writer.put("enc", b"not really brotli", content_encoding="br")
+        assert await store.get("enc") == Blob(b"not really brotli", "br")
+        await writer.put("enc", b"zst", content_encoding="zstd")
+        assert await store.get("enc") == Blob(b"zst", "zstd")
+
+    # -- exists / size -----------------------------------------------------------------------
+    async def test_exists_and_exists_many(self, store: Store, writer: Store) -> None:
+        await writer.put("e/1", b"1")
+        await writer.put("e/2", gzip.compress(b"2"), content_encoding="gzip")
+        assert await store.exists("e/1")
+        assert await store.exists("e/2")
+        assert not await store.exists("e/3")
+        assert not await store.exists("e")  # a "directory" is not an object
+        assert await store.exists_many(["e/3", "e/2", "e/1", "nope"]) == [False, True, True, False]
+        assert await store.exists_many([]) == []
+
+    async def test_size(self, store: Store, writer: Store) -> None:
+        await writer.put("s", b"12345")
+        assert await store.size("s") == 5
+        assert await store.size("s-missing") is None
+
+    # -- keys --------------------------------------------------------------------------------
+    async def test_dotdot_keys(self, store: Store, writer: Store) -> None:
+        await writer.put("a/../b", b"via dotdot")
+        assert await store.get("b") == Blob(b"via dotdot", None)
+        assert await store.get("x/../b") == Blob(b"via dotdot", None)
+        await writer.put("../sibling_layer/8_8_8", b"outside the root")
+        assert await store.get("../sibling_layer/8_8_8") == Blob(b"outside the root", None)
+        assert await store.get("8_8_8") is None
+        assert await store.get("sub/../../sibling_layer/8_8_8") == Blob(b"outside the root", None)
+
+    async def test_invalid_keys(self, store: Store) -> None:
+        for bad in ["", "/abs/key", ".", "a/..", ".."]:
+            with pytest.raises(ValueError):
+                await store.get(bad)
+
+    # -- identity and lifecycle -------------------------------------------------------------
+    async def test_url_scheme_repr(self, store: Store) -> None:
+        assert store.url.startswith(store.scheme + "://")
+        assert store.url in repr(store)
+
+    async def test_close_is_idempotent(self, store: Store, writer: Store) -> None:
+        await writer.put("k", b"v")
+        assert await store.get("k") == Blob(b"v", None)
+        await store.close()
+        await store.close()
+        with pytest.raises(StorageError, match="closed"):
+            await store.get("k")
+        with pytest.raises(StorageError, match="closed"):
+            await store.exists("k")
+
+    async def test_async_context_manager(self, store: Store, writer: Store) -> None:
+        await writer.put("k", b"v")
+        async with store as entered:
+            assert entered is store
+            assert await store.get("k") == Blob(b"v", None)
+        with pytest.raises(StorageError, match="closed"):
+            await store.exists("k")
+
+
+class StoreContract(ReadContract):
+    """The read half plus writing, deleting and listing, on one writable ``store``."""
+
+    # -- put ---------------------------------------------------------------------------------
     async def test_put_many(self, store: Store) -> None:
         items = [PutItem(f"pm/{i}", bytes([i]) * (i + 1)) for i in range(50)]
         items.append(PutItem("pm/gz", gzip.compress(b"zz"), content_encoding="gzip"))
@@ -81,12 +203,6 @@ class StoreContract:
         assert [b.data for b in blobs if b] == [it.data for it in items]
         assert blobs[-1] is not None and blobs[-1].encoding == "gzip"
         assert blobs[0] is not None and blobs[0].encoding is None
-
-    async def test_overwrite(self, store: Store) -> None:
-        await store.put("o", b"first version, longer")
-        await store.put("o", b"second")
-        assert await store.get("o") == Blob(b"second", None)
-        assert await store.size("o") == 6
 
     async def test_bytes_like_data_is_copied(self, store: Store) -> None:
         buf = bytearray(b"abcdef")
@@ -97,21 +213,9 @@ class StoreContract:
         with pytest.raises(TypeError):
             await store.put("s", "text is not bytes")  # type: ignore[arg-type]
 
-    async def test_empty_object(self, store: Store) -> None:
+    async def test_empty_object_is_listed(self, store: Store) -> None:
         await store.put("empty", b"")
-        assert await store.get("empty") == Blob(b"", None)
-        assert await store.exists("empty")
-        assert await store.size("empty") == 0
         assert "empty" in await keys_of(store)
-
-    async def test_large_object(self, store: Store) -> None:
-        data = os.urandom(8 << 20)
-        await store.put("big", data)
-        blob = await store.get("big")
-        assert blob is not None and blob.data == data
-        part = await store.get("big", (5 << 20, (5 << 20) + 4096))
-        assert part is not None and part.data == data[5 << 20 : (5 << 20) + 4096]
-        assert await store.size("big") == 8 << 20
 
     async def test_concurrent_puts_and_gets(self, store: Store) -> None:
         payloads = {f"c/{i:03d}": os.urandom(64 + i) for i in range(200)}
@@ -130,31 +234,20 @@ class StoreContract:
         assert await keys_of(store, "d/") == sorted(more)
 
     # -- content-encoding --------------------------------------------------------------------
-    async def test_content_encoding_round_trip(self, store: Store) -> None:
-        payload = b"precomputed " * 1000
-        gz = gzip.compress(payload)
-        await store.put("enc", gz, content_encoding="gzip", content_type="application/json")
-        blob = await store.get("enc")
-        assert blob == Blob(gz, "gzip")
-        assert gzip.decompress(blob.data) == payload
-        assert await store.size("enc") == len(gz)
-        part = await store.get("enc", (0, 2))
-        assert part == Blob(gz[:2], "gzip")  # ranges apply to the stored bytes
-
-        await store.put("enc", payload)  # re-encoding replaces the object entirely
-        assert await store.get("enc") == Blob(payload, None)
+    async def test_reencoding_leaves_one_key(self, store: Store) -> None:
+        await store.put("enc", gzip.compress(b"x" * 100), content_encoding="gzip")
+        await store.put("enc", b"plain")
         await store.put("enc", b"not really brotli", content_encoding="br")
-        assert await store.get("enc") == Blob(b"not really brotli", "br")
         await store.put("enc", b"zst", content_encoding="zstd")
-        assert await store.get("enc") == Blob(b"zst", "zstd")
         assert await keys_of(store) == ["enc"]
+        assert await store.get("enc") == Blob(b"zst", "zstd")
 
     async def test_unknown_encoding_rejected(self, store: Store) -> None:
         with pytest.raises(ValueError, match="content_encoding"):
             await store.put("u", b"x", content_encoding="lz4-ish")
         assert await store.get("u") is None
 
-    # -- delete / exists / size --------------------------------------------------------------
+    # -- delete ------------------------------------------------------------------------------
     async def test_delete(self, store: Store) -> None:
         await store.put("d1", b"x")
         await store.delete("d1")
@@ -174,21 +267,6 @@ class StoreContract:
         await store.delete_many([f"dm/{i}" for i in range(0, 20, 2)] + ["dm/missing"])
         assert await keys_of(store, "dm/") == sorted(f"dm/{i}" for i in range(1, 20, 2))
         await store.delete_many([])
-
-    async def test_exists_and_exists_many(self, store: Store) -> None:
-        await store.put("e/1", b"1")
-        await store.put("e/2", gzip.compress(b"2"), content_encoding="gzip")
-        assert await store.exists("e/1")
-        assert await store.exists("e/2")
-        assert not await store.exists("e/3")
-        assert not await store.exists("e")  # a "directory" is not an object
-        assert await store.exists_many(["e/3", "e/2", "e/1", "nope"]) == [False, True, True, False]
-        assert await store.exists_many([]) == []
-
-    async def test_size(self, store: Store) -> None:
-        await store.put("s", b"12345")
-        assert await store.size("s") == 5
-        assert await store.size("s-missing") is None
 
     # -- list ------------------------------------------------------------------------------
     async def test_list(self, store: Store) -> None:
@@ -222,44 +300,25 @@ class StoreContract:
         assert await keys_of(store, "a/b/") == []
 
     # -- keys --------------------------------------------------------------------------------
-    async def test_dotdot_keys(self, store: Store) -> None:
+    async def test_dotdot_keys_list_and_delete(self, store: Store) -> None:
         await store.put("a/../b", b"via dotdot")
-        assert await store.get("b") == Blob(b"via dotdot", None)
         await store.put("../sibling_layer/8_8_8", b"outside the root")
-        assert await store.get("../sibling_layer/8_8_8") == Blob(b"outside the root", None)
-        assert await store.get("8_8_8") is None
-        assert await store.get("sub/../../sibling_layer/8_8_8") == Blob(b"outside the root", None)
         assert await keys_of(store) == ["b"]  # list covers the root only
         await store.delete("../sibling_layer/8_8_8")
         assert not await store.exists("../sibling_layer/8_8_8")
 
-    async def test_invalid_keys(self, store: Store) -> None:
+    async def test_invalid_keys_for_writes(self, store: Store) -> None:
         for bad in ["", "/abs/key", ".", "a/..", ".."]:
-            with pytest.raises(ValueError):
-                await store.get(bad)
             with pytest.raises(ValueError):
                 await store.put(bad, b"x")
         with pytest.raises(ValueError):
             await keys_of(store, "/abs")
 
     # -- identity and lifecycle -------------------------------------------------------------
-    async def test_url_scheme_repr(self, store: Store) -> None:
-        assert store.url.startswith(store.scheme + "://")
-        assert store.url in repr(store)
+    async def test_writable(self, store: Store) -> None:
         assert store.read_only is False
 
-    async def test_close_is_idempotent(self, store: Store) -> None:
-        await store.put("k", b"v")
-        await store.close()
+    async def test_closed_store_rejects_writes(self, store: Store) -> None:
         await store.close()
         with pytest.raises(StorageError, match="closed"):
-            await store.get("k")
-        with pytest.raises(StorageError, match="closed"):
             await store.put("k", b"v")
-
-    async def test_async_context_manager(self, store: Store) -> None:
-        async with store as entered:
-            assert entered is store
-            await store.put("k", b"v")
-        with pytest.raises(StorageError, match="closed"):
-            await store.exists("k")

@@ -15,12 +15,9 @@ from __future__ import annotations
 from ..exceptions import UnsupportedProtocolError
 from ..options import Options
 from .base import Blob, PutItem, Store
-from .paths import CloudPath, parse_cloudpath
+from .paths import S3_ALIASES, CloudPath, parse_cloudpath
 
 __all__ = ["Blob", "CloudPath", "PutItem", "Store", "open_store", "parse_cloudpath"]
-
-# Parsed by paths.py, backend still to come: a clear error instead of a late AttributeError.
-_PLANNED = frozenset({"s3", "gs", "matrix", "http", "https"})
 
 
 def open_store(
@@ -28,11 +25,14 @@ def open_store(
     options: Options | None = None,
     *,
     read_only: bool = False,
+    secrets: object = None,
 ) -> Store:
     """Open the store rooted at ``url_or_cloudpath`` (a layer URL, a local path or a CloudPath).
 
     The store is lazy: no I/O happens until the first call. Close it with ``await
-    store.close()`` or ``async with``.
+    store.close()`` or ``async with``. ``secrets`` (s3, gs and S3 aliases: a dict, a path to a
+    JSON file or a JSON string) overrides every other credential source; see
+    :mod:`aiovolume.storage.secrets`.
     """
     cp = parse_cloudpath(url_or_cloudpath)
     if cp.scheme == "file":
@@ -44,9 +44,25 @@ def open_store(
 
         assert cp.bucket is not None
         return MemoryStore(cp.bucket, cp.path, options, read_only=read_only)
-    if cp.scheme in _PLANNED:
-        raise UnsupportedProtocolError(
-            f"{cp.url}: support for {cp.scheme}:// is not implemented yet; "
-            "use file:// or mem:// for now"
-        )
+    if cp.scheme == "gs":
+        from .gcs import GcsStore
+
+        assert cp.bucket is not None
+        return GcsStore(cp.bucket, cp.path, options, read_only=read_only, secrets=secrets)  # type: ignore[arg-type]
+    if cp.scheme == "s3" or cp.scheme in S3_ALIASES:
+        from .s3 import S3Store
+
+        assert cp.bucket is not None
+        if cp.auth is not None:
+            raise UnsupportedProtocolError(
+                f"{cp.url}: credentials typed into an S3 endpoint URL are not used; "
+                "pass secrets= or use aws-secret.json / AWS_ACCESS_KEY_ID instead"
+            )
+        service = "s3" if cp.scheme == "s3" else cp.scheme
+        return S3Store(cp.bucket, cp.path, options, read_only=read_only, endpoint=cp.endpoint,
+                       service=service, secrets=secrets)  # type: ignore[arg-type]
+    if cp.scheme in ("http", "https"):
+        from .http import HttpStore
+
+        return HttpStore(cp, options, read_only=True)  # HTTP(S) layers are always read-only
     raise UnsupportedProtocolError(f"{cp.url}: no storage backend for {cp.scheme}://")

@@ -131,7 +131,7 @@ def parse_cloudpath(cloudpath: str | CloudPath) -> CloudPath:
 
     if scheme is None:  # bare local path, as CloudVolume allows
         return _file(rest)
-    if scheme not in SUPPORTED_SCHEMES:
+    if scheme not in SUPPORTED_SCHEMES and scheme not in S3_ALIASES:
         raise _error(f"unsupported protocol {scheme}:// in {shown}")
     if scheme == "file":
         _no_nested_scheme(rest, shown)
@@ -204,7 +204,7 @@ def _bucketed(scheme: str, rest: str, shown: str) -> CloudPath:
 
 # -- errors -----------------------------------------------------------------------------------
 def _error(message: str) -> UnsupportedProtocolError:
-    supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
+    supported = ", ".join(f"{s}://" for s in dict.fromkeys((*SUPPORTED_SCHEMES, *S3_ALIASES)))
     return UnsupportedProtocolError(
         f"{message}. Supported protocols: {supported} (optionally behind precomputed://), "
         "or a local path. Example: gs://bucket/dataset/layer"

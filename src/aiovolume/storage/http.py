@@ -1,0 +1,492 @@
+"""``http://`` and ``https://``: read-only access to a layer served by any web server.
+
+One ``aiohttp.ClientSession`` per store, created lazily inside the loop that first uses it
+(and re-created if the store is used from another loop), with ``TCPConnector(limit=
+options.concurrency_for(scheme))``, explicit per-attempt timeouts and ``auto_decompress=False``:
+a gzip-encoded object comes back as its stored bytes plus ``encoding="gzip"``, and is
+decompressed by the decode workers, off the loop.
+
+Every request is one unit for :func:`~aiovolume.storage.retry.call_with_retries`: send,
+read the whole body, check it, so a truncated body or a checksum mismatch is retried like a
+503. Status codes: 404 -> missing (None); 401/403 -> :class:`AuthenticationError`, never
+missing; 408/429/5xx -> retried; anything else -> :class:`StorageError`.
+
+Integrity, on what the server gives us:
+
+* the body length against ``Content-Length`` (always);
+* ``Content-MD5`` (the body as sent), and ``x-goog-hash`` crc32c/md5 on full-object reads;
+* a strong ETag of 32 hex digits as an MD5 of a full object, only with ``md5_etags=True``
+  (S3 and S3-like servers; a generic server's ETag is an opaque version tag);
+* with ``check_gzip`` (default: on for ``http://``, off for ``https://``) a gzip body that
+  no checksum covered is test-inflated, so its CRC-32 and length trailer catch damage in
+  transit and the fetch is retried.
+
+Without any of these, a flipped byte in an uncompressed chunk cannot be noticed.
+
+Credentials typed into the URL (``https://user:pass@host/...``) are sent as HTTP basic auth
+and never appear in ``url``, ``repr``, errors or logs.
+
+Example::
+
+    async with HttpStore("https://example.org/ds/image") as store:
+        blob = await store.get("info")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import re
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ..exceptions import AuthenticationError, IntegrityError, StorageError
+from ..options import Options
+from .base import ENCODINGS, Blob, ByteRange, Store, check_prefix, check_range, join_key, slice_range
+from .paths import CloudPath, parse_cloudpath, redact
+from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
+
+T = TypeVar("T")
+
+#: Bodies larger than this are hashed in a thread, not on the loop.
+HASH_INLINE_LIMIT = 1 << 20
+#: Encodings we can decode; sent as Accept-Encoding so a server never picks one we cannot.
+ACCEPT_ENCODING = "gzip, br, zstd"
+_SAFE = "/-_.~!$&'()*+,;=:@"
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_MD5_ETAG = re.compile(r'^"([0-9a-fA-F]{32})"$')
+_ENCODING_ALIASES = {"x-gzip": "gzip", "identity": None, "": None}
+
+
+class ListingNotSupported(StorageError, NotImplementedError):
+    """HTTP has no listing: the server only answers for names we already know."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    size: int | None
+    encoding: str | None
+
+
+class HttpStore(Store):
+    """A read-only store rooted at an ``http(s)://host[:port]/path`` URL.
+
+    md5_etags: treat a strong 32-hex-digit ETag as the MD5 of the object (S3 and
+        S3-compatible servers). Off by default: other servers' ETags are opaque.
+    check_gzip: test-inflate gzip bodies that no checksum header covered, so damage is
+        caught (and retried) here rather than failing the decode later. Costs one extra
+        inflate per chunk (a thread, off the loop). Default (None): on for ``http://``, off
+        for ``https://``, where TLS already authenticates the bytes in transit (damage at
+        rest then fails the decode with a DecodingError: an error, never wrong voxels).
+    headers: extra request headers (e.g. an API key); never shown in errors.
+    """
+
+    def __init__(
+        self,
+        url: str | CloudPath,
+        options: Options | None = None,
+        *,
+        read_only: bool = True,
+        md5_etags: bool = False,
+        check_gzip: bool | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        cp = parse_cloudpath(url)
+        if cp.scheme not in ("http", "https"):
+            raise ValueError(f"HttpStore takes http:// or https:// URLs, not {cp.url}")
+        if not read_only:
+            raise ValueError(f"{cp.url}: HTTP(S) layers are read-only; write through file://, gs:// or s3://")
+        super().__init__(cp.url, options, read_only=True)
+        self.scheme = cp.scheme
+        self._origin = f"{cp.scheme}://{cp.bucket}"  # no credentials
+        self._root = cp.path
+        self.md5_etags = md5_etags
+        # TLS already authenticates every byte in transit; plain http has only TCP's checksum
+        self.check_gzip = (cp.scheme == "http") if check_gzip is None else bool(check_gzip)
+        self._headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
+        if cp.auth:
+            # aiohttp drops Authorization when a redirect leaves the origin
+            self._headers["Authorization"] = _basic_auth(*cp.auth)
+        self._budget = RetryBudget()
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
+
+    # -- session (one per store, bound to the loop that uses it) ---------------------------
+    async def _client(self) -> aiohttp.ClientSession:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and not session.closed and self._session_loop is loop:
+            return session
+        if session is not None:
+            _abandon(session, self._session_loop, self._guard)
+        opts = self.options
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=opts.concurrency_for(self.scheme)),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout),
+            auto_decompress=False,
+            trust_env=False,  # no proxies or .netrc credentials picked up behind the user's back
+            headers=self._headers,
+        )
+        guard = _closes_at_loop_shutdown(session)
+        self._session, self._session_loop, self._guard = session, loop, guard
+        await guard.__anext__()  # registered with the loop: closed by asyncio.run()'s shutdown
+        return session
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        guard, self._guard = self._guard, None
+        if session is None:
+            return
+        if self._session_loop is asyncio.get_running_loop():
+            await session.close()
+            if guard is not None:
+                await guard.aclose()
+        else:
+            _abandon(session, self._session_loop, guard)
+
+    # -- keys and URLs -------------------------------------------------------------------
+    def _locate(self, key: str) -> tuple[URL, str]:
+        """The request URL of ``key`` and its credential-free spelling for messages."""
+        path = quote(join_key(self._root, key), safe=_SAFE)
+        text = f"{self._origin}/{path}"
+        return URL(text, encoded=True), redact(text)
+
+    async def _retrying(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retries(op, policy=self.options.retry, what=what, budget=self._budget)
+
+    # -- reads ---------------------------------------------------------------------------
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
+        rng = check_range(byte_range)
+        url, shown = self._locate(key)
+        self._check_open()
+        if rng is not None and rng[1] is not None and rng[1] == rng[0]:
+            # HTTP cannot ask for zero bytes; a HEAD tells missing from present
+            head = await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown))
+            return None if head is None else Blob(b"", head.encoding)
+        if rng == (0, None):
+            rng = None  # a full read, which can be checksummed
+        return await self._retrying(f"GET {shown}", partial(self._get_once, url, shown, rng))
+
+    async def _get_once(self, url: URL, shown: str, rng: ByteRange | None) -> Blob | None:
+        headers = {"Range": _range_header(rng)} if rng is not None else None
+        try:
+            async with (await self._client()).get(url, headers=headers) as resp:
+                status = resp.status
+                if status == 404:
+                    return None
+                encoding = _encoding(resp.headers.get("Content-Encoding"), shown)
+                if status == 416:
+                    return Blob(b"", encoding)  # the range starts past the end: nothing there
+                if status not in (200, 206):
+                    raise _status_error("GET", shown, resp)
+                body = await resp.read()
+                expected = resp.content_length
+                resp_headers = resp.headers
+        except asyncio.TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise self._timeout_error(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc) from exc
+
+        if expected is not None and len(body) != expected:
+            raise TransientError(f"truncated body: {len(body)} of {expected} bytes (Content-Length)")
+        full_object = status == 200
+        await self._verify(body, resp_headers, full_object, encoding, shown)
+        if status == 206:
+            body = _from_partial(body, resp_headers.get("Content-Range"), rng, shown)
+        elif rng is not None:  # the server ignored Range and sent everything
+            start, stop = slice_range(len(body), rng)
+            body = body[start:stop]
+        return Blob(body, encoding)
+
+    async def exists(self, key: str) -> bool:
+        url, shown = self._locate(key)
+        self._check_open()
+        return await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown)) is not None
+
+    async def size(self, key: str) -> int | None:
+        url, shown = self._locate(key)
+        self._check_open()
+        head = await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown))
+        if head is None or head.size is not None:
+            return None if head is None else head.size
+        # no Content-Length on HEAD (chunked server): ask for one byte and read the total
+        return await self._retrying(f"GET {shown}", partial(self._size_by_range, url, shown))
+
+    async def _head_once(self, url: URL, shown: str) -> _Head | None:
+        try:
+            async with (await self._client()).head(url, allow_redirects=True) as resp:
+                if resp.status == 404:
+                    return None
+                if resp.status == 200:
+                    return _Head(resp.content_length, _encoding(resp.headers.get("Content-Encoding"), shown))
+                if resp.status not in (405, 501):
+                    raise _status_error("HEAD", shown, resp)
+        except asyncio.TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise self._timeout_error(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc) from exc
+        # HEAD not allowed here: a one-byte GET answers too
+        size = await self._size_by_range(url, shown)
+        return None if size is None else _Head(size, None)
+
+    async def _size_by_range(self, url: URL, shown: str) -> int | None:
+        try:
+            async with (await self._client()).get(url, headers={"Range": "bytes=0-0"}) as resp:
+                if resp.status == 404:
+                    return None
+                if resp.status == 416:
+                    return 0
+                if resp.status == 206:
+                    m = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                    if m and m.group(3) != "*":
+                        return int(m.group(3))
+                if resp.status in (200, 206):
+                    return len(await resp.read()) if resp.status == 200 else None
+                raise _status_error("GET", shown, resp)
+        except asyncio.TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise self._timeout_error(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise _transport_error(exc) from exc
+
+    def list(self, prefix: str = "") -> AsyncIterator[str]:
+        check_prefix(prefix)
+        raise ListingNotSupported(
+            f"{self.url}: HTTP(S) servers cannot list objects; list through the bucket's own "
+            "protocol (gs://, s3://) or a local copy"
+        )
+
+    # -- writes: never --------------------------------------------------------------------
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_encoding: str | None = None,
+        content_type: str = "application/octet-stream",
+        cache_control: str | None = None,
+    ) -> None:
+        self._check_writable()  # always raises ReadOnlyException
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()  # always raises ReadOnlyException
+
+    # -- integrity -----------------------------------------------------------------------
+    async def _verify(
+        self, body: bytes, headers: "CIMultiDictProxy[str]", full_object: bool, encoding: str | None, shown: str
+    ) -> None:
+        """Check ``body`` against every checksum the response offers; IntegrityError if wrong."""
+        checks: list[tuple[str, str, Callable[[bytes], str]]] = []  # (name, expected, digest fn)
+        md5_header = headers.get("Content-MD5")
+        if md5_header:
+            checks.append(("Content-MD5", md5_header.strip(), _md5_b64))
+        if full_object:
+            goog = _goog_hashes(headers)
+            stored = headers.get("x-goog-stored-content-encoding")
+            # GCS may serve a gzip object decompressed; its hashes describe the stored bytes
+            transcoded = stored is not None and _ENCODING_ALIASES.get(stored.lower(), stored.lower()) != encoding
+            if not transcoded:
+                if "crc32c" in goog:
+                    checks.append(("x-goog-hash crc32c", goog["crc32c"], _crc32c_b64))
+                elif "md5" in goog:
+                    checks.append(("x-goog-hash md5", goog["md5"], _md5_b64))
+            if self.md5_etags:
+                m = _MD5_ETAG.match(headers.get("ETag") or "")
+                if m:
+                    checks.append(("ETag (MD5)", m.group(1).lower(), _md5_hex))
+        if checks:
+            for name, expected, digest in checks:
+                actual = await _off_loop_if_large(digest, body)
+                if actual != expected:
+                    raise IntegrityError(
+                        f"GET {shown}: {name} mismatch (server says {expected}, body hashes to {actual}); "
+                        "the bytes were damaged in transit or at rest"
+                    )
+        elif self.check_gzip and full_object and encoding == "gzip" and body:
+            error = await asyncio.to_thread(_gzip_error, body)
+            if error is not None:
+                raise IntegrityError(f"GET {shown}: gzip body failed its integrity check ({error})")
+
+    def _timeout_error(self, exc: BaseException) -> TransientError:
+        o = self.options
+        detail = f": {type(exc).__name__}: {redact(str(exc))}" if str(exc) else ""
+        return TransientError(f"timed out (sock_connect={o.connect_timeout:g}s, sock_read={o.read_timeout:g}s){detail}")
+
+    def __repr__(self) -> str:
+        return f"HttpStore({self.url!r}, read_only=True)"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+async def _closes_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Started once per session: a loop's ``shutdown_asyncgens()`` (``asyncio.run``,
+    ``asyncio.Runner``) closes it, so a store used under ``asyncio.run`` and not closed does
+    not leave sockets behind on a dead loop."""
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
+
+
+def _abandon(
+    session: aiohttp.ClientSession,
+    loop: asyncio.AbstractEventLoop | None,
+    guard: AsyncGenerator[None, None] | None,
+) -> None:
+    """Close a session that belongs to another loop, without awaiting it from this one."""
+    if not session.closed and loop is not None and loop.is_running() and not loop.is_closed():
+        # that loop lives on (another thread): let it close its own session
+        asyncio.run_coroutine_threadsafe(guard.aclose() if guard is not None else session.close(), loop)
+        return
+    if not session.closed and session.connector is not None:
+        # The loop is stopped or closed: nothing can await the close. Closing the transports
+        # synchronously is what the connector does itself when garbage-collected.
+        session.connector._close()  # noqa: SLF001
+    if guard is not None:
+        _finish(guard)
+
+
+def _finish(guard: AsyncGenerator[None, None]) -> None:
+    """Run the guard's ``finally`` now; its session is closed, so it awaits nothing."""
+    closing = guard.aclose()
+    try:
+        closing.send(None)
+    except StopIteration:
+        pass
+    else:  # pragma: no cover - the finally awaited something after all
+        closing.close()
+
+
+def _basic_auth(user: str, password: str) -> str:
+    if ":" in user:
+        raise ValueError("a user name in an http(s) URL cannot contain ':'")
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _range_header(rng: ByteRange) -> str:
+    start, stop = rng
+    if start < 0:
+        return f"bytes=-{-start}"
+    if stop is None:
+        return f"bytes={start}-"
+    return f"bytes={start}-{stop - 1}"
+
+
+def _encoding(value: str | None, shown: str) -> str | None:
+    if value is None:
+        return None
+    enc = value.strip().lower()
+    if enc in _ENCODING_ALIASES:
+        return _ENCODING_ALIASES[enc]
+    if enc not in ENCODINGS:
+        raise StorageError(f"{shown}: the server sent Content-Encoding {value!r}, which aiovolume cannot decode")
+    return enc
+
+
+def _from_partial(body: bytes, content_range: str | None, rng: ByteRange | None, shown: str) -> bytes:
+    """The requested slice of a 206 body, checked against its Content-Range."""
+    m = _CONTENT_RANGE.match(content_range or "")
+    if rng is None or m is None:
+        return body
+    first, last = int(m.group(1)), int(m.group(2))
+    if last - first + 1 != len(body):
+        raise TransientError(f"truncated body: {len(body)} bytes for Content-Range {content_range}")
+    start, stop = rng
+    if start < 0:
+        return body  # a suffix: the server computed where it starts
+    offset = start - first
+    if offset < 0 or offset > len(body):
+        raise StorageError(f"GET {shown}: asked for bytes from {start}, the server sent {content_range}")
+    return body[offset:] if stop is None else body[offset : offset + (stop - start)]
+
+
+def _status_error(method: str, shown: str, resp: aiohttp.ClientResponse) -> StorageError:
+    status, reason = resp.status, resp.reason or ""
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{method} {shown}: HTTP {status} {reason}: the server refused access. Check the "
+            "credentials (https://user:password@host/...) or the server's permissions; this is "
+            "an error, never a missing chunk"
+        )
+    if status == 408 or status == 429 or status >= 500:
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        note = f" (Retry-After {retry_after:g}s)" if retry_after is not None else ""
+        return TransientError(
+            f"HTTP {status} {reason}{note}", retry_after=retry_after, throttled=status in (429, 503)
+        )
+    return StorageError(f"{method} {shown}: unexpected HTTP {status} {reason}")
+
+
+def _transport_error(exc: aiohttp.ClientError) -> StorageError:
+    name, text = type(exc).__name__, redact(str(exc))
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL, aiohttp.TooManyRedirects)):
+        return StorageError(f"{name}: {text}")  # retrying cannot fix these
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+        return TransientError(f"{name}: {text}")
+    return StorageError(f"{name}: {text}")
+
+
+def _goog_hashes(headers: "CIMultiDictProxy[str]") -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in headers.getall("x-goog-hash", []):
+        for part in value.split(","):
+            name, _, digest = part.strip().partition("=")
+            if digest:
+                found[name.strip().lower()] = digest.strip()
+    return found
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _crc32c_b64(data: bytes) -> str:
+    import google_crc32c
+
+    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+
+
+async def _off_loop_if_large(fn: Callable[[bytes], str], data: bytes) -> str:
+    if len(data) > HASH_INLINE_LIMIT:
+        return await asyncio.to_thread(fn, data)
+    return fn(data)
+
+
+def _gzip_error(data: bytes) -> str | None:
+    """None if ``data`` is a sound gzip stream (CRC-32 and length trailers), else why not."""
+    try:
+        import imagecodecs
+
+        imagecodecs.gzip_decode(data)  # libdeflate: fast, checks both trailers
+        return None
+    except Exception:
+        pass  # multi-member streams, or real damage that zlib describes better
+    try:
+        rest = data
+        while rest:
+            d = zlib.decompressobj(31)
+            d.decompress(rest)
+            if not d.eof:
+                return "truncated gzip stream"
+            rest = d.unused_data
+        return None
+    except (zlib.error, binascii.Error) as exc:
+        return str(exc)
