@@ -101,7 +101,7 @@ class Volume(LayerMetadata):
         return vol
 
     async def _open(self) -> None:
-        self._store = open_store(self._path, self.options)
+        self._store = open_store(self._path, self.options, secrets=self.secrets)
         self._read_only = self._store.read_only
         if self._given_info is not None:
             self._info = fmtinfo.parse_info(self._given_info, self.info_cloudpath)
@@ -170,7 +170,7 @@ class Volume(LayerMetadata):
             seen.append(target_url)
             if store is not self._store:
                 await store.close()
-            store = open_store(target_url, self.options)
+            store = open_store(target_url, self.options, secrets=self.secrets)
             self._read_only = True  # CloudVolume: a redirected layer is read-only
         else:
             raise TooManyRedirects(f"more than {self.max_redirects} info redirects: {' -> '.join(seen)}")
