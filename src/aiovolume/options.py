@@ -50,8 +50,11 @@ class Options:
     gzip_level: compression level used for ``compress='gzip'`` writes.
     batch_bytes: compressed bytes shipped to the pool per task (amortises the pipe hop).
     fsync: make local writes durable (about 10 ms per file here, hence opt-in).
-    codec_executor: "auto" (processes unless decode_workers=0), or force "process",
-        "thread" or "inline" (in the event loop; for measurements only).
+    codec_executor: "auto": codecs that hold the GIL or can crash on corrupt input
+        (compressed_segmentation, fpzip, kempressed, compresso, crackle) run in worker
+        processes, GIL-releasing ones (raw/gzip, jpeg, png) in threads, which measured faster
+        for them (benchmarks/); ``decode_workers=0`` means threads for all. Or force
+        "process", "thread" or "inline" (in the event loop; for measurements only).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
     s3_fast_path: sign chunk GET/PUT/HEAD/DELETE with botocore's SigV4 over a shared aiohttp

@@ -283,7 +283,7 @@ class Volume(LayerMetadata):
         bs = scale.compressed_segmentation_block_size
         return ChunkFormat(
             scale.encoding, self._info.data_type, self.num_channels, tuple(bs) if bs else None,
-            scale.extra.get("jpeg_quality"), scale.extra.get("png_level"),
+            scale.extra.get("jpeg_quality"), scale.extra.get("png_level"), scale.extra.get("fpzip_precision"),
         )
 
     def _request(self, key: Any, mip: int) -> SliceRequest:

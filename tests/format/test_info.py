@@ -55,9 +55,9 @@ def seg_info() -> dict:
              "sharding": {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 3, "hash": "identity",
                           "minishard_bits": 6, "shard_bits": 2, "minishard_index_encoding": "gzip",
                           "data_encoding": "gzip"}},
-            {"encoding": "jpeg", "chunk_sizes": [[64, 64, 64], [32, 32, 32]], "key": "../other/8_8_40",
+            {"encoding": "compresso", "chunk_sizes": [[64, 64, 64], [32, 32, 32]], "key": "../other/8_8_40",
              "resolution": [8.5, 8.0, 40.0], "voxel_offset": [-5, 2, 0], "size": [65, 25, 20],
-             "jpeg_quality": 90},
+             "compresso_steps": [4, 4, 1]},
         ],
     }
 
@@ -120,19 +120,49 @@ def test_documented_normalisations():
     d["scales"][0]["encoding"] = "JPEG"
     d["scales"][0]["sharding"] = None
     d["mesh"] = None
-    d["scales"].append({"key": "c", "size": [1, 1, 1], "resolution": [16, 16, 16], "chunk_sizes": [[1, 1, 1]],
-                        "encoding": "compressed_segmentation"})  # CV's default block size fills in
     out = parse_info(d, PATH).to_dict()
     assert out["data_type"] == "uint8" and out["scales"][0]["encoding"] == "jpeg"
     assert out["scales"][0]["voxel_offset"] == [0, 0, 0]
     assert "sharding" not in out["scales"][0] and "mesh" not in out
-    assert out["scales"][1]["compressed_segmentation_block_size"] == [8, 8, 8]
+    seg = seg_info()
+    del seg["scales"][0]["compressed_segmentation_block_size"]  # CV's default block size fills in
+    assert parse_info(seg, PATH).to_dict()["scales"][0]["compressed_segmentation_block_size"] == [8, 8, 8]
 
 
 def test_segmentation_with_several_channels_is_allowed():
     d = spec_info()
     d.update(type="segmentation", num_channels=3, data_type="uint32")
+    d["scales"][0]["encoding"] = "compressed_segmentation"  # aiovolume writes multi-channel cseg
     assert parse_info(d).num_channels == 3
+
+
+@pytest.mark.parametrize("data_type,encoding,channels,needle", [
+    ("float32", "compressed_segmentation", 1, "cannot store data_type 'float32'"),
+    ("uint64", "jpeg", 1, "takes uint8"), ("uint16", "jpeg", 1, "takes uint8"), ("uint8", "jpeg", 2, "1 or 3"),
+    ("int32", "png", 1, "uint8, uint16"), ("uint8", "png", 5, "5 channels"),
+    ("uint8", "fpzip", 1, "float32, float64"), ("int64", "kempressed", 1, "float32"),
+    ("int64", "compresso", 1, "uint8, uint16, uint32, uint64"), ("uint64", "crackle", 2, "2 channels"),
+])
+def test_bad_dtype_encoding_combinations_are_refused(data_type, encoding, channels, needle):
+    args = dict(num_channels=channels, layer_type="image", data_type=data_type, encoding=encoding,
+                resolution=[4, 4, 40], voxel_offset=[0, 0, 0], volume_size=[10, 10, 10])
+    with pytest.raises(InfoError, match=needle):
+        create_new_info(**args)
+    d = spec_info()
+    d.update(data_type=data_type, num_channels=channels)
+    d["scales"][0]["encoding"] = encoding
+    with pytest.raises(InfoError, match=r"scales\[0\].*" + needle):
+        parse_info(d, PATH)
+
+
+@pytest.mark.parametrize("data_type,encoding,channels", [
+    ("uint8", "jpeg", 3), ("uint16", "png", 4), ("uint64", "compressed_segmentation", 5), ("float64", "fpzip", 2),
+    ("float32", "kempressed", 1), ("uint16", "compresso", 1), ("uint8", "crackle", 1), ("float16", "raw", 7),
+])
+def test_good_dtype_encoding_combinations_are_accepted(data_type, encoding, channels):
+    args = dict(num_channels=channels, layer_type="image", data_type=data_type, encoding=encoding,
+                resolution=[4, 4, 40], voxel_offset=[0, 0, 0], volume_size=[10, 10, 10])
+    assert parse_info(create_new_info(**args)).scales[0].encoding == encoding
 
 
 def test_frozen_hashable_picklable():
@@ -318,6 +348,12 @@ def test_add_scale_matches_cloudvolume(base_changes, factor, kwargs, capsys):
     d = create_new_info(**(BASE | base_changes))
     vol = cv_volume(d)
     expected = json.loads(json.dumps(vol.add_scale(factor, **kwargs)))
+    if kwargs.get("encoding") in ("compressed_segmentation", "jpeg") and \
+            (kwargs["encoding"] == "jpeg") != (d["data_type"] == "uint8"):
+        # CloudVolume accepts a scale nobody can write (cseg of uint8, jpeg of uint64); we refuse it
+        with pytest.raises(InfoError, match="cannot store data_type"):
+            add_scale(parse_info(d), factor, **kwargs)
+        return
     info, index = add_scale(parse_info(d), factor, **kwargs)
     assert info.scales[index].to_dict() == expected
     assert info.to_dict() == json.loads(json.dumps(vol.info))
@@ -339,12 +375,12 @@ def test_add_scale_existing_resolution_is_replaced_in_place(capsys):
 def test_add_scale_encoding_level_matches_cloudvolume_metadata():
     from cloudvolume.datasource.precomputed.metadata import PrecomputedMetadata
 
-    d = create_new_info(**BASE)
     for enc, key in [("jpeg", "jpeg_quality"), ("png", "png_level"), ("fpzip", "fpzip_precision")]:
+        d = create_new_info(**(BASE | (dict(data_type="float32") if enc == "fpzip" else {})))
         expected = PrecomputedMetadata.add_scale(None, (2, 2, 1), encoding=enc, info=copy.deepcopy(d), encoding_level=7)
         info, i = add_scale(parse_info(d), (2, 2, 1), encoding=enc, encoding_level=7)
         assert info.scales[i].to_dict() == expected and info.scales[i].extra == {key: 7}
-    info, i = add_scale(parse_info(d), (2, 2, 1), encoding="jxl", encoding_level=7)
+    info, i = add_scale(parse_info(create_new_info(**BASE)), (2, 2, 1), encoding="jxl", encoding_level=7)
     assert info.scales[i].extra == {"jxl_quality": 7}  # CloudVolume tests "jpegxl" here and never matches
 
 
@@ -411,9 +447,11 @@ def test_downsample_ratio_matches_cloudvolume():
 
 def test_with_scale():
     info = parse_info(seg_info(), PATH)
-    changed = with_scale(info, [8.5, 8, 40], encoding="PNG", extra={"png_level": 3}, sharding=None)
-    assert changed.scales[1].encoding == "png" and changed.scales[1].extra == {"png_level": 3}
-    assert changed.scales[0] is info.scales[0] and info.scales[1].encoding == "jpeg"
+    changed = with_scale(info, [8.5, 8, 40], encoding="RAW", extra={"png_level": 3}, sharding=None)
+    assert changed.scales[1].encoding == "raw" and changed.scales[1].extra == {"png_level": 3}
+    assert changed.scales[0] is info.scales[0] and info.scales[1].encoding == "compresso"
+    with pytest.raises(InfoError, match="png"):
+        with_scale(info, 1, encoding="png")  # uint64
     with pytest.raises(InfoError, match="size"):
         with_scale(info, 0, size=(1, 1))
     with pytest.raises(ScaleUnavailableError):

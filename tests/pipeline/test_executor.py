@@ -65,11 +65,11 @@ def test_unguarded_script_is_not_rerun_by_workers(tmp_path):
     """CloudVolume scripts rarely have an `if __name__ == "__main__"` guard."""
     proc = _run_script(tmp_path, """
         import os, numpy as np
-        from aiovolume import CloudVolume
+        from aiovolume import CloudVolume, Options
         print("script body ran", flush=True)
         info = CloudVolume.create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [128, 128, 32],
                                            chunk_size=[64, 64, 16])
-        vol = CloudVolume("file://" + os.path.abspath("layer"), info=info)
+        vol = CloudVolume("file://" + os.path.abspath("layer"), info=info, options=Options(codec_executor="process"))
         vol.commit_info()
         vol[:, :, :] = np.full((128, 128, 32), 5, np.uint8)
         print("sum", int(np.asarray(vol[:, :, :]).sum()), flush=True)
@@ -83,10 +83,11 @@ def test_unguarded_script_is_not_rerun_by_workers(tmp_path):
 def test_ctrl_c_cancels_and_leaves_no_shared_memory(tmp_path):
     proc = _run_script(tmp_path, """
         import os, numpy as np
-        from aiovolume import CloudVolume
+        from aiovolume import CloudVolume, Options
         info = CloudVolume.create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [512, 512, 256],
                                            chunk_size=[32, 32, 32])
-        vol = CloudVolume("file://" + os.path.abspath("layer"), info=info, fill_missing=True)
+        vol = CloudVolume("file://" + os.path.abspath("layer"), info=info, fill_missing=True,
+                          options=Options(codec_executor="process"))
         vol.commit_info()
         print("pid", os.getpid(), flush=True)
         while True:

@@ -294,7 +294,7 @@ async def test_gzip_check_catches_corruption_and_can_be_turned_off(server, layer
     payload = textured((64, 64, 8)).tobytes()
     (layer_dir / "c.gz").write_bytes(gzip.compress(payload))
     server.set_config(FaultConfig(fault_rate=1.0, faults=("corrupt",)))
-    async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
+    async with HttpStore(f"{server.url}/ds/layer", FAST, check_gzip=True) as store:
         with pytest.raises(RetriesExhausted, match="gzip body failed its integrity check"):
             await store.get("c")
         # a range of a gzip body cannot be checked: it comes back as served
@@ -456,8 +456,9 @@ async def test_full_read_of_cloudvolume_layer(tmp_path: Path, compress: bool | N
         assert stats["faults"] == {} and stats["requests"] >= 1 + len(list((layer / "4_4_40").iterdir()))
 
 
-def test_gzip_check_default_follows_the_scheme() -> None:
-    assert HttpStore("http://127.0.0.1:1/ds").check_gzip is True  # nothing else guards the bytes
-    assert HttpStore("https://127.0.0.1:1/ds").check_gzip is False  # TLS authenticates them
+def test_gzip_check_is_opt_in() -> None:
+    # the read pipeline re-fetches chunks that fail to decode, so the store need not inflate twice
+    assert HttpStore("http://127.0.0.1:1/ds").check_gzip is False
+    assert HttpStore("https://127.0.0.1:1/ds").check_gzip is False
     assert HttpStore("https://127.0.0.1:1/ds", check_gzip=True).check_gzip is True
     assert HttpStore("http://127.0.0.1:1/ds", check_gzip=False).check_gzip is False

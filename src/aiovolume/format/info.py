@@ -28,6 +28,22 @@ DEFAULT_CSEG_BLOCK_SIZE = (8, 8, 8)
 # encoding -> the per-scale key add_scale(encoding_level=...) sets
 _LEVEL_KEYS = {"jpeg": "jpeg_quality", "jxl": "jxl_quality", "png": "png_level", "fpzip": "fpzip_precision"}
 _Vec3 = tuple[int, int, int]
+_UINTS = frozenset({"uint8", "uint16", "uint32", "uint64"})
+_FLOATS = frozenset({"float32", "float64"})
+# encoding -> (data types, channel counts); None = any. From the Neuroglancer spec and what the codec
+# libraries accept: a layer outside these can be written by nobody or read by nobody, so refuse it early.
+ENCODING_RULES: dict[str, tuple[frozenset[str] | None, frozenset[int] | None]] = {
+    "raw": (None, None),
+    "jpeg": (frozenset({"uint8"}), frozenset({1, 3})),
+    "png": (frozenset({"uint8", "uint16"}), frozenset({1, 2, 3, 4})),
+    "jxl": (frozenset({"uint8"}), frozenset({1, 3, 4})),
+    "compressed_segmentation": (frozenset({"uint32", "uint64"}), None),
+    "compresso": (_UINTS, frozenset({1})),
+    "crackle": (_UINTS, frozenset({1})),
+    "fpzip": (_FLOATS, None),
+    "kempressed": (_FLOATS, None),
+    "zfpc": (_FLOATS | {"int32", "int64"}, None),
+}
 _Mip = int | Sequence[float]
 
 
@@ -188,6 +204,8 @@ class LayerInfo:
             if v is not None and not isinstance(v, str):
                 raise InfoError(f"{name}: expected a directory name string, got {v!r}")
         put("extra", _extra(self.extra, _LAYER_FIELDS, "layer"))
+        for i, scale in enumerate(self.scales):
+            check_encoding(scale.encoding, self.data_type, self.num_channels, f"scales[{i}]")
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -205,6 +223,29 @@ class LayerInfo:
 
 
 _LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerInfo) if f.name != "extra")
+
+
+def check_encoding(encoding: str, data_type: str, num_channels: int, where: str = "") -> None:
+    """Raise :class:`InfoError` unless ``encoding`` can store ``num_channels`` of ``data_type``.
+
+    >>> check_encoding("compressed_segmentation", "float32", 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    aiovolume.exceptions.InfoError: encoding 'compressed_segmentation' cannot store data_type 'float32' ...
+    """
+    dtypes, channels = ENCODING_RULES.get(encoding, (None, None))
+    prefix = f"{where}: " if where else ""
+    if dtypes is not None and data_type not in dtypes:
+        raise InfoError(f"{prefix}encoding {encoding!r} cannot store data_type {data_type!r} (it takes "
+                        f"{', '.join(sorted(dtypes, key=_dtype_order))}); use encoding 'raw' or change data_type")
+    if channels is not None and num_channels not in channels:
+        raise InfoError(f"{prefix}encoding {encoding!r} cannot store {num_channels} channels (it takes "
+                        f"{' or '.join(map(str, sorted(channels)))}); use encoding 'raw' or change num_channels")
+
+
+def _dtype_order(name: str) -> tuple[int, int, str]:
+    dt = np.dtype(name)
+    return ("uifc".index(dt.kind) if dt.kind in "uifc" else 9, dt.itemsize, name)
 
 
 def parse_info(d: Mapping[str, Any], path: str = "") -> LayerInfo:

@@ -26,7 +26,14 @@ from typing import Any, Callable, Sequence
 
 from ..exceptions import DecodingError
 
-_PRELOAD = ["numpy", "imagecodecs", "aiovolume.pipeline.worker", "aiovolume.codecs.raw"]
+# Imported once in the forkserver, so a worker restarted after a codec crash starts warm
+# (a missing optional codec package is skipped here and reported when used).
+_PRELOAD = [
+    "numpy", "imagecodecs", "compressed_segmentation", "fpzip", "compresso", "crackle",
+    "aiovolume.pipeline.worker", "aiovolume.codecs.raw", "aiovolume.codecs.jpeg", "aiovolume.codecs.png",
+    "aiovolume.codecs.cseg", "aiovolume.codecs.fpzip_codec", "aiovolume.codecs.kempressed",
+    "aiovolume.codecs.compresso_codec", "aiovolume.codecs.crackle_codec",
+]
 
 
 class _NoMainPopen(popen_forkserver.Popen):
@@ -94,28 +101,41 @@ class ProcessPool:
         await asyncio.to_thread(lambda: [f.result() for f in [pool.submit(_ping) for _ in range(self.workers)]])
 
     async def run_batch(
-        self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str]
+        self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str],
+        crash_result: Callable[[str], Any] | None = None,
     ) -> list[Any]:
-        """Run ``fn(*args, tasks)``, which returns one list item per task."""
+        """Run ``fn(*args, tasks)``, which returns one list item per task.
+
+        After a worker crash, each task is re-run alone; a task that crashes alone yields
+        ``crash_result(message)`` when given, else raises DecodingError naming it.
+        """
         pool, generation = self._current()
         try:
             return await asyncio.wrap_future(pool.submit(fn, *args, tasks))
         except BrokenProcessPool:
             self._discard(generation)
-        return await asyncio.to_thread(self._isolate, fn, args, tasks, key_of)
+        return await asyncio.to_thread(self._isolate, fn, args, tasks, key_of, crash_result)
 
-    def _isolate(self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str]) -> list[Any]:
-        results = []
+    def _isolate(
+        self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str],
+        crash_result: Callable[[str], Any] | None,
+    ) -> list[Any]:
+        results: list[Any] = []
         private = ProcessPoolExecutor(1, mp_context=self._ctx)
         try:
             for task in tasks:
                 try:
                     results.extend(private.submit(fn, *args, [task]).result())
                 except BrokenProcessPool:
-                    raise DecodingError(
+                    message = (
                         f"chunk {key_of(task)}: the decoder crashed the worker process "
                         "(corrupt or truncated data); the pool was restarted"
-                    ) from None
+                    )
+                    if crash_result is None:
+                        raise DecodingError(message) from None
+                    results.append(crash_result(message))
+                    private.shutdown(wait=False, cancel_futures=True)
+                    private = ProcessPoolExecutor(1, mp_context=self._ctx)
         finally:
             private.shutdown(wait=False, cancel_futures=True)
         return results

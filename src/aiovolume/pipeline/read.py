@@ -14,12 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..codecs import ChunkFormat
-from ..exceptions import EmptyVolumeException
+from ..codecs import ChunkFormat, needs_isolation
+from ..exceptions import DecodingError, EmptyVolumeException
 from ..format.info import ScaleInfo
 from ..geometry import Bbox
 from ..options import Options
-from ..storage.base import Store
+from ..storage.base import Blob, Store
 from . import worker
 from .executor import process_pool, processes_allowed, thread_pool
 from .fanout import batched, map_bounded
@@ -30,10 +30,17 @@ GROUP = 16  # chunks per fetch hop / decode batch
 
 
 def choose_mode(options: Options, fmt: ChunkFormat, nbytes: int) -> str:
-    """'process', 'thread' or 'inline' for this request."""
+    """'process', 'thread' or 'inline' for this request.
+
+    "auto": codecs that can crash on corrupt input or hold the GIL (``needs_isolation``: cseg, fpzip,
+    kempressed, compresso, crackle) always run in worker processes; raw/gzip, jpeg and png release
+    the GIL, never crash after validation, and measured faster in threads (benchmarks/bench_codecs.py).
+    ``decode_workers=0`` or an explicit executor is the user's choice, and then only each codec's
+    input validation guards the process.
+    """
     if options.codec_executor != "auto":
         mode = options.codec_executor
-    elif options.resolved_decode_workers() == 0:
+    elif options.resolved_decode_workers() == 0 or not needs_isolation(fmt.encoding):
         mode = "thread"
     else:
         mode = "process"
@@ -69,7 +76,9 @@ async def read_region(
             shared = stack.enter_context(SharedArray(shape, dtype))  # unlinked on exit, always
             out = shared.array
             pool = process_pool(options.resolved_decode_workers())
-            run = partial(pool.run_batch, worker.decode_into_shm, (shared.name, shape, dtype.str, fmt))
+            run = partial(
+                pool.run_batch, worker.decode_into_shm, (shared.name, shape, dtype.str, fmt), crash_result=str
+            )
         else:
             out = np.zeros(shape, dtype=dtype, order="F")
             if mode == "thread":
@@ -78,25 +87,40 @@ async def read_region(
                 )
             else:
                 async def run(tasks, key_of):  # type: ignore[misc]
-                    worker.decode_into(out, fmt, tasks)
+                    return worker.decode_into(out, fmt, tasks)
         if background:
             out[...] = background
 
+        def task_of(i: int, blob: Blob | None) -> tuple | None:
+            if blob is None:
+                if not fill_missing:
+                    raise EmptyVolumeException(
+                        f"chunk {store.url}/{plan.keys[i]} is missing; pass fill_missing=True "
+                        f"to fill missing chunks with {background}"
+                    )
+                return None
+            return (plan.keys[i], blob.data, blob.encoding, plan.shapes[i], plan.in_chunk[i], plan.in_region[i])
+
+        async def refetch(i: int, error: str) -> None:
+            # Bytes that fail to decode may have been damaged in transit where no checksum
+            # covers them (plain HTTP, stores without hashes): fetch again, like any retry.
+            for _ in range(1, options.retry.max_attempts):
+                task = task_of(i, await store.get(plan.keys[i]))
+                if task is None:
+                    return
+                (error,) = await run([task], key_of=_task_key)
+                if error is None:
+                    return
+            raise DecodingError(f"{error} (in {options.retry.max_attempts} fetches from {store.url})")
+
         async def do_group(idx: range) -> None:
-            keys = [plan.keys[i] for i in idx]
-            blobs = await store.get_many(keys)
-            tasks = []
-            for i, blob in zip(idx, blobs):
-                if blob is None:
-                    if not fill_missing:
-                        raise EmptyVolumeException(
-                            f"chunk {store.url}/{plan.keys[i]} is missing; pass fill_missing=True "
-                            f"to fill missing chunks with {background}"
-                        )
-                    continue
-                tasks.append((plan.keys[i], blob.data, blob.encoding, plan.shapes[i], plan.in_chunk[i], plan.in_region[i]))
-            if tasks:
-                await run(tasks, key_of=_task_key)
+            blobs = await store.get_many([plan.keys[i] for i in idx])
+            found = [(i, t) for i, t in ((i, task_of(i, b)) for i, b in zip(idx, blobs)) if t is not None]
+            if found:
+                errors = await run([t for _, t in found], key_of=_task_key)
+                for (i, _), error in zip(found, errors):
+                    if error is not None:
+                        await refetch(i, error)
             if on_progress is not None:
                 on_progress(len(idx))
 

@@ -29,25 +29,33 @@ def _sl(r: Ranges) -> tuple[slice, slice, slice]:
     return (slice(*r[0]), slice(*r[1]), slice(*r[2]))
 
 
-def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> None:
+def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> list[str | None]:
+    """Decode every task into ``out``; one item per task: None, or why its bytes are corrupt.
+
+    Corrupt chunks are reported, not raised, so the caller can fetch them again (bytes damaged
+    in transit that only the codec or gzip's CRC can detect) while the rest of the batch lands.
+    """
+    errors: list[str | None] = []
     for key, payload, encoding, shape, src, dst in tasks:
         try:
             chunk = decode_chunk(decompress(payload, encoding), fmt, shape)
         except DecodingError as exc:
-            raise DecodingError(f"chunk {key}: {exc}") from None
+            errors.append(f"chunk {key}: {exc}")
+            continue
         out[_sl(dst)] = chunk[_sl(src)]
+        errors.append(None)
+    return errors
 
 
 def decode_into_shm(
     name: str, shape: tuple, dtype: str, fmt: ChunkFormat, tasks: Sequence[tuple]
-) -> list[None]:
+) -> list[str | None]:
     mm, out = attach(name, shape, dtype)
     try:
-        decode_into(out, fmt, tasks)
+        return decode_into(out, fmt, tasks)
     finally:
         del out
         _close(mm)
-    return [None] * len(tasks)
 
 
 def encode_from(
