@@ -82,7 +82,10 @@ def test_unguarded_script_is_not_rerun_by_workers(tmp_path):
 
 def test_ctrl_c_cancels_and_leaves_no_shared_memory(tmp_path):
     proc = _run_script(tmp_path, """
-        import os, numpy as np
+        import os, signal, numpy as np
+        # a shell that starts jobs in the background makes them ignore SIGINT; a user's
+        # terminal does not, so restore Python's KeyboardInterrupt handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from aiovolume import CloudVolume, Options
         info = CloudVolume.create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [512, 512, 256],
                                            chunk_size=[32, 32, 32])
@@ -93,12 +96,17 @@ def test_ctrl_c_cancels_and_leaves_no_shared_memory(tmp_path):
         while True:
             vol[:, :, :]
     """)
-    line = proc.stdout.readline()
-    assert line.startswith("pid"), proc.stderr.read()
-    pid = int(line.split()[1])
-    time.sleep(2.5)  # inside a read, most likely
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("pid"), proc.stderr.read()
+        pid = int(line.split()[1])
+        time.sleep(2.5)  # inside a read, most likely
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert "KeyboardInterrupt" in err
     time.sleep(0.5)
     assert [n for n in leftover_segments() if n.startswith(f"aiovolume_{pid}_")] == []
