@@ -11,6 +11,8 @@ Scenarios: read-gzip, read-raw, write-gzip, write-raw (whole volume). Clients:
 
 * ``aiovolume``          blocking facade ``aiovolume.CloudVolume(path)``, ``vol[:, :, :]``
 * ``aiovolume-async``    ``await Volume.download(bbox)`` / ``await Volume.upload(bbox, img)``
+* ``aiovolume-process``  facade with ``Options(codec_executor="process")`` (forkserver pool,
+                         shared-memory output)
 * ``aiovolume-thread``   facade with ``Options(codec_executor="thread")``
 * ``aiovolume-inline``   facade with ``Options(codec_executor="inline")`` (codec in the loop)
 * ``cloud-volume``       ``cloudvolume.CloudVolume(path, parallel=1, cache=False, lru_bytes=0,
@@ -60,7 +62,7 @@ RESULTS_DIR = HERE / "results"
 CHUNK = (64, 64, 64)
 FULL_SHAPE = (1024, 1024, 128)
 QUICK_SHAPE = (512, 512, 128)
-AIOVOLUME_ROWS = ("aiovolume", "aiovolume-async", "aiovolume-thread", "aiovolume-inline")
+AIOVOLUME_ROWS = ("aiovolume", "aiovolume-async", "aiovolume-process", "aiovolume-thread", "aiovolume-inline")
 CV = "cloud-volume"
 TS = "tensorstore"
 CLIENT_ORDER = (*AIOVOLUME_ROWS, CV, TS)
@@ -496,20 +498,12 @@ def mem_total_gib() -> float:
 
 
 def aiovolume_default_mode(nbytes: int) -> str:
-    """What codec executor Options() resolves to for a whole-volume call (informational)."""
-    try:
-        from aiovolume import Options
-        from aiovolume.pipeline.executor import processes_allowed
-        from aiovolume.pipeline.shm import shm_available
+    """What codec executor Options() resolves to for raw chunks (informational)."""
+    from aiovolume import Options
+    from aiovolume.codecs import ChunkFormat
+    from aiovolume.pipeline.read import choose_mode
 
-        opts = Options()
-        if opts.resolved_decode_workers() == 0:
-            return "thread"
-        if processes_allowed() and shm_available(nbytes):
-            return f"process ({opts.resolved_decode_workers()} workers, shared-memory output)"
-        return "thread (fallback: no room in /dev/shm)"
-    except Exception as exc:  # internals moved: not worth failing the benchmark over
-        return f"unknown ({type(exc).__name__})"
+    return choose_mode(Options(), ChunkFormat("raw", "uint8"), nbytes)
 
 
 def fmt_row(scen: str, row: Row, nbytes: int, nchunks: int, rows: dict[str, Row], like_for_like_ts: bool) -> str:
@@ -654,6 +648,7 @@ def main() -> int:
         clients: list[Client] = [
             AioFacade("aiovolume"),
             AioAsync("aiovolume-async", bench.loop, shape),
+            AioFacade("aiovolume-process", Options(codec_executor="process")),
             AioFacade("aiovolume-thread", Options(codec_executor="thread")),
             AioFacade("aiovolume-inline", Options(codec_executor="inline")),
             CloudVolumeClient(),
