@@ -92,8 +92,8 @@ async def test_secrets_argument_reaches_the_store(s3_env: CloudEnv) -> None:
     secrets = {"AWS_ACCESS_KEY_ID": "fromarg", "AWS_SECRET_ACCESS_KEY": "x"}
     async with Volume(url, info=make_info(), secrets=secrets) as vol:
         await vol.commit_info()
-        assert vol.store._conn_state is not None  # type: ignore[attr-defined]
-        signer = await vol.store._conn_state.session.get_credentials()  # type: ignore[attr-defined]
+        assert vol.store._clients.current is not None  # type: ignore[attr-defined]
+        signer = await vol.store._clients.current.session.get_credentials()  # type: ignore[attr-defined]
         assert signer.access_key == "fromarg"
 
 

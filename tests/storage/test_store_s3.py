@@ -319,13 +319,13 @@ async def test_delete_many_403_is_an_error(s3_env: CloudEnv) -> None:
 # -- lifecycle ------------------------------------------------------------------------------------------
 async def test_client_is_created_lazily_and_reused(s3_env: CloudEnv) -> None:
     store = s3_store(s3_env)
-    assert store._conn_state is None  # nothing happens before the first call
+    assert store._clients.current is None  # nothing happens before the first call
     async with store:
         await store.put("a", b"1")
-        conn = store._conn_state
+        conn = store._clients.current
         await asyncio.gather(*(store.get("a") for _ in range(20)))
-        assert store._conn_state is conn
-    assert store._conn_state is None
+        assert store._clients.current is conn
+    assert store._clients.current is None
 
 
 def test_store_follows_the_loop(s3_env: CloudEnv) -> None:
@@ -341,7 +341,7 @@ def test_store_follows_the_loop(s3_env: CloudEnv) -> None:
         async def use(data: bytes) -> object:
             await store.put("loop", data)
             assert await store.get("loop") == Blob(data, None)
-            return store._conn_state
+            return store._clients.current
 
         first = asyncio.run_coroutine_threadsafe(use(b"x"), other).result(60)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -43,6 +42,7 @@ from ..exceptions import AuthenticationError, IntegrityError, StorageError
 from ..options import Options
 from .base import Blob, ByteRange, Store, as_bytes, check_encoding, check_prefix, check_range, join_key
 from .paths import redact
+from .loopclients import LoopClients
 from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
 from .secrets import SecretsArg, google_credentials, protect_logs, scrub
 
@@ -106,13 +106,9 @@ class GcsStore(Store):
         self._root = path.strip("/")
         super().__init__(f"gs://{bucket}" + (f"/{self._root}" if self._root else ""), options, read_only=read_only)
         self._secrets_arg = secrets
-        self._conn_state: _Conn | None = None
-        self._init_lock: asyncio.Lock | None = None
-        self._init_loop: asyncio.AbstractEventLoop | None = None
+        self._clients: LoopClients[_Conn] = LoopClients(self._connect)
         self._budget = RetryBudget()
         self._scrub_values: tuple[str, ...] = ()
-        # Closing of clients left on another, still running loop (see _close_elsewhere).
-        self._orphans: list[concurrent.futures.Future[None] | None] = []
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.options.connect_timeout, sock_read=self.options.read_timeout
         )
@@ -132,25 +128,7 @@ class GcsStore(Store):
         return await call_with_retries(op, policy=self.options.retry, what=what, budget=self._budget)
 
     async def _conn(self) -> _Conn:
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        conn = self._conn_state
-        if conn is not None and conn.loop is loop:
-            return conn
-        if self._init_loop is not loop:
-            self._init_lock, self._init_loop = asyncio.Lock(), loop
-        assert self._init_lock is not None
-        async with self._init_lock:
-            conn = self._conn_state
-            if conn is not None and conn.loop is loop:
-                return conn
-            if conn is not None:  # the store moved to another loop: drop the old clients
-                self._conn_state = None
-                self._orphans.append(_close_elsewhere(conn))
-            conn = await self._connect(loop)
-            self._check_open()
-            self._conn_state = conn
-            return conn
+        return await self._clients.get(self._check_open)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
         from gcloud.aio.auth import Token
@@ -195,21 +173,10 @@ class GcsStore(Store):
         return _Conn(loop, stack, http, storage)
 
     async def close(self) -> None:
-        """Close the clients. Call it in the loop that used the store: clients of a loop that
-        is already closed cannot be closed any more (aiohttp then warns about them)."""
         if self._closed:
             return
         self._closed = True
-        conn, self._conn_state = self._conn_state, None
-        running = asyncio.get_running_loop()
-        if conn is not None:
-            if conn.loop is running:
-                await conn.stack.aclose()
-            else:
-                self._orphans.append(_close_elsewhere(conn))
-        orphans, self._orphans = [f for f in self._orphans if f is not None], []
-        if orphans:  # clients closing on their own loop: wait for them (briefly), never block
-            await asyncio.wait([asyncio.wrap_future(f) for f in orphans], timeout=10)
+        await self._clients.close()
 
     async def _gcs(self, op: str, name: str | None, call: Callable[[], Awaitable[T]]) -> T:
         """Await one gcloud call; HTTP errors become our exceptions (404 -> :class:`_Missing`)."""
@@ -486,13 +453,3 @@ async def _check_hashes(data: bytes, hashes: Mapping[str, str], what: str) -> No
 async def _off_loop(fn: Callable[[bytes], str], data: bytes) -> str:
     """``fn(data)``, in a worker thread for big buffers (the hashes release the GIL)."""
     return await asyncio.to_thread(fn, data) if len(data) > HASH_OFF_LOOP_BYTES else fn(data)
-
-
-def _close_elsewhere(conn: _Conn) -> concurrent.futures.Future[None] | None:
-    """Close clients that belong to another loop, on that loop, if it still runs."""
-    if conn.loop.is_closed() or not conn.loop.is_running():
-        return None
-    try:
-        return asyncio.run_coroutine_threadsafe(conn.stack.aclose(), conn.loop)
-    except RuntimeError:
-        return None

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import hashlib
 import io
@@ -61,6 +60,7 @@ from .base import (
     check_range,
     join_key,
 )
+from .loopclients import LoopClients
 from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
 from .secrets import SecretsArg, aws_credentials, env_endpoint, protect_logs, scrub
 
@@ -197,13 +197,9 @@ class S3Store(Store):
         super().__init__(self._bucket_url + (f"/{self._root}" if self._root else ""), options, read_only=read_only)
         self._secrets_arg = secrets
         self.fast_path = self.options.s3_fast_path if fast_path is None else bool(fast_path)
-        self._conn_state: _Conn | None = None
-        self._init_lock: asyncio.Lock | None = None
-        self._init_loop: asyncio.AbstractEventLoop | None = None
+        self._clients: LoopClients[_Conn] = LoopClients(self._connect)
         self._budget = RetryBudget()
         self._scrub_values: tuple[str, ...] = ()
-        # Closing of clients left on another, still running loop (see _close_elsewhere).
-        self._orphans: list[concurrent.futures.Future[None] | None] = []
 
     # -- plumbing -------------------------------------------------------------------------------
     def _limit(self) -> int:
@@ -221,25 +217,7 @@ class S3Store(Store):
         return scrub(text, self._scrub_values)
 
     async def _conn(self) -> _Conn:
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        conn = self._conn_state
-        if conn is not None and conn.loop is loop:
-            return conn
-        if self._init_loop is not loop:
-            self._init_lock, self._init_loop = asyncio.Lock(), loop
-        assert self._init_lock is not None
-        async with self._init_lock:
-            conn = self._conn_state
-            if conn is not None and conn.loop is loop:
-                return conn
-            if conn is not None:  # the store moved to another loop: drop the old clients
-                self._conn_state = None
-                self._orphans.append(_close_elsewhere(conn))
-            conn = await self._connect(loop)
-            self._check_open()
-            self._conn_state = conn
-            return conn
+        return await self._clients.get(self._check_open)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
         from aiobotocore.config import AioConfig
@@ -317,21 +295,10 @@ class S3Store(Store):
         return f"https://s3.{region}.amazonaws.com/{quote(self.bucket, safe='')}"
 
     async def close(self) -> None:
-        """Close the clients. Call it in the loop that used the store: clients of a loop that
-        is already closed cannot be closed any more (aiohttp then warns about them)."""
         if self._closed:
             return
         self._closed = True
-        conn, self._conn_state = self._conn_state, None
-        running = asyncio.get_running_loop()
-        if conn is not None:
-            if conn.loop is running:
-                await conn.stack.aclose()
-            else:
-                self._orphans.append(_close_elsewhere(conn))
-        orphans, self._orphans = [f for f in self._orphans if f is not None], []
-        if orphans:  # clients closing on their own loop: wait for them (briefly), never block
-            await asyncio.wait([asyncio.wrap_future(f) for f in orphans], timeout=10)
+        await self._clients.close()
 
     async def _retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
         # ``what`` is the credential-free URL of the object; error texts are scrubbed where made.
@@ -432,7 +399,7 @@ class S3Store(Store):
     def _fast_error(self, op: str, name: str, resp: _Resp) -> Exception:
         fields = _xml_fields(resp.data)
         region = resp.headers.get("x-amz-bucket-region")
-        conn = self._conn_state
+        conn = self._clients.current
         if region and conn is not None and region != conn.region and resp.status in (301, 307, 400):
             # A bucket in another AWS region: sign for that region and try again at once.
             conn.region, conn.base_url = region, self._base_url(None, region)
@@ -705,13 +672,3 @@ def _sigv4_timestamp() -> str:
     from botocore.compat import get_current_datetime
 
     return get_current_datetime().strftime(SIGV4_TIMESTAMP)
-
-
-def _close_elsewhere(conn: _Conn) -> concurrent.futures.Future[None] | None:
-    """Close clients that belong to another loop, on that loop, if it still runs."""
-    if conn.loop.is_closed() or not conn.loop.is_running():
-        return None
-    try:
-        return asyncio.run_coroutine_threadsafe(conn.stack.aclose(), conn.loop)
-    except RuntimeError:
-        return None
