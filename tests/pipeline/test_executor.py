@@ -110,3 +110,16 @@ def test_ctrl_c_cancels_and_leaves_no_shared_memory(tmp_path):
     assert "KeyboardInterrupt" in err
     time.sleep(0.5)
     assert [n for n in leftover_segments() if n.startswith(f"aiovolume_{pid}_")] == []
+
+
+async def test_repeated_crashes_never_hang():
+    """CPython 3.11 could miss a lazily spawned worker's death and hang forever (~1 in 10 runs)."""
+    for _ in range(20):
+        pool = ProcessPool(2)
+        try:
+            innocent = pool.run_batch(crashy.double_or_die, (), [("a", 1)], _key)
+            guilty = pool.run_batch(crashy.double_or_die, (), [("bad-key", "die")], _key)
+            results = await asyncio.wait_for(asyncio.gather(innocent, guilty, return_exceptions=True), 60)
+            assert results[0] == [2] and isinstance(results[1], DecodingError)
+        finally:
+            pool.shutdown()

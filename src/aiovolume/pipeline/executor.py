@@ -67,6 +67,17 @@ class _WorkerContext(mp_context.ForkServerContext):
     Process = _WorkerProcess
 
 
+def _new_pool(workers: int, ctx: "_WorkerContext") -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    # CPython 3.11 spawns forkserver workers lazily, after waking the manager thread, so a
+    # worker that dies right away (a codec crash) can go unnoticed and its future hangs
+    # forever (seen here in ~1 of 10 crash runs). Starting every worker before the manager
+    # thread, as the stdlib does for "fork", makes their sentinels known from the start.
+    if hasattr(pool, "_safe_to_dynamically_spawn_children"):
+        pool._safe_to_dynamically_spawn_children = False
+    return pool
+
+
 def processes_allowed() -> bool:
     return not multiprocessing.current_process().daemon
 
@@ -85,7 +96,7 @@ class ProcessPool:
     def _current(self) -> tuple[ProcessPoolExecutor, int]:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx)
+                self._pool = _new_pool(self.workers, self._ctx)
                 self._generation += 1
             return self._pool, self._generation
 
@@ -121,7 +132,7 @@ class ProcessPool:
         crash_result: Callable[[str], Any] | None,
     ) -> list[Any]:
         results: list[Any] = []
-        private = ProcessPoolExecutor(1, mp_context=self._ctx)
+        private = _new_pool(1, self._ctx)
         try:
             for task in tasks:
                 try:
@@ -135,7 +146,7 @@ class ProcessPool:
                         raise DecodingError(message) from None
                     results.append(crash_result(message))
                     private.shutdown(wait=False, cancel_futures=True)
-                    private = ProcessPoolExecutor(1, mp_context=self._ctx)
+                    private = _new_pool(1, self._ctx)
         finally:
             private.shutdown(wait=False, cancel_futures=True)
         return results
