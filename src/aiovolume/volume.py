@@ -9,7 +9,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -23,8 +22,8 @@ from .exceptions import (
     UnsupportedFormatError,
 )
 from .format import info as fmtinfo
-from .format.chunks import chunk_keys, expand_to_grid, is_aligned, shrink_to_grid
-from .geometry import Bbox, SliceRequest, Vec, normalize_slices
+from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.plan import plan_chunks
