@@ -175,12 +175,16 @@ def process_pool(workers: int) -> ProcessPool:
         return pool
 
 
+def codec_threads() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
 def thread_pool() -> Executor:
     """Threads for codecs that release the GIL (zlib, libdeflate, libjpeg, libpng)."""
     global _thread_pool
     with _registry_lock:
         if _thread_pool is None:
-            _thread_pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="aiovolume-codec")
+            _thread_pool = ThreadPoolExecutor(codec_threads(), thread_name_prefix="aiovolume-codec")
         return _thread_pool
 
 

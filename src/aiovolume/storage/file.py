@@ -207,6 +207,21 @@ class FileStore(Store):
         for key in keys:
             yield key
 
+    # -- blocking fast path ----------------------------------------------------------------------
+    def blocking_reader(self) -> Callable[[str], Blob | None]:
+        self._check_open()
+        path = self._path
+        return lambda key: _read(path(key), None)
+
+    def blocking_writer(self) -> Callable[[Sequence[PutItem]], None]:
+        self._check_writable()
+
+        def write_many(items: Sequence[PutItem]) -> None:
+            for item in items:
+                self._write(self._path(item.key), as_bytes(item.data), check_encoding(item.content_encoding))
+
+        return write_many
+
     # -- blocking halves (run on the executor) ------------------------------------------------
     def _write(self, path: str, data: bytes, encoding: str | None) -> None:
         target = path + _SUFFIX[encoding]

@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ..options import Options
 from .base import (
@@ -60,6 +60,16 @@ class MemoryStore(Store):
 
     def _name(self, key: str) -> str:
         return join_key(self._root, key)
+
+    def blocking_reader(self) -> Callable[[str], Blob | None]:
+        self._check_open()
+
+        def read(key: str) -> Blob | None:
+            with _LOCK:
+                found = _BUCKETS.get(self._bucket, {}).get(self._name(key))
+            return None if found is None else Blob(*found)
+
+        return read
 
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         self._check_open()
