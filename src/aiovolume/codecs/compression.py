@@ -6,6 +6,7 @@ import gzip
 import zlib
 
 import imagecodecs
+from isal import isal_zlib
 
 from ..exceptions import DecodingError, UnsupportedCompressionType
 
@@ -33,8 +34,12 @@ def compress(data: bytes, method: str | None, level: int | None = None) -> bytes
     if method is None:
         return data
     if method == "gzip":
-        # imagecodecs' zlib-backed gzip releases the GIL and is ~2x stdlib here
-        return imagecodecs.gzip_encode(data, level=6 if level is None else level)
+        if level is None:
+            # ISA-L level 1: within 1% of level 9's size on EM and label data, ~7x faster
+            # than level 9 (benchmarks/ gzip level study); releases the GIL
+            return isal_zlib.compress(data, level=1, wbits=31)
+        # an explicit zlib-scale level (CloudVolume's compress_level) is honoured as such
+        return imagecodecs.gzip_encode(data, level=level)
     if method == "br":
         return imagecodecs.brotli_encode(data, level=5 if level is None else level)
     if method == "zstd":

@@ -128,6 +128,34 @@ def encode_from(
     return results
 
 
+class _Written:
+    def __repr__(self) -> str:
+        return "WRITTEN"
+
+
+#: encode_write's result for a chunk it has stored itself
+WRITTEN = _Written()
+
+
+def encode_write(
+    src: np.ndarray,
+    fmt: ChunkFormat,
+    method: str | None,
+    level: int | None,
+    background: float,
+    skip_background: bool,
+    write: Callable[[list[tuple[str, bytes]]], None],
+    tasks: Sequence[tuple],
+) -> list[_Written | None]:
+    """:func:`encode_from`, then store the batch with the blocking ``write`` (local stores).
+
+    One item per task: None where the chunk was skipped as background, else ``WRITTEN``.
+    """
+    encoded = encode_from(src, fmt, method, level, background, skip_background, tasks)
+    write([(task[0], payload) for task, payload in zip(tasks, encoded) if payload is not None])
+    return [None if payload is None else WRITTEN for payload in encoded]
+
+
 def encode_from_shm(
     name: str, shape: tuple, dtype: str, fmt: ChunkFormat, method: str | None, level: int | None,
     background: float, skip_background: bool, tasks: Sequence[tuple],

@@ -20,10 +20,11 @@ from ..geometry import Bbox
 from ..options import Options
 from ..storage.base import PutItem, Store
 from . import worker
-from .executor import process_pool, thread_pool
+from .worker import WRITTEN
+from .executor import codec_threads, process_pool, thread_pool
 from .fanout import batched, map_bounded
 from .plan import plan_chunks
-from .read import GROUP, choose_mode
+from .read import GROUP, choose_mode, interleave_spans
 from .shm import SharedArray
 
 
@@ -66,6 +67,16 @@ async def write_region(
             async def encode(tasks, key_of):  # type: ignore[misc]
                 return worker.encode_from(data, *common, tasks)
 
+        writer = store.blocking_writer() if mode == "thread" else None
+        if writer is not None:
+            def write(pairs: list[tuple[str, bytes]]) -> None:
+                writer([PutItem(k, d, content_encoding=compress, cache_control=cache_control) for k, d in pairs])
+
+            # local store: encode and write in the same codec-thread hop
+            encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
+                thread_pool(), worker.encode_write, data, *common, write, tasks
+            )
+
         async def do_group(idx: range) -> None:
             partial_idx = [i for i in idx if not plan.full[i]]
             existing: dict[int, tuple] = {}
@@ -81,7 +92,7 @@ async def write_region(
             for task, payload in zip(tasks, encoded):
                 if payload is None:
                     deletes.append(task[0])
-                else:
+                elif payload is not WRITTEN:
                     puts.append(PutItem(task[0], payload, content_encoding=compress, cache_control=cache_control))
             if puts:
                 await store.put_many(puts)
@@ -91,7 +102,11 @@ async def write_region(
                 on_progress(len(idx))
 
         groups = batched(range(len(plan)), GROUP)
-        await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
+        if writer is not None:
+            threads = codec_threads()
+            await map_bounded(do_group, interleave_spans(groups, threads), 2 * threads)
+        else:
+            await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
 
 
 def _task_key(task: tuple) -> str:
