@@ -62,3 +62,18 @@ def test_compress_level_reaches_the_store(tmp_path):
         np.testing.assert_array_equal(aiovolume.CloudVolume(f"file://{path}")[:, :, :][..., 0], img)
     assert sizes[9] == len(compress(img.tobytes(order="F"), "gzip", 9))
     assert sizes[None] == len(compress(img.tobytes(order="F"), "gzip"))
+
+
+@pytest.mark.parametrize("scratch_size", [0, 100, 64**3, 2 * 64**3])
+def test_decompress_into_scratch_any_size(em_chunk, scratch_size):
+    from aiovolume.exceptions import DecodingError
+
+    payload = compress(em_chunk, "gzip")
+    scratch = bytearray(scratch_size)
+    assert bytes(decompress(payload, "gzip", scratch)) == em_chunk
+    # corrupt and truncated streams are still refused, whatever the scratch
+    flipped = bytearray(payload)
+    flipped[len(flipped) // 2] ^= 0x40
+    for bad in (bytes(flipped), payload[:-9]):
+        with pytest.raises(DecodingError):
+            decompress(bad, "gzip", scratch)

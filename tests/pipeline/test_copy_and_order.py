@@ -28,7 +28,7 @@ def test_copy_block_equals_numpy_assignment(dtype, channels, chunk, data):
     hi = [data.draw(st.integers(a + 1, c)) for a, c in zip(lo, chunk)]
     size = [b - a for a, b in zip(lo, hi)]
     off = [data.draw(st.integers(0, 5)) for _ in range(3)]
-    out = np.full((12, 13, 14, channels), 7, dtype=dtype, order="F")
+    out = np.full((15, 16, 17, channels), 7, dtype=dtype, order="F")
     expected = out.copy(order="F")
     dst = tuple(slice(o, o + s) for o, s in zip(off, size))
     src = tuple(slice(a, b) for a, b in zip(lo, hi))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import io
 import multiprocessing
 import os
@@ -175,6 +176,7 @@ def process_pool(workers: int) -> ProcessPool:
         return pool
 
 
+@functools.lru_cache(maxsize=1)
 def codec_threads() -> int:
     return max(2, os.cpu_count() or 2)
 

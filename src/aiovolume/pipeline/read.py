@@ -140,11 +140,13 @@ async def read_region(
                 on_progress(len(idx))
 
         reader = store.blocking_reader() if mode == "thread" else None
-        groups = batched(range(len(plan)), GROUP)
         if reader is not None:
             threads = codec_threads()
+            # small requests: at least 4 groups per thread, so no thread idles at the end
+            groups = batched(range(len(plan)), min(GROUP, -(-len(plan) // (4 * threads))))
             await map_bounded(do_local_group, interleave_spans(groups, threads), 2 * threads)
         else:
+            groups = batched(range(len(plan)), GROUP)
             await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
         return out
 

@@ -13,6 +13,7 @@ EncodeTask = (key, region, chunk_shape, placement, existing)
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -41,11 +42,23 @@ def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> li
 def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes, encoding: str | None,
                 shape: tuple, src: Ranges, dst: Ranges) -> str | None:
     try:
-        chunk = decode_chunk(decompress(payload, encoding), fmt, shape)
+        scratch = _scratch(int(np.prod(shape)) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
+        chunk = decode_chunk(decompress(payload, encoding, scratch), fmt, shape)
     except DecodingError as exc:
         return f"chunk {key}: {exc}"
     copy_block(out[_sl(dst)], chunk[_sl(src)])
     return None
+
+
+_local = threading.local()
+
+
+def _scratch(nbytes: int) -> bytearray:
+    """This thread's reusable decompression buffer, at least ``nbytes`` long."""
+    buf = getattr(_local, "scratch", None)
+    if buf is None or len(buf) < nbytes:
+        buf = _local.scratch = bytearray(nbytes)
+    return buf
 
 
 def copy_block(dst: np.ndarray, src: np.ndarray) -> None:
