@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_codecs.py [--runs N] [--shape X Y Z] [-
 Writes ``benchmarks/results/bench_codecs-<timestamp>.md``.
 
 Per encoding a 512x512x64 volume (64^3 chunks: 64 chunks) of realistic content: EM-like texture
-(``aiovolume.demo.synthetic_em``) for raw+gzip, jpeg and png; jittered-grid Voronoi labels for the
+(``datasets.em_image``) for raw+gzip, jpeg and png; jittered-grid Voronoi labels for the
 segmentation encodings; a smooth float field for fpzip and kempressed. Clients:
 
 * ``aiovolume/process``  facade, ``Options(codec_executor="process")`` (2 forkserver workers + shared memory)
@@ -33,6 +33,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import log  # noqa: E402
+from datasets import em_image, voronoi_labels  # noqa: E402
+
 CHUNK = (64, 64, 64)
 # name -> (encoding, dtype, compress, content)
 CASES = {
@@ -49,34 +53,7 @@ CASES = {
 CLIENTS = ("aiovolume/process", "aiovolume/thread", "cloud-volume")
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 # -- content -----------------------------------------------------------------------------------
-def voronoi_labels(shape, cell=(32, 32, 8), seed=0) -> np.ndarray:
-    """Blob-shaped segments: nearest jittered-grid seed (27 neighbouring cells), ids like a real segmentation."""
-    rng = np.random.default_rng(seed)
-    grid = [-(-s // c) + 2 for s, c in zip(shape, cell)]  # one cell of margin each side
-    seeds = (np.stack(np.meshgrid(*[np.arange(g) - 1 for g in grid], indexing="ij"), -1) + rng.random((*grid, 3))) * cell
-    ids = rng.choice(2**40, size=grid, replace=False).astype(np.uint64) + 1
-    out = np.empty(shape, np.uint64, order="F")
-    x, y = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-    cx, cy = x // cell[0] + 1, y // cell[1] + 1
-    for z in range(shape[2]):
-        cz = z // cell[2] + 1
-        best = np.full(x.shape, np.inf)
-        for dx in (-1, 0, 1):
-            for dy in (-1, 0, 1):
-                for dz in (-1, 0, 1):
-                    s = seeds[cx + dx, cy + dy, cz + dz]
-                    d = (s[..., 0] - x) ** 2 + (s[..., 1] - y) ** 2 + (s[..., 2] - z) ** 2
-                    closer = d < best
-                    best = np.where(closer, d, best)
-                    out[..., z] = np.where(closer, ids[cx + dx, cy + dy, cz + dz], out[..., z])
-    return out
-
-
 def smooth_field(shape, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*[np.linspace(0, 1, s, dtype=np.float32) for s in shape], indexing="ij", sparse=True)
@@ -90,10 +67,9 @@ def smooth_field(shape, seed=0) -> np.ndarray:
 
 def content(kind, dtype, shape) -> np.ndarray:
     if kind == "em":
-        from aiovolume.demo import synthetic_em
-        return np.asfortranarray(synthetic_em(shape)[..., None])
+        return np.asfortranarray(em_image(shape)[..., None])
     if kind == "labels":
-        lab = voronoi_labels(shape)
+        lab = voronoi_labels(shape, background=0.0)
         return np.asfortranarray((lab % (2**32 - 1) if dtype == "uint32" else lab).astype(dtype)[..., None])
     return smooth_field(shape)[..., None]
 

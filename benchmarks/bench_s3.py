@@ -9,7 +9,7 @@ subprocess, once as a keep-alive proxy in front of moto and once in root mode se
 same objects from a directory with MD5 ETags (the fastest origin available, so the client's
 own cost dominates).
 
-Throughput. Dataset: 512x512x128 uint8 (``aiovolume.demo.synthetic_em``), 64^3 chunks (128),
+Throughput. Dataset: 512x512x128 uint8 (``datasets.em_image``), 64^3 chunks (128),
 written by cloud-volume to ``s3://bench/src_gzip`` (its default gzip, ``Content-Encoding:
 gzip``) and ``s3://bench/src_raw``. Clients, each opened once per layer (untimed):
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.metadata
 import os
 import shutil
 import statistics
@@ -45,7 +44,6 @@ import tempfile
 import time
 import traceback
 import urllib.request
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,26 +51,19 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from clients import AioAsync as _AioAsync, AioFacade, CloudVolumeClient, TensorStoreClient as _TSClient  # noqa: E402
+from common import Row, check_array as check, free_port, log, versions as _versions  # noqa: E402
+
 RESULTS_DIR = HERE / "results"
 SHAPE = (512, 512, 128)
 CHUNK = (64, 64, 64)
+FULL = ((0, 0, 0), SHAPE)
 BUCKET = "bench"
 CV, TS = "cloud-volume", "tensorstore"
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 # -- servers ----------------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Moto:
     def __init__(self) -> None:
         self.port = free_port()
@@ -103,33 +94,18 @@ class Moto:
         self.log.close()
 
 
-# -- clients ----------------------------------------------------------------------------------------
-class AioFacade:
-    name = "aiovolume"
-
-    def open(self, url: str) -> Any:
-        import aiovolume
-
-        return aiovolume.CloudVolume(url)
-
-    def read(self, h: Any) -> np.ndarray:
-        return h[:, :, :]
-
-    def close(self, h: Any) -> None:
-        h.close()
-
-
-class AioAsync:
-    def __init__(self, loop: asyncio.AbstractEventLoop, fast_path: bool = True) -> None:
+# -- clients (benchmarks/clients.py, plus the S3 specifics) -------------------------------------------
+class AioAsync(_AioAsync):
+    def __init__(self, fast_path: bool = True) -> None:
+        super().__init__()
         self.name = "aiovolume-async" if fast_path else "aiovolume-botocore"
-        self.loop, self.fast_path = loop, fast_path
+        self.fast_path = fast_path
 
-    def open(self, url: str) -> Any:
-        import aiovolume
+    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
         import aiovolume.volume as volmod
 
         if self.fast_path:
-            return self.loop.run_until_complete(aiovolume.Volume.open(url))
+            return super().open(url)
         original = volmod.open_store
 
         def slow_store(*args: Any, **kw: Any) -> Any:  # benchmark-only: the store is lazy,
@@ -139,76 +115,28 @@ class AioAsync:
 
         volmod.open_store = slow_store
         try:
-            return self.loop.run_until_complete(aiovolume.Volume.open(url))
+            return super().open(url)
         finally:
             volmod.open_store = original
 
-    def read(self, h: Any) -> np.ndarray:
-        from aiovolume import Bbox
-
-        return self.loop.run_until_complete(h.download(Bbox((0, 0, 0), SHAPE)))
-
-    def close(self, h: Any) -> None:
-        self.loop.run_until_complete(h.close())
+    def close_loop(self) -> None:
+        self._loop.close()
 
 
-class CloudVolumeClient:
-    name = CV
-
-    def open(self, url: str) -> Any:
-        import cloudvolume
-
-        return cloudvolume.CloudVolume(url, parallel=1, cache=False, lru_bytes=0, progress=False)
-
-    def read(self, h: Any) -> np.ndarray:
-        return h[:, :, :]
-
-    def close(self, h: Any) -> None:
-        pass
-
-
-class TensorStoreClient:
-    name = TS
-
+class TensorStoreClient(_TSClient):
     def __init__(self, endpoint: str) -> None:
+        super().__init__()
         self.endpoint = endpoint
 
-    def open(self, url: str) -> Any:
-        import tensorstore as ts
-
+    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
         bucket, _, path = url.removeprefix("s3://").partition("/")
         spec = {
             "driver": "neuroglancer_precomputed",
             "kvstore": {"driver": "s3", "bucket": bucket, "path": path + "/", "endpoint": self.endpoint,
                         "aws_region": "us-east-1", "aws_credentials": {"type": "environment"}},
         }
-        return ts.open(spec, read=True, context=ts.Context({"cache_pool": {"total_bytes_limit": 0}})).result()
-
-    def read(self, h: Any) -> np.ndarray:
-        return h.read().result()
-
-    def close(self, h: Any) -> None:
-        pass
-
-
-@dataclass
-class Row:
-    client: str
-    times: list[float] = field(default_factory=list)
-    status: str = "ok"
-    skip: bool = False
-    cpu: list[float] = field(default_factory=list)  # main-process CPU seconds per timed read
-
-
-def check(ref: np.ndarray, out: Any) -> str | None:
-    arr = np.asarray(out)
-    if arr.shape == (*ref.shape, 1):
-        arr = arr[..., 0]
-    if arr.shape != ref.shape or arr.dtype != ref.dtype:
-        return f"shape/dtype {arr.shape} {arr.dtype}"
-    if np.array_equal(arr, ref):
-        return None
-    return "zeros" if not arr.any() else f"{int(np.count_nonzero(arr != ref))} voxels differ"
+        ctx = self._ts.Context({"cache_pool": {"total_bytes_limit": 0}})
+        return self._ts.open(spec, read=True, context=ctx).result()
 
 
 # -- throughput -------------------------------------------------------------------------------------
@@ -256,20 +184,20 @@ def scenario(url: str, clients: list[Any], ref: np.ndarray, runs: int) -> list[R
             gc.collect()
             try:
                 c0, t0 = time.process_time(), time.perf_counter()
-                out = c.read(handles[c.name])
+                out = c.read(handles[c.name], FULL)
                 dt, dcpu = time.perf_counter() - t0, time.process_time() - c0
             except Exception as exc:
                 row.status, row.skip = f"error: {type(exc).__name__}: {str(exc)[:200]}", True
                 log(traceback.format_exc())
                 continue
-            problem = check(ref, out)
+            problem = check(out, ref)
             del out
             if problem is not None:
                 row.status = f"WRONG: {problem}"
                 row.skip = not timed
             elif timed:
                 row.times.append(dt)
-                row.cpu.append(dcpu)
+                row.cpu_s.append(dcpu)
         log(f"  {url}: {'warm-up' if not timed else f'run {rnd}/{runs}'} done")
     for c in clients:
         if c.name in handles:
@@ -357,14 +285,9 @@ def cpu_section(moto: Moto, n: int, repeats: int) -> list[tuple[str, str, float,
 
 # -- report -------------------------------------------------------------------------------------------
 def versions() -> str:
-    out = []
-    for p in ("aiovolume", "aiobotocore", "botocore", "aiohttp", "moto", "cloud-volume", "cloud-files",
-              "tensorstore", "numpy"):
-        try:
-            out.append(f"{p} {importlib.metadata.version(p)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return ", ".join(out)
+    v = _versions(("aiovolume", "aiobotocore", "botocore", "aiohttp", "moto", "cloud-volume", "cloud-files",
+                   "tensorstore", "numpy"))
+    return ", ".join(f"{k} {val}" for k, val in v.items() if val != "not installed")
 
 
 def table(results: list[tuple[str, list[Row], int]], nbytes: int, nchunks: int) -> list[str]:
@@ -385,7 +308,7 @@ def table(results: list[tuple[str, list[Row], int]], nbytes: int, nchunks: int) 
             status = "" if r.status == "ok" else f" ({r.status})"
             lines.append(
                 f"| {layer} | {r.client}{status} | {med:.3f} | {nbytes / med / 2**20:.0f} | {nchunks / med:.0f} | "
-                f"{min(r.times):.3f}–{max(r.times):.3f} | {ratios[0]} | {ratios[1]} | {statistics.median(r.cpu):.3f} |"
+                f"{min(r.times):.3f}–{max(r.times):.3f} | {ratios[0]} | {ratios[1]} | {statistics.median(r.cpu_s):.3f} |"
             )
     return lines
 
@@ -416,18 +339,19 @@ def main() -> int:
         results = []
         nbytes, nchunks = int(np.prod(SHAPE)), int(np.prod([s // c for s, c in zip(SHAPE, CHUNK)]))
         if not args.skip_throughput:
-            from aiovolume.demo import synthetic_em
+            from datasets import em_image
 
-            ref = synthetic_em(SHAPE)
+            ref = em_image(SHAPE)
             log("writing the layers with cloud-volume ...")
             layers = write_layers(ref)
-            loop = asyncio.new_event_loop()
-            clients = [AioFacade(), AioAsync(loop), AioAsync(loop, fast_path=False), CloudVolumeClient(),
-                       TensorStoreClient(moto.endpoint)]
+            slow = AioAsync(fast_path=False)
+            clients = [AioFacade(), AioAsync(), slow, CloudVolumeClient(), TensorStoreClient(moto.endpoint)]
             for name in ("gzip", "raw"):
                 url, stored = layers[name]
                 results.append((f"{name} ({stored / 2**20:.1f} MiB stored)", scenario(url, clients, ref, runs), stored))
-            loop.close()
+            for c in clients:
+                if isinstance(c, AioAsync):
+                    c.close_loop()
         cpu_rows = [] if args.skip_cpu else cpu_section(moto, args.requests, args.cpu_repeats)
     finally:
         moto.stop()
@@ -439,7 +363,7 @@ def main() -> int:
         f"- date: {stamp:%Y-%m-%d %H:%M:%S} (wall time {time.time() - started:.0f} s); nproc {os.cpu_count()}; "
         f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}",
         f"- python {sys.version.split()[0]}; {versions()}",
-        f"- volume {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} uint8 (synthetic_em), {CHUNK[0]}^3 chunks ({nchunks}), "
+        f"- volume {SHAPE[0]}x{SHAPE[1]}x{SHAPE[2]} uint8 (datasets.em_image), {CHUNK[0]}^3 chunks ({nchunks}), "
         f"{nbytes / 2**20:.0f} MiB decoded; layers written by cloud-volume to moto; {runs} timed reads per client "
         "after 1 warm-up, round-robin, order rotated each round; every read verified against the reference",
         "- moto serves ~300-460 requests/s and closes the connection after every response: the rates below "
