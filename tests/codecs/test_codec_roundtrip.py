@@ -206,7 +206,14 @@ def test_missing_codec_package_names_the_pip_package(monkeypatch):
 
 
 # -- where decoding runs ----------------------------------------------------------------------
-@pytest.mark.parametrize("encoding", ["compressed_segmentation", "fpzip", "kempressed", "compresso", "crackle"])
+def test_validated_cseg_decodes_in_threads_unless_processes_are_asked_for():
+    fmt = fmt_for("compressed_segmentation", "uint64", 1)
+    assert needs_isolation("compressed_segmentation")
+    assert choose_mode(Options(decode_workers=2), fmt, 1 << 20) == "thread"
+    assert choose_mode(Options(decode_workers=2, codec_executor="process"), fmt, 1 << 20) == "process"
+
+
+@pytest.mark.parametrize("encoding", ["fpzip", "kempressed", "compresso", "crackle"])
 def test_crash_prone_codecs_decode_in_processes_unless_threads_are_asked_for(encoding):
     fmt = fmt_for(encoding, "uint32", 1)
     assert needs_isolation(encoding)

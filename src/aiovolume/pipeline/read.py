@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..codecs import ChunkFormat, needs_isolation
+from ..codecs import ChunkFormat, prefers_processes
 from ..exceptions import DecodingError, EmptyVolumeException
 from ..format.info import ScaleInfo
 from ..geometry import Bbox
@@ -32,15 +32,15 @@ GROUP = 16  # chunks per fetch hop / decode batch
 def choose_mode(options: Options, fmt: ChunkFormat, nbytes: int) -> str:
     """'process', 'thread' or 'inline' for this request.
 
-    "auto": codecs that can crash on corrupt input or hold the GIL (``needs_isolation``: cseg, fpzip,
-    kempressed, compresso, crackle) always run in worker processes; raw/gzip, jpeg and png release
-    the GIL, never crash after validation, and measured faster in threads (benchmarks/bench_codecs.py).
+    "auto": codecs that can crash on corrupt input or hold the GIL for long (``prefers_processes``:
+    fpzip, kempressed, compresso, crackle) run in worker processes; raw/gzip, jpeg, png and
+    compressed_segmentation never crash after validation and measured faster in threads (benchmarks/).
     ``decode_workers=0`` or an explicit executor is the user's choice, and then only each codec's
     input validation guards the process.
     """
     if options.codec_executor != "auto":
         mode = options.codec_executor
-    elif options.resolved_decode_workers() == 0 or not needs_isolation(fmt.encoding):
+    elif options.resolved_decode_workers() == 0 or not prefers_processes(fmt.encoding):
         mode = "thread"
     else:
         mode = "process"
@@ -142,8 +142,8 @@ async def read_region(
         reader = store.blocking_reader() if mode == "thread" else None
         if reader is not None:
             threads = codec_threads()
-            # small requests: at least 4 groups per thread, so no thread idles at the end
-            groups = batched(range(len(plan)), min(GROUP, -(-len(plan) // (4 * threads))))
+            # small requests: at least 8 groups per thread, so no thread idles at the end
+            groups = batched(range(len(plan)), min(GROUP, -(-len(plan) // (8 * threads))))
             await map_bounded(do_local_group, interleave_spans(groups, threads), 2 * threads)
         else:
             groups = batched(range(len(plan)), GROUP)
