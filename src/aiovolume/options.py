@@ -6,6 +6,7 @@ processes and can be shared between volumes.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -17,6 +18,7 @@ _DEFAULT_CONCURRENCY: Mapping[str, int] = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))

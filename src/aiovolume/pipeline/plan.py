@@ -32,6 +32,40 @@ class ChunkPlan:
 
 
 def plan_chunks(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
+    """The plan, in plain integer arithmetic: numpy's per-call overhead was most of a small
+    read's planning time (profiled on 32^3 cutouts); :func:`chunk_grid` stays the reference."""
+    vmin = [int(v) for v in scale.voxel_offset]
+    vmax = [a + int(s) for a, s in zip(vmin, scale.size)]
+    chunk = [int(c) for c in scale.chunk_size]
+    rmin = [int(v) for v in region.minpt]
+    rmax = [int(v) for v in region.maxpt]
+    axes = []  # per axis: [(chunk start, stop, part in chunk, part in region)]
+    for a in range(3):
+        lo, hi = max(rmin[a], vmin[a]), min(rmax[a], vmax[a])
+        if hi <= lo:
+            return ChunkPlan([], [], [], [], np.zeros(0, dtype=bool))
+        first = vmin[a] + (lo - vmin[a]) // chunk[a] * chunk[a]
+        spans = []
+        for start in range(first, hi, chunk[a]):
+            stop = min(start + chunk[a], vmax[a])
+            a0, a1 = max(start, rmin[a]), min(stop, rmax[a])
+            spans.append((start, stop, (a0 - start, a1 - start), (a0 - rmin[a], a1 - rmin[a])))
+        axes.append(spans)
+    keys, shapes, in_chunk, in_region, full = [], [], [], [], []
+    prefix = scale.key + "/"
+    for z0, z1, cz, rz in axes[2]:
+        for y0, y1, cy, ry in axes[1]:
+            for x0, x1, cx, rx in axes[0]:  # x fastest
+                keys.append(f"{prefix}{x0}-{x1}_{y0}-{y1}_{z0}-{z1}")
+                shapes.append((x1 - x0, y1 - y0, z1 - z0))
+                in_chunk.append((cx, cy, cz))
+                in_region.append((rx, ry, rz))
+                full.append(cx == (0, x1 - x0) and cy == (0, y1 - y0) and cz == (0, z1 - z0))
+    return ChunkPlan(keys, shapes, in_chunk, in_region, np.array(full, dtype=bool))
+
+
+def plan_chunks_reference(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
+    """The same plan from :func:`chunk_grid` (tests compare the two)."""
     grid = chunk_grid(region, scale.bounds, scale.chunk_size)  # (N, 2, 3)
     starts, stops = grid[:, 0, :], grid[:, 1, :]
     rmin = np.asarray(region.minpt, dtype=np.int64)

@@ -144,7 +144,10 @@ async def read_region(
             threads = codec_threads()
             # small requests: at least 8 groups per thread, so no thread idles at the end
             groups = batched(range(len(plan)), min(GROUP, -(-len(plan) // (8 * threads))))
-            await map_bounded(do_local_group, interleave_spans(groups, threads), 2 * threads)
+            if len(groups) == 1:  # small reads: no task machinery
+                await do_local_group(groups[0])
+            else:
+                await map_bounded(do_local_group, interleave_spans(groups, threads), 2 * threads)
         else:
             groups = batched(range(len(plan)), GROUP)
             await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
