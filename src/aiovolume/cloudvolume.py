@@ -40,7 +40,7 @@ class CloudVolume:
     ``CloudVolume(cloudpath, mip=0, bounded=True, autocrop=False, fill_missing=False,
     cdn_cache=True, progress=False, info=None, compress=None, compress_level=None,
     non_aligned_writes=False, parallel=1, delete_black_uploads=False, background_color=0,
-    max_redirects=10, secrets=None, options=None)``
+    max_redirects=10, secrets=None, lru_bytes=0, options=None)``
     """
 
     create_new_info = staticmethod(create_new_info)
@@ -128,7 +128,7 @@ _FORWARDED = (
     "encoding", "resolution", "voxel_offset", "chunk_size", "downsample_ratio", "underlying", "key",
     "bounds", "compressed_segmentation_block_size", "progress", "compress", "compress_level",
     "cdn_cache", "non_aligned_writes", "parallel", "delete_black_uploads", "background_color",
-    "read_only", "options",
+    "read_only", "options", "lru",
 )
 for _name in _FORWARDED:
     setattr(CloudVolume, _name, _Delegate(_name))

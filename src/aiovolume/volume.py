@@ -27,6 +27,7 @@ from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.plan import plan_chunks
+from .pipeline.chunkcache import ChunkCache
 from .pipeline.read import read_region
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
@@ -35,7 +36,7 @@ from .storage import CloudPath, Store, open_store, parse_cloudpath
 _IGNORED_DEFAULTS = {
     "cache": False, "compress_cache": None, "provenance": None, "overwrite_partial_chunks": False,
     "green_threads": False, "use_https": False, "agglomerate": False, "spatial_index_db": None,
-    "lru_bytes": 0, "cache_locking": True, "lru_encoding": "same", "timestamp": None,
+    "cache_locking": True, "lru_encoding": "same", "timestamp": None,
     "mesh_dir": None, "skel_dir": None,
 }
 
@@ -62,6 +63,7 @@ class Volume(LayerMetadata):
         max_redirects: int = 10,
         secrets: Any = None,
         codec_threads: int = 1,
+        lru_bytes: int = 0,
         options: Options | None = None,
         **compat: Any,
     ) -> None:
@@ -87,6 +89,8 @@ class Volume(LayerMetadata):
         self.secrets = secrets
         self.options = options or DEFAULT_OPTIONS
         self._given_info = info
+        # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
+        self.lru = ChunkCache(lru_bytes) if lru_bytes else None
         self._store: Store | None = None
         self._read_only = False
         self._mip = 0
@@ -195,6 +199,7 @@ class Volume(LayerMetadata):
         img = await read_region(
             self.store, scale, self._format(mip_i), region, fill_missing=self.fill_missing,
             background=self.background_color, options=self.options, on_progress=self._progress(region, scale),
+            cache=self.lru,
         )
         sx, sy, sz = req.steps
         img = img[::sx, ::sy, ::sz, req.channels]
@@ -249,13 +254,16 @@ class Volume(LayerMetadata):
         if not self.non_aligned_writes and not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i))
         fmt = self._format(mip_i)
-        await write_region(
-            self.store, scale, fmt, region, array,
-            compress=resolve_compress(self.compress, fmt.encoding), compress_level=self.compress_level,
-            background=self.background_color, delete_black_uploads=self.delete_black_uploads,
-            cache_control=_cache_control(self.cdn_cache), options=self.options,
-            on_progress=self._progress(region, scale),
-        )
+        try:
+            await write_region(
+                self.store, scale, fmt, region, array,
+                compress=resolve_compress(self.compress, fmt.encoding), compress_level=self.compress_level,
+                background=self.background_color, delete_black_uploads=self.delete_black_uploads,
+                cache_control=_cache_control(self.cdn_cache), options=self.options,
+                on_progress=self._progress(region, scale),
+            )
+        finally:
+            self._forget(scale, region)
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
@@ -265,9 +273,17 @@ class Volume(LayerMetadata):
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         if not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
-        await self.store.delete_many(plan_chunks(scale, region).keys)
+        try:
+            await self.store.delete_many(plan_chunks(scale, region).keys)
+        finally:
+            self._forget(scale, region)
 
     # -- helpers -------------------------------------------------------------------------
+    def _forget(self, scale: Any, region: Bbox) -> None:
+        """Drop written or deleted chunks from the chunk cache (also after a failed write)."""
+        if self.lru is not None:
+            self.lru.discard(plan_chunks(scale, region).keys)
+
     def _check_writable(self) -> None:
         if self._read_only:
             raise ReadOnlyException(f"{self.cloudpath} is read-only (http(s) source or redirected info)")

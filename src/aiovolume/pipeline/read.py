@@ -21,12 +21,14 @@ from ..geometry import Bbox
 from ..options import Options
 from ..storage.base import Blob, Store
 from . import worker
+from .chunkcache import ChunkCache
 from .executor import codec_threads, process_pool, processes_allowed, thread_pool
 from .fanout import batched, map_bounded
 from .plan import plan_chunks
 from .shm import SharedArray, shm_available
 
 GROUP = 16  # chunks per fetch hop / decode batch
+INLINE_CACHED_BYTES = 4 << 20  # reads this small, all from the chunk cache, copy in the event loop
 
 
 def choose_mode(options: Options, fmt: ChunkFormat, nbytes: int) -> str:
@@ -59,10 +61,13 @@ async def read_region(
     background: float = 0,
     options: Options,
     on_progress: Callable[[int], None] | None = None,
+    cache: ChunkCache | None = None,
 ) -> np.ndarray:
     """Return region's voxels as an ``(x, y, z, c)`` Fortran-ordered array.
 
     Voxels outside the volume, and of missing chunks when ``fill_missing``, are ``background``.
+    ``cache`` (decoded chunks, CloudVolume's ``lru_bytes``) serves and keeps chunks decoded in
+    this process, i.e. not those of codecs decoded in worker processes.
     """
     plan = plan_chunks(scale, region)
     shape = (*(int(s) for s in region.size3()), fmt.num_channels)
@@ -71,6 +76,8 @@ async def read_region(
     mode = choose_mode(options, fmt, nbytes)
     loop = asyncio.get_running_loop()
 
+    if mode == "process":
+        cache = None
     with ExitStack() as stack:
         if mode == "process":
             shared = stack.enter_context(SharedArray(shape, dtype))  # unlinked on exit, always
@@ -83,11 +90,11 @@ async def read_region(
             out = np.zeros(shape, dtype=dtype, order="F")
             if mode == "thread":
                 run = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
-                    thread_pool(), worker.decode_into, out, fmt, tasks
+                    thread_pool(), worker.decode_into, out, fmt, tasks, cache
                 )
             else:
                 async def run(tasks, key_of):  # type: ignore[misc]
-                    return worker.decode_into(out, fmt, tasks)
+                    return worker.decode_into(out, fmt, tasks, cache)
         if background:
             out[...] = background
 
@@ -119,7 +126,9 @@ async def read_region(
         async def do_local_group(idx: range) -> None:
             # local store, codec in threads: read and decode in the same hop
             tasks = [(plan.keys[i], plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in idx]
-            results = await loop.run_in_executor(thread_pool(), worker.fetch_decode_into, out, fmt, reader, tasks)
+            results = await loop.run_in_executor(
+                thread_pool(), worker.fetch_decode_into, out, fmt, reader, tasks, cache
+            )
             for i, result in zip(idx, results):
                 if result is False:
                     missing(i)
@@ -129,8 +138,11 @@ async def read_region(
                 on_progress(len(idx))
 
         async def do_group(idx: range) -> None:
-            blobs = await store.get_many([plan.keys[i] for i in idx])
-            found = [(i, t) for i, t in ((i, task_of(i, b)) for i, b in zip(idx, blobs)) if t is not None]
+            cached = [i for i in idx if cache is not None and plan.keys[i] in cache]
+            fetch = [i for i in idx if i not in cached] if cached else list(idx)
+            blobs = await store.get_many([plan.keys[i] for i in fetch])
+            found = [(i, t) for i, t in ((i, task_of(i, b)) for i, b in zip(fetch, blobs)) if t is not None]
+            found += [(i, (plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i])) for i in cached]
             if found:
                 errors = await run([t for _, t in found], key_of=_task_key)
                 for (i, _), error in zip(found, errors):
@@ -139,6 +151,15 @@ async def read_region(
             if on_progress is not None:
                 on_progress(len(idx))
 
+        if cache is not None and out.nbytes <= INLINE_CACHED_BYTES and all(k in cache for k in plan.keys):
+            # a small read of cached chunks only: copying here beats any hop to a thread
+            hits = [(plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in range(len(plan))]
+            for i, error in enumerate(worker.decode_into(out, fmt, hits, cache)):
+                if error is not None:  # evicted meanwhile
+                    await refetch(i, error)
+            if on_progress is not None:
+                on_progress(len(plan))
+            return out
         reader = store.blocking_reader() if mode == "thread" else None
         if reader is not None:
             threads = codec_threads()

@@ -30,22 +30,33 @@ def _sl(r: Ranges) -> tuple[slice, slice, slice]:
     return (slice(*r[0]), slice(*r[1]), slice(*r[2]))
 
 
-def decode_into(out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple]) -> list[str | None]:
+def decode_into(
+    out: np.ndarray, fmt: ChunkFormat, tasks: Sequence[tuple], cache: Any = None
+) -> list[str | None]:
     """Decode every task into ``out``; one item per task: None, or why its bytes are corrupt.
 
     Corrupt chunks are reported, not raised, so the caller can fetch them again (bytes damaged
     in transit that only the codec or gzip's CRC can detect) while the rest of the batch lands.
+    With a ChunkCache, decoded chunks are kept, and a task whose payload is None is served
+    from it (or reported as evicted, which the caller treats like a corrupt chunk: fetch again).
     """
-    return [_decode_one(out, fmt, *task) for task in tasks]
+    return [_decode_one(out, fmt, *task, cache=cache) for task in tasks]
 
 
-def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes, encoding: str | None,
-                shape: tuple, src: Ranges, dst: Ranges) -> str | None:
-    try:
-        scratch = _scratch(int(np.prod(shape)) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
-        chunk = decode_chunk(decompress(payload, encoding, scratch), fmt, shape)
-    except DecodingError as exc:
-        return f"chunk {key}: {exc}"
+def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes | None, encoding: str | None,
+                shape: tuple, src: Ranges, dst: Ranges, cache: Any = None) -> str | None:
+    if payload is None:
+        chunk = cache.get(key) if cache is not None else None
+        if chunk is None:
+            return f"chunk {key}: evicted from the chunk cache"
+    else:
+        try:
+            scratch = _scratch(int(np.prod(shape)) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
+            chunk = decode_chunk(decompress(payload, encoding, scratch), fmt, shape)
+        except DecodingError as exc:
+            return f"chunk {key}: {exc}"
+        if cache is not None:
+            cache.put(key, chunk)
     copy_block(out[_sl(dst)], chunk[_sl(src)])
     return None
 
@@ -81,7 +92,7 @@ def copy_block(dst: np.ndarray, src: np.ndarray) -> None:
 
 
 def fetch_decode_into(
-    out: np.ndarray, fmt: ChunkFormat, read: Callable[[str], Any], tasks: Sequence[tuple]
+    out: np.ndarray, fmt: ChunkFormat, read: Callable[[str], Any], tasks: Sequence[tuple], cache: Any = None
 ) -> list[str | bool | None]:
     """Read (blocking, local stores) and decode each ``(key, shape, src, dst)`` task into ``out``.
 
@@ -89,8 +100,13 @@ def fetch_decode_into(
     """
     results: list[str | bool | None] = []
     for key, shape, src, dst in tasks:
+        if cache is not None and key in cache and _decode_one(out, fmt, key, None, None, shape, src, dst, cache) is None:
+            results.append(None)
+            continue
         blob = read(key)
-        results.append(False if blob is None else _decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst))
+        results.append(
+            False if blob is None else _decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst, cache)
+        )
     return results
 
 
