@@ -43,6 +43,7 @@ CHUNK = (64, 64, 64)
 MIN_TIMED_S, MAX_RUNS = 1.0, 10   # short scenarios: more rounds (up to 10) while a client has < 1 s timed
 CALL_TIMEOUT_S = 900
 DEFAULT_CLIENTS = ("aiovolume", "aiovolume-async", "cloud-volume", "tensorstore")
+LRU_BYTES = 256 << 20  # S8-lru: the same chunk-cache budget for every client
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Scenario:
     clients: tuple[str, ...] = ()
     primary: str = "aiovolume"     # the aiovolume row of the scoreboard
     full_read: bool = False        # RSS target applies
+    cache_bytes: int = 0           # every client's decoded-chunk cache (0: none, the default)
     note: str = ""
 
 
@@ -95,6 +97,14 @@ def scenarios(quick: bool, img_shape: tuple[int, int, int], seg_shape: tuple[int
                       "tensorstore: 64 futures in flight"),
         Scenario("S8-raw", f"{n_cutouts} random 32^3 cutouts, uncompressed", "cutouts", "img_raw", boxes,
                  clients=no_facade, primary="aiovolume-async", note="as S8, on the uncompressed layer"),
+        Scenario("S8-lru", f"{n_cutouts} random 32^3 cutouts, gzip, 256 MiB chunk cache", "cutouts", "img_gzip",
+                 boxes, clients=no_facade, primary="aiovolume-async", cache_bytes=LRU_BYTES,
+                 note="as S8, every client with a 256 MiB cache: aiovolume lru_bytes (decoded chunks), "
+                      "cloud-volume lru_bytes (its default lru_encoding='same': encoded chunks), "
+                      "tensorstore cache_pool total_bytes_limit (decoded chunks); the warm-up fills it"),
+        Scenario("S8-raw-lru", f"{n_cutouts} random 32^3 cutouts, uncompressed, 256 MiB chunk cache", "cutouts",
+                 "img_raw", boxes, clients=no_facade, primary="aiovolume-async", cache_bytes=LRU_BYTES,
+                 note="as S8-lru, on the uncompressed layer"),
     ]
 
 
@@ -315,7 +325,7 @@ class Bench:
                     workers[c] = Worker(c)
                     rows[c].rss_method = workers[c].rss_method
                     if scen.kind != "write":
-                        r = workers[c].request(cmd="open", url=url)
+                        r = workers[c].request(cmd="open", url=url, cache_bytes=scen.cache_bytes)
                         if "error" in r:
                             raise RuntimeError(r["error"])
                 except Exception as exc:

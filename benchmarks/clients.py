@@ -30,7 +30,8 @@ class Client:
     name = ""
     description = ""
 
-    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
+    def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
+        """``cache_bytes``: the client's own chunk cache (0 = none, every client's default)."""
         raise NotImplementedError
 
     def read(self, h: Any, box: Any) -> Any:
@@ -57,11 +58,11 @@ class AioFacade(Client):
         self._options = aiovolume.Options(**options) if options else None
         self.description = "aiovolume.CloudVolume(url)" + (f", Options({options})" if options else ", default options")
 
-    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
+    def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
         kw: dict[str, Any] = {"options": self._options} if self._options else {}
         if write:
             kw["compress"] = compress
-        return self._mod.CloudVolume(url, **kw)
+        return self._mod.CloudVolume(url, lru_bytes=cache_bytes, **kw)
 
     def read(self, h: Any, box: Any) -> Any:
         return h[_slices(box)]
@@ -86,9 +87,9 @@ class AioAsync(Client):
         self._mod = aiovolume
         self._loop = asyncio.new_event_loop()
 
-    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
+    def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
         kw = {"compress": compress} if write else {}
-        return self._loop.run_until_complete(self._mod.Volume.open(url, **kw))
+        return self._loop.run_until_complete(self._mod.Volume.open(url, lru_bytes=cache_bytes, **kw))
 
     def _bbox(self, box: Any) -> Any:
         return self._mod.Bbox(box[0], box[1])
@@ -125,9 +126,10 @@ class CloudVolumeClient(Client):
 
         self._cls = cloudvolume.CloudVolume
 
-    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
+    def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
         kw = {"compress": compress} if write else {}
-        return self._cls(url, parallel=1, cache=False, lru_bytes=0, progress=False, fill_missing=False, **kw)
+        return self._cls(url, parallel=1, cache=False, lru_bytes=cache_bytes, progress=False, fill_missing=False,
+                         **kw)
 
     def read(self, h: Any, box: Any) -> Any:
         return h[_slices(box)]
@@ -146,7 +148,7 @@ class TensorStoreClient(Client):
 
         self._ts = tensorstore
 
-    def open(self, url: str, write: bool = False, compress: bool | None = None) -> Any:
+    def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
         # tensorstore has no gzip for unsharded raw Precomputed: writes are always uncompressed
         if url.startswith("file://"):
             kv = {"driver": "file", "path": url[len("file://"):] + "/"}
@@ -154,7 +156,7 @@ class TensorStoreClient(Client):
             scheme, _, rest = url.partition("://")
             host, _, path = rest.partition("/")
             kv = {"driver": "http", "base_url": f"{scheme}://{host}", "path": "/" + path + "/"}
-        ctx = self._ts.Context({"cache_pool": {"total_bytes_limit": 0}})
+        ctx = self._ts.Context({"cache_pool": {"total_bytes_limit": cache_bytes}})
         spec = {"driver": "neuroglancer_precomputed", "kvstore": kv}
         return self._ts.open(spec, context=ctx, read=True, write=write).result()
 

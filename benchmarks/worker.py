@@ -129,7 +129,7 @@ def main() -> int:
             if cmd == "open":
                 if handle is not None:
                     client.close(handle)
-                handle = client.open(msg["url"])
+                handle = client.open(msg["url"], cache_bytes=msg.get("cache_bytes", 0))
                 reply(ok=True)
                 continue
             if cmd == "write":

@@ -423,6 +423,16 @@ def normalize_slices(key: Any, bounds: Bbox, num_channels: int) -> SliceRequest:
         raise DimensionError(f"bounds must be 3-D, got {bounds}")
     if num_channels < 1:
         raise DimensionError(f"num_channels must be >= 1, got {num_channels}")
+    if isinstance(key, Bbox) and key.ndim == 3 and key.minpt.dtype.kind in "iu":
+        # the common async call, download(Bbox): no slice parsing needed
+        starts, stops = key.minpt.tolist(), key.maxpt.tolist()
+        if any(b <= a for a, b in zip(starts, stops)):
+            raise EmptyRequestException(f"the request selects no voxels: Bbox({starts},{stops})")
+        return SliceRequest(
+            bbox=Bbox._raw(np.array(starts, np.int64), np.array(stops, np.int64)),
+            steps=(1, 1, 1),
+            channels=slice(0, num_channels, 1),
+        )
     if isinstance(key, Bbox):
         if key.ndim != 3:
             raise DimensionError(f"a Bbox key must be 3-D, got {key}")

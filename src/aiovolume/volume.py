@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -26,11 +27,21 @@ from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
 from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
-from .pipeline.plan import plan_chunks
 from .pipeline.chunkcache import ChunkCache
+from .pipeline.plan import plan_chunks
 from .pipeline.read import read_region
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
+
+def _bounds_of(scale: Any) -> Bbox:
+    """``scale.bounds``, built once per offset and size: only read here, never handed out."""
+    return _bounds(tuple(scale.voxel_offset), tuple(scale.size))
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
+    return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
+
 
 # CloudVolume options we accept for compatibility but that change nothing here yet
 _IGNORED_DEFAULTS = {
@@ -302,7 +313,7 @@ class Volume(LayerMetadata):
         )
 
     def _request(self, key: Any, mip: int) -> SliceRequest:
-        bounds = self._info.scales[mip].bounds
+        bounds = _bounds_of(self._info.scales[mip])
         if isinstance(key, Bbox):
             key = key.astype(np.int64)
         elif not isinstance(key, (tuple, slice, int, np.integer, type(Ellipsis))):
@@ -310,7 +321,7 @@ class Volume(LayerMetadata):
         return normalize_slices(key, bounds, self.num_channels)
 
     def _bounded_region(self, region: Bbox, mip: int) -> Bbox:
-        bounds = self._info.scales[mip].bounds
+        bounds = _bounds_of(self._info.scales[mip])
         if bounds.contains_bbox(region):
             return region
         if self.autocrop:
