@@ -53,10 +53,10 @@ class Options:
         fast level 1, which stores within 1% of level 9's size at ~7x its speed.
     batch_bytes: compressed bytes shipped to the pool per task (amortises the pipe hop).
     fsync: make local writes durable (about 10 ms per file here, hence opt-in).
-    codec_executor: "auto": codecs that hold the GIL or can crash on corrupt input
-        (compressed_segmentation, fpzip, kempressed, compresso, crackle) run in worker
-        processes, GIL-releasing ones (raw/gzip, jpeg, png) in threads, which measured faster
-        for them (benchmarks/); ``decode_workers=0`` means threads for all. Or force
+    codec_executor: "auto": codecs that hold the GIL for long or can crash on corrupt input
+        (fpzip, kempressed, compresso, crackle) run in worker processes; GIL-releasing ones
+        (raw/gzip, jpeg, png) and fully validated compressed_segmentation in threads, which
+        measured faster for them (benchmarks/); ``decode_workers=0`` means threads for all. Or force
         "process", "thread" or "inline" (in the event loop; for measurements only).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
