@@ -321,3 +321,26 @@ async def test_open_store_maps_file_urls(tmp_path: Path, monkeypatch: pytest.Mon
             await s.close()
     async with open_store(str(tmp_path / "layer"), read_only=True) as ro:
         assert ro.read_only
+
+
+async def test_blocking_reader_matches_get(tmp_path):
+    """The read pipeline's fast path (a per-thread buffer) returns what get() returns."""
+    from aiovolume.exceptions import StorageError
+    from aiovolume.storage.file import FileStore
+
+    async with FileStore(str(tmp_path)) as store:
+        await store.put("a/plain", b"x" * 300_000)
+        await store.put("a/zipped", b"gz-bytes", content_encoding="gzip")
+        await store.put("a/empty", b"")
+        (tmp_path / "a" / "dir").mkdir()
+        read = store.blocking_reader()
+        for key in ("a/plain", "a/zipped", "a/empty"):
+            blob, ref = read(key), await store.get(key)
+            assert (bytes(blob.data), blob.encoding) == (ref.data, ref.encoding)
+        assert read("a/missing") is None
+        assert read("nothing/here") is None
+        with pytest.raises(StorageError, match="Is a directory") as info:
+            read("a/dir")
+        assert str(info.value).count("cannot read") == 1
+        first = read("a/plain")
+        assert len(first.data) == 300_000

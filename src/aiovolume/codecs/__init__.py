@@ -7,6 +7,7 @@ checks its input's size and header against the chunk shape before the codec libr
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
@@ -52,9 +53,15 @@ class ChunkFormat:
 
     @property
     def np_dtype(self) -> np.dtype:
-        return np.dtype(self.dtype).newbyteorder("<")
+        return _little_endian(self.dtype)
 
 
+@functools.lru_cache(maxsize=None)
+def _little_endian(dtype: str) -> np.dtype:
+    return np.dtype(dtype).newbyteorder("<")
+
+
+@functools.lru_cache(maxsize=None)  # per-chunk lookups: import_module costs microseconds each
 def codec_module(encoding: str) -> ModuleType:
     try:
         name = _MODULES[encoding]

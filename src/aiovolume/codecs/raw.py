@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..exceptions import DecodingError
@@ -10,7 +12,7 @@ from ..exceptions import DecodingError
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     dtype = fmt.np_dtype
     full = (*shape, fmt.num_channels)
-    expected = int(np.prod(full)) * dtype.itemsize
+    expected = math.prod(full) * dtype.itemsize
     if len(data) != expected:
         # a truncated or padded chunk would silently shift voxels; refuse it
         raise DecodingError(

@@ -13,6 +13,7 @@ EncodeTask = (key, region, chunk_shape, placement, existing)
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Callable, Sequence
 
@@ -51,7 +52,7 @@ def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes | No
             return f"chunk {key}: evicted from the chunk cache"
     else:
         try:
-            scratch = _scratch(int(np.prod(shape)) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
+            scratch = _scratch(math.prod(shape) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
             chunk = decode_chunk(decompress(payload, encoding, scratch), fmt, shape)
         except DecodingError as exc:
             return f"chunk {key}: {exc}"
