@@ -53,12 +53,21 @@ async def write_region(
     level = options.gzip_level if compress_level is None else compress_level
     common = (fmt, compress, level, background, delete_black_uploads)
 
+    writer = store.blocking_writer() if mode == "thread" else None
+
+    def write(pairs: list[tuple[str, bytes]]) -> None:
+        writer([PutItem(k, d, content_encoding=compress, cache_control=cache_control) for k, d in pairs])
+
     with ExitStack() as stack:
         if mode == "process":
             shared = stack.enter_context(SharedArray(data.shape, data.dtype))
             shared.array[...] = data  # one copy; workers cut their chunks from it
             pool = process_pool(options.resolved_decode_workers())
             encode = partial(pool.run_batch, worker.encode_from_shm, (shared.name, data.shape, data.dtype.str, *common))
+        elif writer is not None:  # local store: encode and write in the same codec-thread hop
+            encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
+                thread_pool(), worker.encode_write, data, *common, write, tasks
+            )
         elif mode == "thread":
             encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
                 thread_pool(), worker.encode_from, data, *common, tasks
@@ -66,16 +75,6 @@ async def write_region(
         else:
             async def encode(tasks, key_of):  # type: ignore[misc]
                 return worker.encode_from(data, *common, tasks)
-
-        writer = store.blocking_writer() if mode == "thread" else None
-        if writer is not None:
-            def write(pairs: list[tuple[str, bytes]]) -> None:
-                writer([PutItem(k, d, content_encoding=compress, cache_control=cache_control) for k, d in pairs])
-
-            # local store: encode and write in the same codec-thread hop
-            encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
-                thread_pool(), worker.encode_write, data, *common, write, tasks
-            )
 
         async def do_group(idx: range) -> None:
             partial_idx = [i for i in idx if not plan.full[i]]

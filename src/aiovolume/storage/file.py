@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import stat
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from ..exceptions import StorageError
 from ..options import Options
 from .base import (
     Blob,
@@ -41,34 +38,27 @@ from .base import (
     check_prefix,
     check_range,
     normalize_key,
-    slice_range,
+)
+from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
+from .fileio import (
+    SUFFIX,
+    atomic_write,
+    fsync_dir,
+    object_exists,
+    object_size,
+    read_object,
+    read_object_reusing,
+    storage_error,
+    unlink_all,
+    walk_keys,
 )
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: (filename suffix, content-encoding) in probe order. The plain name comes first: it is
-#: what Neuroglancer and TensorStore read, and what we write by default.
-SIBLINGS: tuple[tuple[str, str | None], ...] = (
-    ("", None),
-    (".gz", "gzip"),
-    (".br", "br"),
-    (".zstd", "zstd"),
-    (".xz", "xz"),
-    (".bz2", "bzip2"),
-)
-_SUFFIX: dict[str | None, str] = {enc: suffix for suffix, enc in SIBLINGS}
-_ENCODED_SUFFIXES = tuple(suffix for suffix, _ in SIBLINGS if suffix)
-
-#: Temp files of in-progress writes; ``list`` skips them. A crash can leave one behind.
-TMP_PREFIX = ".tmp-aiovolume-"
 #: Most files handled by one executor hop of a ``*_many`` call (keeps cancellation prompt).
 MAX_FILES_PER_HOP = 32
 _LOCK_STRIPES = 64
-
-# Errors meaning "no such object": the file is absent, or a parent is a file, not a directory.
-_MISSING = (FileNotFoundError, NotADirectoryError)
-
 
 class FileStore(Store):
     """A store rooted at a local directory. ``root`` may be relative or use ``~``."""
@@ -153,12 +143,12 @@ class FileStore(Store):
     # -- public API ---------------------------------------------------------------------------
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
-        return await self._run(_read, self._path(key), rng)
+        return await self._run(read_object, self._path(key), rng)
 
     async def get_many(self, keys: Sequence[str]) -> list[Blob | None]:
         self._check_open()
         paths = [self._path(k) for k in keys]
-        return await self._batched(lambda p: _read(p, None), paths)
+        return await self._batched(lambda p: read_object(p, None), paths)
 
     async def put(
         self,
@@ -193,17 +183,17 @@ class FileStore(Store):
         await self._batched(self._remove, paths)
 
     async def exists(self, key: str) -> bool:
-        return await self._run(_exists, self._path(key))
+        return await self._run(object_exists, self._path(key))
 
     async def exists_many(self, keys: Sequence[str]) -> list[bool]:
         self._check_open()
-        return await self._batched(_exists, [self._path(k) for k in keys])
+        return await self._batched(object_exists, [self._path(k) for k in keys])
 
     async def size(self, key: str) -> int | None:
-        return await self._run(_size, self._path(key))
+        return await self._run(object_size, self._path(key))
 
     async def list(self, prefix: str = "") -> AsyncIterator[str]:
-        keys = await self._run(_walk, self.root, check_prefix(prefix))
+        keys = await self._run(walk_keys, self.root, check_prefix(prefix))
         for key in keys:
             yield key
 
@@ -214,7 +204,7 @@ class FileStore(Store):
         page faults than reading the file)."""
         self._check_open()
         path = self._path
-        return lambda key: _read_reusing(path(key))
+        return lambda key: read_object_reusing(path(key))
 
     def blocking_writer(self) -> Callable[[Sequence[PutItem]], None]:
         self._check_writable()
@@ -227,235 +217,22 @@ class FileStore(Store):
 
     # -- blocking halves (run on the executor) ------------------------------------------------
     def _write(self, path: str, data: bytes, encoding: str | None) -> None:
-        target = path + _SUFFIX[encoding]
+        target = path + SUFFIX[encoding]
         durable = self.options.fsync
         with self._lock(path):
             try:
                 try:
-                    _atomic_write(target, data, durable)
+                    atomic_write(target, data, durable)
                 except FileNotFoundError:  # parent directories do not exist yet
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    _atomic_write(target, data, durable)
+                    atomic_write(target, data, durable)
             except OSError as exc:
-                raise _storage_error("write", target, exc) from exc
+                raise storage_error("write", target, exc) from exc
             # Only now drop the other spellings: a reader never finds the object missing.
-            if _unlink_all(path, keep=target) and durable:
-                _fsync_dir(os.path.dirname(target))
+            if unlink_all(path, keep=target) and durable:
+                fsync_dir(os.path.dirname(target))
 
     def _remove(self, path: str) -> None:
         with self._lock(path):
-            if _unlink_all(path, keep=None) and self.options.fsync:
-                _fsync_dir(os.path.dirname(path))
-
-
-# -- module-level blocking helpers --------------------------------------------------------------
-def _storage_error(action: str, path: str, exc: OSError) -> StorageError:
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    culprit = exc.filename
-    if isinstance(culprit, str) and culprit != path and not os.path.basename(culprit).startswith(TMP_PREFIX):
-        reason += f" at {culprit}"  # e.g. the parent directory that could not be created
-    hint = ""
-    if isinstance(exc, IsADirectoryError) or (isinstance(exc, FileExistsError) and action == "write"):
-        hint = " (a directory and an object collide at this path; move one of them)"
-    elif isinstance(exc, PermissionError):
-        hint = " (check the file permissions)"
-    elif isinstance(exc, NotADirectoryError):
-        hint = " (a file is in the way of a directory on this path)"
-    return StorageError(f"cannot {action} {path}: {reason}{hint}")
-
-
-def _read(path: str, rng: ByteRange | None) -> Blob | None:
-    for suffix, encoding in SIBLINGS:
-        p = path + suffix
-        try:
-            with open(p, "rb", buffering=0) as f:
-                if rng is None:
-                    data = f.readall()
-                else:
-                    start, stop = slice_range(os.fstat(f.fileno()).st_size, rng)
-                    data = _pread_all(f.fileno(), start, stop)
-        except _MISSING:
-            continue
-        except OSError as exc:
-            raise _storage_error("read", p, exc) from exc
-        return Blob(data, encoding)
-    return None
-
-
-_local = threading.local()
-
-
-def _read_reusing(path: str) -> Blob | None:
-    """:func:`_read` of a whole object into this thread's reusable buffer.
-
-    Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
-    thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
-    """
-    for suffix, encoding in SIBLINGS:
-        p = path + suffix
-        try:
-            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
-        except _MISSING:
-            continue
-        except OSError as exc:
-            raise _storage_error("read", p, exc) from exc
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise _storage_error("read", p, IsADirectoryError(21, "Is a directory", p))
-            size = st.st_size
-            buf = getattr(_local, "buf", None)
-            if buf is None or len(buf) < size + 1:
-                buf = _local.buf = bytearray(max(size + 1, 1 << 18))
-            view = memoryview(buf)
-            n = 0
-            while n <= size:  # one byte of room past the end: a grown file is noticed
-                got = os.preadv(fd, [view[n : size + 1]], n)
-                if not got:
-                    break
-                n += got
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise _storage_error("read", p, exc) from exc
-        finally:
-            os.close(fd)
-        if n > size:  # changed under us (a writer not using temp + rename): plain read
-            return _read(path, None)
-        return Blob(view[:n], encoding)  # type: ignore[arg-type]
-    return None
-
-
-def _pread_all(fd: int, start: int, stop: int) -> bytes:
-    parts: list[bytes] = []
-    while start < stop:
-        chunk = os.pread(fd, stop - start, start)
-        if not chunk:  # file shrank under us (replaced files never do; be safe)
-            break
-        parts.append(chunk)
-        start += len(chunk)
-    return b"".join(parts)
-
-
-def _stat(p: str) -> os.stat_result | None:
-    try:
-        return os.stat(p)
-    except _MISSING:
-        return None
-    except OSError as exc:
-        raise _storage_error("stat", p, exc) from exc
-
-
-def _exists(path: str) -> bool:
-    # A directory is not an object (as on an object store).
-    for suffix, _ in SIBLINGS:
-        st = _stat(path + suffix)
-        if st is not None and not stat.S_ISDIR(st.st_mode):
-            return True
-    return False
-
-
-def _size(path: str) -> int | None:
-    for suffix, _ in SIBLINGS:
-        p = path + suffix
-        st = _stat(p)
-        if st is None:
-            continue
-        if stat.S_ISDIR(st.st_mode):  # get() cannot read it either: an error, not "missing"
-            raise _storage_error("size", p, IsADirectoryError(21, "Is a directory", p))
-        return st.st_size
-    return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _atomic_write(target: str, data: bytes, durable: bool) -> None:
-    """Write ``target`` so readers see the old or the new content, never a mix."""
-    directory = os.path.dirname(target)
-    tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
-    # os.open with 0o666 honours the umask (mkstemp would force 0o600 on the final file).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        try:
-            _write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if durable:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise _storage_error("fsync directory", directory, exc) from exc
-
-
-def _unlink_all(path: str, keep: str | None) -> bool:
-    """Remove every spelling of ``path`` except ``keep``; True if something was removed."""
-    removed = False
-    for suffix, _ in SIBLINGS:
-        p = path + suffix
-        if p == keep:
-            continue
-        try:
-            os.unlink(p)
-            removed = True
-        except _MISSING:
-            pass
-        except OSError as exc:
-            raise _storage_error("remove", p, exc) from exc
-    return removed
-
-
-def _strip_encoding(name: str) -> str:
-    for suffix in _ENCODED_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _walk(root: str, prefix: str) -> list[str]:
-    """Keys under ``root`` starting with ``prefix``, encoding suffixes stripped, sorted."""
-    dirpart, _, partial = prefix.rpartition("/")
-    start = os.path.normpath(os.path.join(root, dirpart)) if dirpart else root
-
-    def onerror(exc: OSError) -> None:
-        if not isinstance(exc, _MISSING):
-            raise _storage_error("list", exc.filename or start, exc) from exc
-
-    keys: set[str] = set()
-    for current, dirs, files in os.walk(start, onerror=onerror):
-        rel = os.path.relpath(current, start)
-        if rel == ".":
-            # Prune top-level directories that cannot hold a key matching the prefix.
-            dirs[:] = [d for d in dirs if (d + "/").startswith(partial)]
-            base = dirpart
-        else:
-            base = f"{dirpart}/{rel}" if dirpart else rel
-        for name in files:
-            if name.startswith(TMP_PREFIX):
-                continue
-            key = _strip_encoding(name)
-            full = f"{base}/{key}" if base else key
-            if full.startswith(prefix):
-                keys.add(full)
-    return sorted(keys)
+            if unlink_all(path, keep=None) and self.options.fsync:
+                fsync_dir(os.path.dirname(path))

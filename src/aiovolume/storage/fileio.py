@@ -1,0 +1,246 @@
+"""Blocking file operations behind ``file://`` (FileStore runs them on its executor threads).
+
+CloudVolume's local convention for Content-Encoding is a filename suffix: a gzip-encoded object
+``key`` lives in ``key.gz``; reads probe the spellings in :data:`SIBLINGS` order, and a write
+replaces the object atomically (temp file + ``os.replace``) before removing other spellings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import threading
+
+from ..exceptions import StorageError
+from .base import Blob, ByteRange, slice_range
+
+#: (filename suffix, content-encoding) in probe order. The plain name comes first: it is
+#: what Neuroglancer and TensorStore read, and what we write by default.
+SIBLINGS: tuple[tuple[str, str | None], ...] = (
+    ("", None),
+    (".gz", "gzip"),
+    (".br", "br"),
+    (".zstd", "zstd"),
+    (".xz", "xz"),
+    (".bz2", "bzip2"),
+)
+SUFFIX: dict[str | None, str] = {enc: suffix for suffix, enc in SIBLINGS}
+_ENCODED_SUFFIXES = tuple(suffix for suffix, _ in SIBLINGS if suffix)
+
+#: Temp files of in-progress writes; ``list`` skips them. A crash can leave one behind.
+TMP_PREFIX = ".tmp-aiovolume-"
+# Errors meaning "no such object": the file is absent, or a parent is a file, not a directory.
+_MISSING = (FileNotFoundError, NotADirectoryError)
+
+
+def storage_error(action: str, path: str, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    culprit = exc.filename
+    if isinstance(culprit, str) and culprit != path and not os.path.basename(culprit).startswith(TMP_PREFIX):
+        reason += f" at {culprit}"  # e.g. the parent directory that could not be created
+    hint = ""
+    if isinstance(exc, IsADirectoryError) or (isinstance(exc, FileExistsError) and action == "write"):
+        hint = " (a directory and an object collide at this path; move one of them)"
+    elif isinstance(exc, PermissionError):
+        hint = " (check the file permissions)"
+    elif isinstance(exc, NotADirectoryError):
+        hint = " (a file is in the way of a directory on this path)"
+    return StorageError(f"cannot {action} {path}: {reason}{hint}")
+
+
+def read_object(path: str, rng: ByteRange | None) -> Blob | None:
+    for suffix, encoding in SIBLINGS:
+        p = path + suffix
+        try:
+            with open(p, "rb", buffering=0) as f:
+                if rng is None:
+                    data = f.readall()
+                else:
+                    start, stop = slice_range(os.fstat(f.fileno()).st_size, rng)
+                    data = _pread_all(f.fileno(), start, stop)
+        except _MISSING:
+            continue
+        except OSError as exc:
+            raise storage_error("read", p, exc) from exc
+        return Blob(data, encoding)
+    return None
+
+
+_local = threading.local()
+
+
+def read_object_reusing(path: str) -> Blob | None:
+    """:func:`read_object` of a whole object into this thread's reusable buffer.
+
+    Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
+    thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
+    """
+    for suffix, encoding in SIBLINGS:
+        p = path + suffix
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
+        except _MISSING:
+            continue
+        except OSError as exc:
+            raise storage_error("read", p, exc) from exc
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise storage_error("read", p, IsADirectoryError(21, "Is a directory", p))
+            size = st.st_size
+            buf = getattr(_local, "buf", None)
+            if buf is None or len(buf) < size + 1:
+                buf = _local.buf = bytearray(max(size + 1, 1 << 18))
+            view = memoryview(buf)
+            n = 0
+            while n <= size:  # one byte of room past the end: a grown file is noticed
+                got = os.preadv(fd, [view[n : size + 1]], n)
+                if not got:
+                    break
+                n += got
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise storage_error("read", p, exc) from exc
+        finally:
+            os.close(fd)
+        if n > size:  # changed under us (a writer not using temp + rename): plain read
+            return read_object(path, None)
+        return Blob(view[:n], encoding)  # type: ignore[arg-type]
+    return None
+
+
+def _pread_all(fd: int, start: int, stop: int) -> bytes:
+    parts: list[bytes] = []
+    while start < stop:
+        chunk = os.pread(fd, stop - start, start)
+        if not chunk:  # file shrank under us (replaced files never do; be safe)
+            break
+        parts.append(chunk)
+        start += len(chunk)
+    return b"".join(parts)
+
+
+def _stat(p: str) -> os.stat_result | None:
+    try:
+        return os.stat(p)
+    except _MISSING:
+        return None
+    except OSError as exc:
+        raise storage_error("stat", p, exc) from exc
+
+
+def object_exists(path: str) -> bool:
+    # A directory is not an object (as on an object store).
+    for suffix, _ in SIBLINGS:
+        st = _stat(path + suffix)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            return True
+    return False
+
+
+def object_size(path: str) -> int | None:
+    for suffix, _ in SIBLINGS:
+        p = path + suffix
+        st = _stat(p)
+        if st is None:
+            continue
+        if stat.S_ISDIR(st.st_mode):  # get() cannot read it either: an error, not "missing"
+            raise storage_error("size", p, IsADirectoryError(21, "Is a directory", p))
+        return st.st_size
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def atomic_write(target: str, data: bytes, durable: bool) -> None:
+    """Write ``target`` so readers see the old or the new content, never a mix."""
+    directory = os.path.dirname(target)
+    tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+    # os.open with 0o666 honours the umask (mkstemp would force 0o600 on the final file).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if durable:
+        fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise storage_error("fsync directory", directory, exc) from exc
+
+
+def unlink_all(path: str, keep: str | None) -> bool:
+    """Remove every spelling of ``path`` except ``keep``; True if something was removed."""
+    removed = False
+    for suffix, _ in SIBLINGS:
+        p = path + suffix
+        if p == keep:
+            continue
+        try:
+            os.unlink(p)
+            removed = True
+        except _MISSING:
+            pass
+        except OSError as exc:
+            raise storage_error("remove", p, exc) from exc
+    return removed
+
+
+def _strip_encoding(name: str) -> str:
+    for suffix in _ENCODED_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def walk_keys(root: str, prefix: str) -> list[str]:
+    """Keys under ``root`` starting with ``prefix``, encoding suffixes stripped, sorted."""
+    dirpart, _, partial = prefix.rpartition("/")
+    start = os.path.normpath(os.path.join(root, dirpart)) if dirpart else root
+
+    def onerror(exc: OSError) -> None:
+        if not isinstance(exc, _MISSING):
+            raise storage_error("list", exc.filename or start, exc) from exc
+
+    keys: set[str] = set()
+    for current, dirs, files in os.walk(start, onerror=onerror):
+        rel = os.path.relpath(current, start)
+        if rel == ".":
+            # Prune top-level directories that cannot hold a key matching the prefix.
+            dirs[:] = [d for d in dirs if (d + "/").startswith(partial)]
+            base = dirpart
+        else:
+            base = f"{dirpart}/{rel}" if dirpart else rel
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                continue
+            key = _strip_encoding(name)
+            full = f"{base}/{key}" if base else key
+            if full.startswith(prefix):
+                keys.add(full)
+    return sorted(keys)
