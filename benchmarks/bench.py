@@ -32,13 +32,12 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import CpuMeter, Row, log, usable_cores  # noqa: E402
+from common import CpuMeter, Row, log, save_report, usable_cores  # noqa: E402
 from datasets import Box, Layer, chunks_of, dir_stats, em_image, random_cutouts, voronoi_labels, write_layer  # noqa: E402
 import limits  # noqa: E402
 import report  # noqa: E402
 
 DATA_ROOT = HERE / "data"
-RESULTS_DIR = HERE / "results"
 CHUNK = (64, 64, 64)
 MIN_TIMED_S, MAX_RUNS = 1.0, 10   # short scenarios: more rounds (up to 10) while a client has < 1 s timed
 CALL_TIMEOUT_S = 900
@@ -448,11 +447,7 @@ def main() -> int:
             pass
     env["wall_s"] = time.perf_counter() - t_start
     env["load_after"] = os.getloadavg()
-    text = report.render(env, results)
-    print(text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"bench-{env['start']:%Y%m%d-%H%M%S}{'-quick' if args.quick else ''}.md"
-    out.write_text(text)
+    out = save_report(f"bench-{env['start']:%Y%m%d-%H%M%S}{'-quick' if args.quick else ''}", report.render(env, results))
     log(f"written {out} (total {env['wall_s']:.0f} s)")
     return 0
 

@@ -53,9 +53,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from clients import AioAsync as _AioAsync, AioFacade, CloudVolumeClient, TensorStoreClient as _TSClient  # noqa: E402
-from common import Row, check_array as check, free_port, log, versions as _versions  # noqa: E402
+from common import Row, check_array as check, free_port, log, save_report, versions as _versions  # noqa: E402
 
-RESULTS_DIR = HERE / "results"
 SHAPE = (512, 512, 128)
 CHUNK = (64, 64, 64)
 FULL = ((0, 0, 0), SHAPE)
@@ -390,11 +389,7 @@ def main() -> int:
         for origin, client, med, lo, rate in cpu_rows:
             lines.append(f"| {origin} | {client} | {med:.3f} | {lo:.3f} | {rate:.0f} |")
         lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"bench_s3-{stamp:%Y%m%d-%H%M%S}.md"
-    path.write_text(text)
+    path = save_report(f"bench_s3-{stamp:%Y%m%d-%H%M%S}", "\n".join(lines))
     log(f"wrote {path}")
     return 0
 

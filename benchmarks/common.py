@@ -15,9 +15,22 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def save_report(name: str, text: str) -> Path:
+    """Print a markdown report and keep it as ``benchmarks/results/<name>.md``."""
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.md"
+    path.write_text(text)
+    return path
 
 
 def log(msg: str) -> None:
