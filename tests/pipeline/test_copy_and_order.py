@@ -55,3 +55,20 @@ def test_interleave_spans_is_a_permutation_alternating_spans(n, k):
     if n >= 2 and k >= 2:
         span = -(-n // k)
         assert order[:2] == [0, span] if span < n else order[:1] == [0]
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 5, 8, 50, 64, 65, 512])
+@pytest.mark.parametrize("threads", [2, 4])
+def test_local_groups_cover_the_plan_in_few_hops(n, threads):
+    from aiovolume.pipeline.fanout import batched
+    from aiovolume.pipeline.read import GROUP, local_group_size
+
+    size = local_group_size(n, threads)
+    groups = batched(range(n), size)
+    assert [i for g in groups for i in g] == list(range(n))
+    if n <= 4:
+        assert len(groups) == 1  # a small read is one hop
+    elif n <= 2 * threads * GROUP:
+        assert len(groups) <= threads  # one share per thread
+    else:
+        assert size == GROUP

@@ -163,8 +163,7 @@ async def read_region(
         reader = store.blocking_reader() if mode == "thread" else None
         if reader is not None:
             threads = codec_threads()
-            # small requests: at least 8 groups per thread, so no thread idles at the end
-            groups = batched(range(len(plan)), min(GROUP, -(-len(plan) // (8 * threads))))
+            groups = batched(range(len(plan)), local_group_size(len(plan), threads))
             if len(groups) == 1:  # small reads: no task machinery
                 await do_local_group(groups[0])
             else:
@@ -173,6 +172,21 @@ async def read_region(
             groups = batched(range(len(plan)), GROUP)
             await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
         return out
+
+
+def local_group_size(n: int, threads: int) -> int:
+    """Chunks per codec-thread hop for a local read of ``n`` chunks.
+
+    A few chunks: one hop (concurrent small reads already keep the threads busy, and every hop
+    costs thread wake-ups). Up to a few groups' worth: one contiguous share per thread, which
+    measured faster than finer groups (S7: 24 ms against 26; no tail where one thread idles).
+    Large reads: GROUP-sized hops, so progress, cancellation and balance stay fine-grained.
+    """
+    if n <= 4:
+        return max(1, n)
+    if n <= 2 * threads * GROUP:
+        return -(-n // threads)
+    return GROUP
 
 
 def interleave_spans(groups: list, k: int) -> list:
