@@ -78,3 +78,17 @@ async def test_cached_chunks_survive_caller_changes_and_deletes_drop_them(tmp_pa
 def test_lru_encoding_other_than_same_is_refused(tmp_path):
     with pytest.raises(NotImplementedError, match="lru_encoding"):
         CloudVolume(f"file://{tmp_path}/x", info=make_info(), lru_bytes=1000, lru_encoding="raw")
+
+
+@pytest.mark.parametrize("executor", ["auto", "inline"])
+async def test_a_chunk_evicted_between_lookup_and_copy_is_fetched_again(tmp_path, executor):
+    path = f"file://{tmp_path}/layer"
+    info = make_info(size=(64, 32, 16), chunk=(32, 32, 16))
+    data = random_volume((64, 32, 16), np.uint8, seed=5)
+    async with Volume(path, info=info, lru_bytes=1 << 20, options=Options(codec_executor=executor)) as vol:
+        await vol.commit_info()
+        await vol.upload(Bbox((0, 0, 0), (64, 32, 16)), data)
+        await vol.download(Bbox((0, 0, 0), (64, 32, 16)))  # both chunks cached
+        vol.lru.get = lambda key: None  # every lookup now loses the race with an eviction
+        again = await vol.download(Bbox((0, 0, 0), (64, 32, 16)))
+        np.testing.assert_array_equal(np.asarray(again)[..., 0], data)

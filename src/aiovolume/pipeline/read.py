@@ -137,12 +137,16 @@ async def read_region(
             if on_progress is not None:
                 on_progress(len(idx))
 
+        def cached_task(i: int) -> tuple:
+            # no payload: decode_into copies the chunk from the cache
+            return (plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i])
+
         async def do_group(idx: range) -> None:
-            cached = [i for i in idx if cache is not None and plan.keys[i] in cache]
-            fetch = [i for i in idx if i not in cached] if cached else list(idx)
+            cached = {i for i in idx if cache is not None and plan.keys[i] in cache}
+            fetch = [i for i in idx if i not in cached]
             blobs = await store.get_many([plan.keys[i] for i in fetch])
             found = [(i, t) for i, t in ((i, task_of(i, b)) for i, b in zip(fetch, blobs)) if t is not None]
-            found += [(i, (plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i])) for i in cached]
+            found += [(i, cached_task(i)) for i in sorted(cached)]
             if found:
                 errors = await run([t for _, t in found], key_of=_task_key)
                 for (i, _), error in zip(found, errors):
@@ -153,7 +157,7 @@ async def read_region(
 
         if cache is not None and out.nbytes <= INLINE_CACHED_BYTES and all(k in cache for k in plan.keys):
             # a small read of cached chunks only: copying here beats any hop to a thread
-            hits = [(plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in range(len(plan))]
+            hits = [cached_task(i) for i in range(len(plan))]
             for i, error in enumerate(worker.decode_into(out, fmt, hits, cache)):
                 if error is not None:  # evicted meanwhile
                     await refetch(i, error)
