@@ -81,12 +81,11 @@ def copy_block(dst: np.ndarray, src: np.ndarray) -> None:
     half of a raw read's CPU).
     """
     d, s = dst.T, src.T  # x last
-    width = d.shape[-1] * d.itemsize if d.ndim else 0
     if (
         dst.dtype == src.dtype and d.shape == s.shape and d.size > 0
         and d.strides[-1] == d.itemsize and s.strides[-1] == s.itemsize
     ):
-        row = np.dtype((np.void, width))
+        row = np.dtype((np.void, d.shape[-1] * d.itemsize))
         d.view(row)[...] = s.view(row)
     else:
         dst[...] = src

@@ -49,32 +49,10 @@ def storage_error(action: str, path: str, exc: OSError) -> StorageError:
     return StorageError(f"cannot {action} {path}: {reason}{hint}")
 
 
-def read_object(path: str, rng: ByteRange | None) -> Blob | None:
-    for suffix, encoding in SIBLINGS:
-        p = path + suffix
-        try:
-            with open(p, "rb", buffering=0) as f:
-                if rng is None:
-                    data = f.readall()
-                else:
-                    start, stop = slice_range(os.fstat(f.fileno()).st_size, rng)
-                    data = _pread_all(f.fileno(), start, stop)
-        except _MISSING:
-            continue
-        except OSError as exc:
-            raise storage_error("read", p, exc) from exc
-        return Blob(data, encoding)
-    return None
+def _open_first(path: str) -> tuple[int, str, str | None, int] | None:
+    """Open the first spelling of ``path`` that exists: ``(fd, file path, encoding, size)``.
 
-
-_local = threading.local()
-
-
-def read_object_reusing(path: str) -> Blob | None:
-    """:func:`read_object` of a whole object into this thread's reusable buffer.
-
-    Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
-    thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
+    A directory in the way is an error, not a missing object. The caller closes ``fd``.
     """
     for suffix, encoding in SIBLINGS:
         p = path + suffix
@@ -86,29 +64,66 @@ def read_object_reusing(path: str) -> Blob | None:
             raise storage_error("read", p, exc) from exc
         try:
             st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise storage_error("read", p, IsADirectoryError(21, "Is a directory", p))
-            size = st.st_size
-            buf = getattr(_local, "buf", None)
-            if buf is None or len(buf) < size + 1:
-                buf = _local.buf = bytearray(max(size + 1, 1 << 18))
-            view = memoryview(buf)
-            n = 0
-            while n <= size:  # one byte of room past the end: a grown file is noticed
-                got = os.preadv(fd, [view[n : size + 1]], n)
-                if not got:
-                    break
-                n += got
-        except StorageError:
-            raise
         except OSError as exc:
-            raise storage_error("read", p, exc) from exc
-        finally:
             os.close(fd)
-        if n > size:  # changed under us (a writer not using temp + rename): plain read
-            return read_object(path, None)
-        return Blob(view[:n], encoding)  # type: ignore[arg-type]
+            raise storage_error("read", p, exc) from exc
+        if stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise storage_error("read", p, IsADirectoryError(21, "Is a directory", p))
+        return fd, p, encoding, st.st_size
     return None
+
+
+def read_object(path: str, rng: ByteRange | None) -> Blob | None:
+    found = _open_first(path)
+    if found is None:
+        return None
+    fd, p, encoding, size = found
+    try:
+        if rng is None:
+            with open(fd, "rb", buffering=0, closefd=False) as f:
+                data = f.readall()
+        else:
+            start, stop = slice_range(size, rng)
+            data = _pread_all(fd, start, stop)
+    except OSError as exc:
+        raise storage_error("read", p, exc) from exc
+    finally:
+        os.close(fd)
+    return Blob(data, encoding)
+
+
+_local = threading.local()
+
+
+def read_object_reusing(path: str) -> Blob | None:
+    """:func:`read_object` of a whole object into this thread's reusable buffer.
+
+    Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
+    thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
+    """
+    found = _open_first(path)
+    if found is None:
+        return None
+    fd, p, encoding, size = found
+    try:
+        buf = getattr(_local, "buf", None)
+        if buf is None or len(buf) < size + 1:
+            buf = _local.buf = bytearray(max(size + 1, 1 << 18))
+        view = memoryview(buf)
+        n = 0
+        while n <= size:  # one byte of room past the end: a grown file is noticed
+            got = os.preadv(fd, [view[n : size + 1]], n)
+            if not got:
+                break
+            n += got
+    except OSError as exc:
+        raise storage_error("read", p, exc) from exc
+    finally:
+        os.close(fd)
+    if n > size:  # changed under us (a writer not using temp + rename): plain read
+        return read_object(path, None)
+    return Blob(view[:n], encoding)  # type: ignore[arg-type]
 
 
 def _pread_all(fd: int, start: int, stop: int) -> bytes:
