@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from aiovolume import Bbox, Volume
+from aiovolume import Bbox, Options, Volume
 from aiovolume.exceptions import (
     AiovolumeError, AlignmentError, DecodingError, DtypeError, EmptyVolumeException, InfoError,
     InfoUnavailableError, OutOfBoundsError, ShapeMismatchError,
@@ -79,6 +79,45 @@ async def test_fill_missing_fills_only_missing_chunks(layer_url):
         await v.upload(Bbox((0, 0, 0), (64, 64, 16)), data)
         cut = np.asarray(await v.download(Bbox((0, 0, 0), (128, 64, 16))))
     assert np.all(cut[:64] == 9) and np.all(cut[64:] == 0)
+
+
+@pytest.mark.parametrize("executor", ["thread", "inline", "process"])
+@pytest.mark.parametrize("background", [0, 7])
+async def test_missing_chunks_read_as_background_not_stale_memory(layer_url, executor, background):
+    # Outputs the chunks cover are allocated uninitialised; a missing chunk's part must be filled.
+    info = make_info("uint16", 1, size=SIZE, chunk=CHUNK)
+    options = Options(codec_executor=executor)
+    async with Volume(layer_url, info=info, fill_missing=True, background_color=background,
+                      compress=False, options=options) as v:
+        await v.upload(Bbox((0, 0, 0), (64, 64, 16)), np.full((64, 64, 16), 9, np.uint16))
+        for _ in range(3):
+            junk = np.full((128, 64, 16, 1), 0xABCD, np.uint16, order="F")  # freed: memory to reuse
+            del junk
+            cut = np.asarray(await v.download(Bbox((0, 0, 0), (128, 64, 16))))
+            assert np.all(cut[:64] == 9) and np.all(cut[64:] == background)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+async def test_uncompressed_reads_of_part_of_the_chunks_depth(layer_url, channels):
+    # plain raw chunks are read only over the z-planes a region needs
+    info = make_info("uint16", channels, size=SIZE, chunk=CHUNK)
+    data = random_volume((*SIZE, channels), "uint16")
+    async with Volume(layer_url, info=info, compress=False) as v:
+        await v.upload(v.bounds, data)
+        for lo, hi in [((0, 0, 3), (128, 128, 29)), ((5, 70, 15), (66, 71, 17)), ((1, 2, 0), (3, 4, 16)),
+                       ((60, 60, 16), (70, 70, 32))]:
+            cut = np.asarray(await v.download(Bbox(lo, hi)))
+            np.testing.assert_array_equal(cut, data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+
+
+async def test_a_truncated_uncompressed_chunk_is_an_error_in_part_reads(layer_url):
+    info = make_info("uint8", 1, size=SIZE, chunk=CHUNK)
+    async with Volume(layer_url, info=info, compress=False, fill_missing=True) as v:
+        await v.upload(Bbox((0, 0, 0), (64, 64, 16)), random_volume((64, 64, 16), "uint8"))
+        path = os.path.join(layer_url[7:], "4_4_40", "0-64_0-64_0-16")
+        os.truncate(path, 64 * 64 * 4)  # exactly the four z-planes read below
+        with pytest.raises(DecodingError, match="0-64_0-64_0-16"):
+            await v.download(Bbox((0, 0, 0), (64, 64, 4)))
 
 
 async def test_fill_missing_never_hides_a_corrupt_chunk(layer_url):

@@ -32,3 +32,4 @@ def test_plan_matches_reference(offset, size, chunk, lo, extent):
     assert fast.in_chunk == ref.in_chunk
     assert fast.in_region == ref.in_region
     np.testing.assert_array_equal(fast.full, ref.full)
+    assert fast.covers == ref.covers

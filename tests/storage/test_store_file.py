@@ -344,3 +344,25 @@ async def test_blocking_reader_matches_get(tmp_path):
         assert str(info.value).count("cannot read") == 1
         first = read("a/plain")
         assert len(first.data) == 300_000
+
+
+async def test_blocking_reader_window_reads_part_of_plain_objects_of_the_expected_size(tmp_path):
+    """window=(size, start, stop): only a plain object of exactly ``size`` bytes is read in part;
+    anything else (encoded, another size: corrupt, or not what the caller thinks) comes whole."""
+    from aiovolume.storage.file import FileStore
+
+    payload = bytes(range(256)) * 40  # 10240 bytes
+    async with FileStore(str(tmp_path)) as store:
+        await store.put("plain", payload)
+        await store.put("zipped", payload, content_encoding="gzip")
+        await store.put("short", payload[:4096])
+        read = store.blocking_reader()
+        part = read("plain", (10240, 1024, 4096))
+        assert part.span == (1024, 4096) and bytes(part.data) == payload[1024:4096]
+        whole = read("plain", (9999, 1024, 4096))  # not the size the caller expects
+        assert whole.span is None and bytes(whole.data) == payload
+        zipped = read("zipped", (10240, 1024, 4096))
+        assert zipped.span is None and zipped.encoding == "gzip" and bytes(zipped.data) == payload
+        short = read("short", (10240, 0, 4096))  # truncated to exactly the window: still whole
+        assert short.span is None and bytes(short.data) == payload[:4096]
+        assert read("missing", (10240, 0, 4096)) is None

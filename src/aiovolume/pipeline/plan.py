@@ -26,6 +26,7 @@ class ChunkPlan:
     in_chunk: list[Ranges]  # the intersection, relative to the chunk
     in_region: list[Ranges]  # the intersection, relative to region.minpt
     full: np.ndarray  # bool: the chunk lies wholly inside the region
+    covers: bool = False  # the chunks tile the whole region (it lies inside the volume)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -40,10 +41,13 @@ def plan_chunks(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
     rmin = [int(v) for v in region.minpt]
     rmax = [int(v) for v in region.maxpt]
     axes = []  # per axis: [(chunk start, stop, part in chunk, part in region)]
+    covers = True
     for a in range(3):
         lo, hi = max(rmin[a], vmin[a]), min(rmax[a], vmax[a])
         if hi <= lo:
-            return ChunkPlan([], [], [], [], np.zeros(0, dtype=bool))
+            empty = any(rmax[b] <= rmin[b] for b in range(3))
+            return ChunkPlan([], [], [], [], np.zeros(0, dtype=bool), empty)
+        covers = covers and (lo, hi) == (rmin[a], rmax[a])
         first = vmin[a] + (lo - vmin[a]) // chunk[a] * chunk[a]
         spans = []
         for start in range(first, hi, chunk[a]):
@@ -61,7 +65,7 @@ def plan_chunks(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
                 in_chunk.append((cx, cy, cz))
                 in_region.append((rx, ry, rz))
                 full.append(cx == (0, x1 - x0) and cy == (0, y1 - y0) and cz == (0, z1 - z0))
-    return ChunkPlan(keys, shapes, in_chunk, in_region, np.array(full, dtype=bool))
+    return ChunkPlan(keys, shapes, in_chunk, in_region, np.array(full, dtype=bool), covers)
 
 
 def plan_chunks_reference(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
@@ -76,4 +80,5 @@ def plan_chunks_reference(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
     shapes = [tuple(int(v) for v in s) for s in (stops - starts)]
     in_chunk = [_ranges(a, b) for a, b in zip(lo - starts, hi - starts)]
     in_region = [_ranges(a, b) for a, b in zip(lo - rmin, hi - rmin)]
-    return ChunkPlan(chunk_keys(scale.key, grid), shapes, in_chunk, in_region, full)  # type: ignore[arg-type]
+    covers = bool(region.empty() or scale.bounds.contains_bbox(region))
+    return ChunkPlan(chunk_keys(scale.key, grid), shapes, in_chunk, in_region, full, covers)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from .shm import attach
 Ranges = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
-def _sl(r: Ranges) -> tuple[slice, slice, slice]:
+def slices_of(r: Ranges) -> tuple[slice, slice, slice]:
     return (slice(*r[0]), slice(*r[1]), slice(*r[2]))
 
 
@@ -58,7 +58,7 @@ def _decode_one(out: np.ndarray, fmt: ChunkFormat, key: str, payload: bytes | No
             return f"chunk {key}: {exc}"
         if cache is not None:
             cache.put(key, chunk)
-    copy_block(out[_sl(dst)], chunk[_sl(src)])
+    copy_block(out[slices_of(dst)], chunk[slices_of(src)])
     return None
 
 
@@ -99,14 +99,25 @@ def fetch_decode_into(
     One item per task: None (decoded), False (no such chunk) or why its bytes are corrupt.
     """
     results: list[str | bool | None] = []
+    planes = fmt.encoding == "raw" and fmt.num_channels == 1 and cache is None
     for key, shape, src, dst in tasks:
         if cache is not None and key in cache and _decode_one(out, fmt, key, None, None, shape, src, dst, cache) is None:
             results.append(None)
             continue
-        blob = read(key)
-        results.append(
-            False if blob is None else _decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst, cache)
-        )
+        z0, z1 = src[2]
+        if planes and z1 - z0 < shape[2]:
+            # raw chunks are z-major: read only the z-planes needed (S8's 32^3 cutouts read
+            # half of each chunk's bytes)
+            plane = shape[0] * shape[1] * out.itemsize
+            blob = read(key, (plane * shape[2], plane * z0, plane * z1))
+        else:
+            blob = read(key)
+        if blob is None:
+            results.append(False)
+            continue
+        if blob.span is not None:
+            shape, src = (shape[0], shape[1], z1 - z0), (src[0], src[1], (0, z1 - z0))
+        results.append(_decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst, cache))
     return results
 
 
@@ -133,7 +144,7 @@ def encode_from(
     """Encode chunks cut from ``src``; None where ``skip_background`` and the chunk is empty."""
     results: list[bytes | None] = []
     for key, region, shape, placement, existing in tasks:
-        piece = src[_sl(region)]
+        piece = src[slices_of(region)]
         if existing is None:
             chunk = piece
         else:
@@ -146,7 +157,7 @@ def encode_from(
                     raise DecodingError(f"chunk {key} (read-modify-write): {exc}") from None
             else:
                 chunk = np.full((*shape, fmt.num_channels), background, dtype=fmt.np_dtype, order="F")
-            chunk[_sl(placement)] = piece
+            chunk[slices_of(placement)] = piece
         if skip_background and not np.any(chunk != background):
             results.append(None)
             continue

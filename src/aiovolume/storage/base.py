@@ -42,6 +42,7 @@ class Blob:
 
     data: bytes
     encoding: str | None  # None, "gzip", "br", "zstd" (or "xz", "bzip2")
+    span: tuple[int, int] | None = None  # (start, stop) when data is only that part of the object
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +191,15 @@ class Store(ABC):
         self._closed = False
 
     # -- blocking fast path (local stores only)
-    def blocking_reader(self) -> Callable[[str], Blob | None] | None:
-        """A thread-safe blocking ``get(key)`` when a read is a cheap local call, else None.
+    def blocking_reader(self) -> Callable[..., Blob | None] | None:
+        """A thread-safe blocking ``read(key, window=None)`` when a read is a cheap local call,
+        else None.
 
         With it the read pipeline fetches and decodes a batch in one codec-thread hop instead
         of a store hop plus a codec hop (profiled: the hops cost more than reading a file).
+        ``window=(size, start, stop)`` allows returning only bytes ``[start, stop)`` (with
+        ``Blob.span`` set) when the object is stored uncompressed and is exactly ``size``
+        bytes long; otherwise, and by readers that ignore it, the whole object is returned.
         """
         return None
 

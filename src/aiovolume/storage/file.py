@@ -198,13 +198,13 @@ class FileStore(Store):
             yield key
 
     # -- blocking fast path ----------------------------------------------------------------------
-    def blocking_reader(self) -> Callable[[str], Blob | None]:
+    def blocking_reader(self) -> Callable[..., Blob | None]:
         """As :meth:`Store.blocking_reader`; the Blob's data is a view of a per-thread buffer,
         valid until the thread's next read (a fresh 256 KiB ``bytes`` per chunk cost more in
         page faults than reading the file)."""
         self._check_open()
         path = self._path
-        return lambda key: read_object_reusing(path(key))
+        return lambda key, window=None: read_object_reusing(path(key), window)
 
     def blocking_writer(self) -> Callable[[Sequence[PutItem]], None]:
         self._check_writable()

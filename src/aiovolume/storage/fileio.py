@@ -96,8 +96,10 @@ def read_object(path: str, rng: ByteRange | None) -> Blob | None:
 _local = threading.local()
 
 
-def read_object_reusing(path: str) -> Blob | None:
-    """:func:`read_object` of a whole object into this thread's reusable buffer.
+def read_object_reusing(path: str, window: tuple[int, int, int] | None = None) -> Blob | None:
+    """:func:`read_object` of a whole object into this thread's reusable buffer, or of only
+    ``window=(size, start, stop)``'s bytes when the object is stored plain and is ``size``
+    bytes long (``Blob.span`` then says which part this is).
 
     Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
     thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
@@ -106,14 +108,18 @@ def read_object_reusing(path: str) -> Blob | None:
     if found is None:
         return None
     fd, p, encoding, size = found
+    start, stop, span = 0, size + 1, None  # one byte of room past the end: a grown file is noticed
+    if window is not None and encoding is None and size == window[0]:
+        start, stop = window[1], window[2]
+        span = (start, stop)
     try:
         buf = getattr(_local, "buf", None)
-        if buf is None or len(buf) < size + 1:
-            buf = _local.buf = bytearray(max(size + 1, 1 << 18))
+        if buf is None or len(buf) < stop - start:
+            buf = _local.buf = bytearray(max(stop - start, 1 << 18))
         view = memoryview(buf)
         n = 0
-        while n <= size:  # one byte of room past the end: a grown file is noticed
-            got = os.preadv(fd, [view[n : size + 1]], n)
+        while n < stop - start:
+            got = os.preadv(fd, [view[n : stop - start]], start + n)
             if not got:
                 break
             n += got
@@ -121,9 +127,9 @@ def read_object_reusing(path: str) -> Blob | None:
         raise storage_error("read", p, exc) from exc
     finally:
         os.close(fd)
-    if n > size:  # changed under us (a writer not using temp + rename): plain read
-        return read_object(path, None)
-    return Blob(view[:n], encoding)  # type: ignore[arg-type]
+    if n > size or (span is not None and n < stop - start):
+        return read_object(path, None)  # changed under us (a writer not using temp + rename)
+    return Blob(view[:n], encoding, span)  # type: ignore[arg-type]
 
 
 def _pread_all(fd: int, start: int, stop: int) -> bytes:

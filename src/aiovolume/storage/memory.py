@@ -61,10 +61,10 @@ class MemoryStore(Store):
     def _name(self, key: str) -> str:
         return join_key(self._root, key)
 
-    def blocking_reader(self) -> Callable[[str], Blob | None]:
+    def blocking_reader(self) -> Callable[..., Blob | None]:
         self._check_open()
 
-        def read(key: str) -> Blob | None:
+        def read(key: str, window: tuple[int, int, int] | None = None) -> Blob | None:
             with _LOCK:
                 found = _BUCKETS.get(self._bucket, {}).get(self._name(key))
             return None if found is None else Blob(*found)
