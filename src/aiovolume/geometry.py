@@ -236,7 +236,10 @@ class Bbox:
     def contains_bbox(self, other: Bbox) -> bool:
         """Whether ``other``'s corners lie within this box's corners."""
         _same_ndim(self, other)
-        return bool(np.all(self.minpt <= other.minpt) and np.all(other.maxpt <= self.maxpt))
+        # plain numbers: numpy's per-call overhead was most of a small read's bounds check
+        lo, hi = self._minpt.tolist(), self._maxpt.tolist()
+        olo, ohi = other._minpt.tolist(), other._maxpt.tolist()
+        return all(a <= b for a, b in zip(lo, olo)) and all(b <= a for a, b in zip(hi, ohi))
 
     # -- measures -----------------------------------------------------------------------
     def size(self) -> Vec:

@@ -366,3 +366,27 @@ async def test_blocking_reader_window_reads_part_of_plain_objects_of_the_expecte
         short = read("short", (10240, 0, 4096))  # truncated to exactly the window: still whole
         assert short.span is None and bytes(short.data) == payload[:4096]
         assert read("missing", (10240, 0, 4096)) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="RWF_NOWAIT is Linux-only")
+async def test_blocking_reader_nowait_refuses_bytes_not_in_the_page_cache(tmp_path):
+    from aiovolume.storage.file import FileStore
+
+    async with FileStore(str(tmp_path)) as store:
+        await store.put("cold", b"c" * 200_000)
+        read = store.blocking_reader()
+        fd = os.open(tmp_path / "cold", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            try:
+                os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
+                pytest.skip("this filesystem keeps evicted pages (tmpfs?)")
+            except BlockingIOError:
+                pass
+        finally:
+            os.close(fd)
+        with pytest.raises(BlockingIOError):
+            read("cold", None, True)
+        assert bytes(read("cold").data) == b"c" * 200_000  # a blocking read brings it in
+        assert bytes(read("cold", None, True).data) == b"c" * 200_000

@@ -38,8 +38,8 @@ def plan_chunks(scale: ScaleInfo, region: Bbox) -> ChunkPlan:
     vmin = [int(v) for v in scale.voxel_offset]
     vmax = [a + int(s) for a, s in zip(vmin, scale.size)]
     chunk = [int(c) for c in scale.chunk_size]
-    rmin = [int(v) for v in region.minpt]
-    rmax = [int(v) for v in region.maxpt]
+    rmin = [int(v) for v in region.minpt.tolist()]  # tolist: numpy scalars are slow to convert
+    rmax = [int(v) for v in region.maxpt.tolist()]
     axes = []  # per axis: [(chunk start, stop, part in chunk, part in region)]
     covers = True
     for a in range(3):

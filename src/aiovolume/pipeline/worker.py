@@ -91,30 +91,54 @@ def copy_block(dst: np.ndarray, src: np.ndarray) -> None:
         dst[...] = src
 
 
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: fetch_decode_into's results, with ``nowait``, for tasks it left to a thread: bytes not in
+#: the page cache; transport-compressed bytes (decoding work), and every task after one
+DEFERRED = _Sentinel("DEFERRED")
+COMPRESSED = _Sentinel("COMPRESSED")
+
+
 def fetch_decode_into(
-    out: np.ndarray, fmt: ChunkFormat, read: Callable[[str], Any], tasks: Sequence[tuple], cache: Any = None
-) -> list[str | bool | None]:
+    out: np.ndarray, fmt: ChunkFormat, read: Callable[..., Any], tasks: Sequence[tuple], cache: Any = None,
+    nowait: bool = False,
+) -> list[Any]:
     """Read (blocking, local stores) and decode each ``(key, shape, src, dst)`` task into ``out``.
 
     One item per task: None (decoded), False (no such chunk) or why its bytes are corrupt.
+    ``nowait`` (the caller is an event loop): a task whose bytes are not in the page cache,
+    or are transport-compressed (real decoding work), is left undone as ``DEFERRED``.
     """
-    results: list[str | bool | None] = []
+    results: list[Any] = []
     planes = fmt.encoding == "raw" and fmt.num_channels == 1 and cache is None
-    for key, shape, src, dst in tasks:
+    for n, (key, shape, src, dst) in enumerate(tasks):
         if cache is not None and key in cache and _decode_one(out, fmt, key, None, None, shape, src, dst, cache) is None:
             results.append(None)
             continue
         z0, z1 = src[2]
+        window = None
         if planes and z1 - z0 < shape[2]:
             # raw chunks are z-major: read only the z-planes needed (S8's 32^3 cutouts read
             # half of each chunk's bytes)
             plane = shape[0] * shape[1] * out.itemsize
-            blob = read(key, (plane * shape[2], plane * z0, plane * z1))
-        else:
-            blob = read(key)
+            window = (plane * shape[2], plane * z0, plane * z1)
+        try:
+            blob = read(key, window, nowait) if nowait else read(key, window)
+        except BlockingIOError:
+            results.append(DEFERRED)
+            continue
         if blob is None:
             results.append(False)
             continue
+        if nowait and blob.encoding is not None:  # so, likely, are the rest
+            results += [COMPRESSED] * (len(tasks) - n)
+            break
         if blob.span is not None:
             shape, src = (shape[0], shape[1], z1 - z0), (src[0], src[1], (0, z1 - z0))
         results.append(_decode_one(out, fmt, key, blob.data, blob.encoding, shape, src, dst, cache))
@@ -168,13 +192,8 @@ def encode_from(
     return results
 
 
-class _Written:
-    def __repr__(self) -> str:
-        return "WRITTEN"
-
-
 #: encode_write's result for a chunk it has stored itself
-WRITTEN = _Written()
+WRITTEN = _Sentinel("WRITTEN")
 
 
 def encode_write(
@@ -186,7 +205,7 @@ def encode_write(
     skip_background: bool,
     write: Callable[[list[tuple[str, bytes]]], None],
     tasks: Sequence[tuple],
-) -> list[_Written | None]:
+) -> list[_Sentinel | None]:
     """:func:`encode_from`, then store the batch with the blocking ``write`` (local stores).
 
     One item per task: None where the chunk was skipped as background, else ``WRITTEN``.

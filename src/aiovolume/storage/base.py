@@ -192,14 +192,16 @@ class Store(ABC):
 
     # -- blocking fast path (local stores only)
     def blocking_reader(self) -> Callable[..., Blob | None] | None:
-        """A thread-safe blocking ``read(key, window=None)`` when a read is a cheap local call,
-        else None.
+        """A thread-safe blocking ``read(key, window=None, nowait=False)`` when a read is a
+        cheap local call, else None.
 
         With it the read pipeline fetches and decodes a batch in one codec-thread hop instead
         of a store hop plus a codec hop (profiled: the hops cost more than reading a file).
         ``window=(size, start, stop)`` allows returning only bytes ``[start, stop)`` (with
         ``Blob.span`` set) when the object is stored uncompressed and is exactly ``size``
         bytes long; otherwise, and by readers that ignore it, the whole object is returned.
+        ``nowait=True``: raise BlockingIOError instead of waiting for a disk (the caller is an
+        event loop and will hand the read to a thread).
         """
         return None
 

@@ -204,7 +204,7 @@ class FileStore(Store):
         page faults than reading the file)."""
         self._check_open()
         path = self._path
-        return lambda key, window=None: read_object_reusing(path(key), window)
+        return lambda key, window=None, nowait=False: read_object_reusing(path(key), window, nowait)
 
     def blocking_writer(self) -> Callable[[Sequence[PutItem]], None]:
         self._check_writable()

@@ -7,6 +7,7 @@ replaces the object atomically (temp file + ``os.replace``) before removing othe
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -94,16 +95,24 @@ def read_object(path: str, rng: ByteRange | None) -> Blob | None:
 
 
 _local = threading.local()
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # 0 elsewhere than Linux: the reads block as before
 
 
-def read_object_reusing(path: str, window: tuple[int, int, int] | None = None) -> Blob | None:
+def read_object_reusing(
+    path: str, window: tuple[int, int, int] | None = None, nowait: bool = False
+) -> Blob | None:
     """:func:`read_object` of a whole object into this thread's reusable buffer, or of only
     ``window=(size, start, stop)``'s bytes when the object is stored plain and is ``size``
     bytes long (``Blob.span`` then says which part this is).
 
+    ``nowait``: raise BlockingIOError rather than wait for the disk (bytes not in the page
+    cache, or a filesystem that cannot tell: ``RWF_NOWAIT`` unsupported).
+
     Bare os calls: each one gives up and retakes the GIL, and under load retaking it costs a
     thread wake-up (profiled: 12% of a decoding thread's time), so as few as possible.
     """
+    if nowait and not _NOWAIT:
+        raise BlockingIOError(errno.EAGAIN, "non-blocking reads are not supported here", path)
     found = _open_first(path)
     if found is None:
         return None
@@ -112,6 +121,7 @@ def read_object_reusing(path: str, window: tuple[int, int, int] | None = None) -
     if window is not None and encoding is None and size == window[0]:
         start, stop = window[1], window[2]
         span = (start, stop)
+    flags = _NOWAIT if nowait else 0
     try:
         buf = getattr(_local, "buf", None)
         if buf is None or len(buf) < stop - start:
@@ -119,11 +129,15 @@ def read_object_reusing(path: str, window: tuple[int, int, int] | None = None) -
         view = memoryview(buf)
         n = 0
         while n < stop - start:
-            got = os.preadv(fd, [view[n : stop - start]], start + n)
+            got = os.preadv(fd, [view[n : stop - start]], start + n, flags)
             if not got:
                 break
             n += got
+    except BlockingIOError:
+        raise
     except OSError as exc:
+        if nowait and exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise BlockingIOError(errno.EAGAIN, "non-blocking reads are not supported here", p) from None
         raise storage_error("read", p, exc) from exc
     finally:
         os.close(fd)

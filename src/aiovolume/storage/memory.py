@@ -64,7 +64,7 @@ class MemoryStore(Store):
     def blocking_reader(self) -> Callable[..., Blob | None]:
         self._check_open()
 
-        def read(key: str, window: tuple[int, int, int] | None = None) -> Blob | None:
+        def read(key: str, window: tuple[int, int, int] | None = None, nowait: bool = False) -> Blob | None:
             with _LOCK:
                 found = _BUCKETS.get(self._bucket, {}).get(self._name(key))
             return None if found is None else Blob(*found)

@@ -1,0 +1,121 @@
+"""Small reads of plain raw chunks on local disk run in the event loop thread, but only from
+the page cache: anything that would wait for the disk, or needs decoding, goes to a thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from aiovolume import Bbox, Volume
+from aiovolume.pipeline import read as read_mod
+from aiovolume.pipeline import worker
+from volume_helpers import make_info, random_volume
+
+SIZE, CHUNK = (128, 128, 64), (64, 64, 32)
+
+needs_nowait = pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="RWF_NOWAIT is Linux-only")
+
+
+def _evict(path: str) -> bool:
+    """Drop a file's pages from the page cache; False where the filesystem keeps them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        try:
+            os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
+        except BlockingIOError:
+            return True
+        return False
+    finally:
+        os.close(fd)
+
+
+def _chunk_files(url: str) -> list[str]:
+    root = os.path.join(url[len("file://"):], "4_4_40")
+    return sorted(os.path.join(root, f) for f in os.listdir(root))
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """(thread is the loop's, nowait, keys) of every fetch_decode_into call."""
+    seen: list[tuple[bool, bool, list[str]]] = []
+    real = worker.fetch_decode_into
+    loop_thread = threading.get_ident()
+
+    def spy(out, fmt, read, tasks, cache=None, nowait=False):
+        seen.append((threading.get_ident() == loop_thread, nowait, [t[0] for t in tasks]))
+        return real(out, fmt, read, tasks, cache, nowait)
+
+    monkeypatch.setattr(worker, "fetch_decode_into", spy)
+    return seen
+
+
+@needs_nowait
+async def test_cached_small_raw_read_happens_in_the_loop(layer_url, calls):
+    data = random_volume((*SIZE, 1), "uint16")
+    async with Volume(layer_url, info=make_info("uint16", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
+        await v.upload(v.bounds, data)
+        cut = await v.download(Bbox((50, 60, 20), (70, 70, 40)))
+    np.testing.assert_array_equal(np.asarray(cut), data[50:70, 60:70, 20:40])
+    assert [(here, nowait) for here, nowait, _ in calls] == [(True, True)]
+
+
+@needs_nowait
+async def test_chunks_not_in_the_page_cache_are_read_in_a_thread(layer_url, calls):
+    data = random_volume((*SIZE, 1), "uint16")
+    async with Volume(layer_url, info=make_info("uint16", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
+        await v.upload(v.bounds, data)
+        cold = [p for p in _chunk_files(layer_url) if os.path.basename(p).startswith("0-64_0-64_")]
+        if not all(_evict(p) for p in cold):
+            pytest.skip("this filesystem keeps evicted pages (tmpfs?)")
+        cut = await v.download(Bbox((50, 60, 20), (70, 70, 40)))
+    np.testing.assert_array_equal(np.asarray(cut), data[50:70, 60:70, 20:40])
+    first, second = calls
+    assert first[:2] == (True, True) and len(first[2]) == 8
+    assert second[:2] == (False, False)  # the evicted chunks, in a codec thread
+    assert sorted(second[2]) == sorted(k for k in first[2] if os.path.basename(k).startswith("0-64_0-64_"))
+
+
+async def test_compressed_chunks_go_to_threads_and_stop_further_tries(layer_url, calls):
+    data = random_volume((*SIZE, 1), "uint8")
+    async with Volume(layer_url, info=make_info("uint8", 1, size=SIZE, chunk=CHUNK), compress="gzip") as v:
+        await v.upload(v.bounds, data)
+        for _ in range(2):
+            cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
+            np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
+        assert read_mod._inline_misses.get(v.store) == read_mod.INLINE_MISSES
+    tried = [(here, nowait) for here, nowait, _ in calls]
+    if hasattr(os, "RWF_NOWAIT"):
+        assert tried == [(True, True), (False, False), (False, False)]  # tried once, then threads
+
+
+async def test_large_reads_and_decoded_encodings_never_run_in_the_loop(layer_url, calls):
+    data = random_volume((*SIZE, 1), "uint16")
+    async with Volume(layer_url, info=make_info("uint16", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
+        await v.upload(v.bounds, data)
+        await v.download(v.bounds)  # 2 MiB: more than INLINE_BYTES
+    assert SIZE[0] * SIZE[1] * SIZE[2] * 2 > read_mod.INLINE_BYTES
+    assert calls and not any(here for here, _, _ in calls)
+    calls.clear()
+    async with Volume(layer_url + "2", info=make_info("uint16", 1, size=SIZE, chunk=CHUNK, encoding="png"),
+                      compress=False) as v:
+        await v.upload(v.bounds, data)
+        np.testing.assert_array_equal(np.asarray(await v.download(Bbox((0, 0, 0), (8, 8, 8)))), data[:8, :8, :8])
+    assert calls and not any(here for here, _, _ in calls)
+
+
+async def test_a_store_whose_reads_here_are_slow_stops_reading_in_the_loop(layer_url, calls, monkeypatch):
+    monkeypatch.setattr(read_mod, "INLINE_SLOW_S", 0.0)  # every read "slow", as over a network
+    data = random_volume((*SIZE, 1), "uint8")
+    async with Volume(layer_url, info=make_info("uint8", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
+        await v.upload(v.bounds, data)
+        for _ in range(read_mod.INLINE_MISSES + 2):
+            cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
+            np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
+    here = [h for h, _, _ in calls]
+    if hasattr(os, "RWF_NOWAIT"):
+        assert here == [True] * read_mod.INLINE_MISSES + [False, False]
