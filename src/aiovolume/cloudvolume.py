@@ -51,13 +51,14 @@ class CloudVolume:
 
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> VolumeCutout:
-        return run(self._vol.download(key))
+        return self.download(key)
 
     def __setitem__(self, key: Any, data: Any) -> None:
         run(self._vol.upload(key, data))
 
     def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
-        return run(self._vol.download(bbox, mip=mip))
+        here = self._vol.download_here(bbox, mip=mip)  # local page-cached raw reads: no hand-offs
+        return run(self._vol.download(bbox, mip=mip)) if here is None else here
 
     def download_point(self, pt: Sequence[float], size: Any = 256, mip: Any = None,
                        coord_resolution: Sequence[float] | None = None) -> VolumeCutout:

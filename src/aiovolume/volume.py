@@ -29,7 +29,7 @@ from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.plan import plan_chunks
-from .pipeline.read import read_region
+from .pipeline.read import read_region, read_region_here
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 
@@ -212,9 +212,30 @@ class Volume(LayerMetadata):
             background=self.background_color, options=self.options, on_progress=self._progress(region, scale),
             cache=self.lru,
         )
+        return self._cutout(img, req, region, mip_i)
+
+    def download_here(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout | None:
+        """:meth:`download` done in the calling thread, or None (then nothing was read).
+
+        For the blocking facade: a local raw read whose bytes are all in the page cache is a
+        copy, and handing it to the event loop and a thread and back cost more than the copy
+        (see ``read_region_here``). Anything else is None, and the facade takes the async path.
+        """
+        if self.progress:
+            return None
+        mip_i = self.to_mip(mip)
+        req = self._request(bbox, mip_i)
+        region = self._bounded_region(req.bbox, mip_i)
+        img = read_region_here(
+            self.store, self._info.scales[mip_i], self._format(mip_i), region, fill_missing=self.fill_missing,
+            background=self.background_color, options=self.options, cache=self.lru,
+        )
+        return None if img is None else self._cutout(img, req, region, mip_i)
+
+    def _cutout(self, img: np.ndarray, req: SliceRequest, region: Bbox, mip: int) -> VolumeCutout:
         sx, sy, sz = req.steps
         img = img[::sx, ::sy, ::sz, req.channels]
-        return VolumeCutout(img, self.dataset_name, self.layer, mip_i, self.layer_type, region, self.cloudpath)
+        return VolumeCutout(img, self.dataset_name, self.layer, mip, self.layer_type, region, self.cloudpath)
 
     async def download_point(
         self, pt: Sequence[float], size: int | Sequence[int] = 256, mip: int | Sequence[float] | None = None,

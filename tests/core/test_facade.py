@@ -130,3 +130,51 @@ def test_facade_inside_a_running_event_loop(cv):
 def test_public_names():
     assert {"CloudVolume", "Volume", "Bbox", "Vec", "VolumeCutout", "Options"} <= set(aiovolume.__all__)
     assert CloudVolume.create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [64, 64, 64])["scales"][0]["key"] == "4_4_40"
+
+
+@pytest.fixture
+def fetch_threads(monkeypatch):
+    """The thread of every fetch_decode_into call."""
+    from aiovolume.pipeline import worker
+
+    seen: list[int] = []
+    real = worker.fetch_decode_into
+
+    def spy(*args, **kwargs):
+        seen.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "fetch_decode_into", spy)
+    return seen
+
+
+def test_local_raw_reads_run_in_the_calling_thread(layer_url, fetch_threads):
+    data = random_volume((*SIZE, 1), "uint16")
+    vol = CloudVolume(layer_url, info=make_info("uint16", 1, size=SIZE, chunk=(64, 64, 16)), compress=False,
+                      fill_missing=True, background_color=5)
+    vol[:, :, 0:16] = data[:, :, 0:16]  # the z 16-32 chunks stay missing
+    fetch_threads.clear()
+    cut = vol[3:100, 7:90, 2:30]
+    vol.close()
+    np.testing.assert_array_equal(np.asarray(cut)[:, :, :14], data[3:100, 7:90, 2:16])
+    assert np.all(np.asarray(cut)[:, :, 14:] == 5)
+    assert cut.bounds == Bbox((3, 7, 2), (100, 90, 30)) and cut.flags.f_contiguous
+    assert fetch_threads == [threading.get_ident()]
+
+
+def test_reads_the_calling_thread_cannot_finish_take_the_async_path(layer_url, fetch_threads):
+    data = random_volume((*SIZE, 1), "uint8")
+    info = make_info("uint8", 1, size=SIZE, chunk=(64, 64, 16))
+    with CloudVolume(layer_url, info=info, compress=False) as vol:
+        vol[:, :, 0:16] = data[:, :, 0:16]
+        fetch_threads.clear()
+        with pytest.raises(EmptyVolumeException, match="fill_missing=True"):  # a missing chunk
+            vol[0:10, 0:10, 10:20]
+        assert fetch_threads[0] == threading.get_ident() and fetch_threads[1] != threading.get_ident()
+    with CloudVolume(layer_url + "gz", info=info, compress="gzip") as vol:  # compressed: decoding work
+        vol[:, :, :] = data
+        fetch_threads.clear()
+        np.testing.assert_array_equal(np.asarray(vol[1:9, 2:9, 3:9]), data[1:9, 2:9, 3:9])
+        np.testing.assert_array_equal(np.asarray(vol[1:9, 2:9, 3:9]), data[1:9, 2:9, 3:9])
+        assert fetch_threads[0] == threading.get_ident()  # tried once here ...
+        assert threading.get_ident() not in fetch_threads[1:]  # ... then never again

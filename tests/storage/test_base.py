@@ -41,6 +41,26 @@ def test_keys_normalise() -> None:
         normalize_key(b"bytes")  # type: ignore[arg-type]
 
 
+@given(st.text(alphabet="ab./_-\x00", max_size=12))
+def test_normal_keys_fast_path_equals_normpath(key: str) -> None:
+    """Chunk keys skip normpath when already normal; every key still gets normpath's answer."""
+    import os
+    import posixpath
+
+    from aiovolume.storage.file import FileStore
+
+    try:
+        norm = normalize_key(key)
+    except ValueError:
+        assert not key or key.startswith("/") or "\x00" in key or posixpath.normpath(key) in (".", "..") \
+            or posixpath.normpath(key).endswith("/..")
+        return
+    assert norm == posixpath.normpath(key)
+    for root in ("/data/layer", "/"):
+        store = FileStore(root)
+        assert store._path(key) == os.path.normpath(os.path.join(store.root, norm))
+
+
 async def test_bounded_map_keeps_order_and_limit() -> None:
     running = peak = 0
 

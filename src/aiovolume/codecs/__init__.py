@@ -95,7 +95,7 @@ def prefers_processes(encoding: str) -> bool:
 def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> np.ndarray:
     """Decode one chunk's (transport-decompressed) bytes to an ``(x, y, z, c)`` array."""
     try:
-        return codec_module(fmt.encoding).decode(data, fmt, tuple(int(s) for s in shape))
+        return codec_module(fmt.encoding).decode(data, fmt, tuple(map(int, shape)))
     except (DecodingError, UnsupportedFormatError):
         raise
     except Exception as exc:  # codec libraries raise anything on bad input

@@ -65,6 +65,8 @@ def normalize_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise TypeError(f"storage keys are str, got {type(key).__name__}")
+    if key and key[0] not in "./" and "/." not in key and "//" not in key and key[-1] != "/" and "\x00" not in key:
+        return key  # already normal (no ".", ".." or empty parts): skip normpath, per chunk read
     if not key or key.startswith("/"):
         raise ValueError(f"storage key {key!r} must be a non-empty path relative to the store root")
     if "\x00" in key:

@@ -135,7 +135,10 @@ class FileStore(Store):
 
     # -- keys and paths ---------------------------------------------------------------------
     def _path(self, key: str) -> str:
-        return os.path.normpath(os.path.join(self.root, normalize_key(key)))
+        norm = normalize_key(key)
+        if norm is key and self.root != "/":  # a normal key below a normal root: plain concatenation
+            return self.root + "/" + key
+        return os.path.normpath(os.path.join(self.root, norm))
 
     def _lock(self, path: str) -> threading.Lock:
         return self._locks[hash(path) % _LOCK_STRIPES]
