@@ -72,3 +72,21 @@ def test_local_groups_cover_the_plan_in_few_hops(n, threads):
         assert len(groups) <= threads  # one share per thread
     else:
         assert size == GROUP
+
+
+@pytest.mark.parametrize("shape,dtype", [((300, 300, 100, 1), np.uint8), ((64, 64, 64, 2), np.uint64),
+                                         ((10, 10, 10, 1), np.float32)])
+@pytest.mark.parametrize("covered,background", [(True, 0), (False, 0), (False, 7)])
+def test_outputs_are_fortran_ordered_filled_and_large_ones_huge_page_aligned(shape, dtype, covered, background):
+    from aiovolume.pipeline.read import HUGE_ALIGN_FROM, _allocate
+
+    for _ in range(3):
+        junk = np.full(int(np.prod(shape)) + 4096, 0xAB, np.uint8)  # freed: memory to reuse
+        del junk
+        out = _allocate(shape, np.dtype(dtype), covered, background)
+        assert out.shape == shape and out.dtype == dtype and out.flags.f_contiguous and out.flags.writeable
+        if out.nbytes >= HUGE_ALIGN_FROM:
+            assert out.ctypes.data % (2 << 20) == 0
+        if not covered:
+            assert np.all(out == background)
+        out[...] = 3  # the whole of it is usable
