@@ -202,10 +202,7 @@ async def read_region(
             if inline_candidate(store, fmt, out.nbytes, len(plan)):
                 todo = await read_here()
             threads = codec_threads()
-            if fmt.encoding == "raw" and out.nbytes <= HERE_BYTES:
-                groups = [todo] if todo else []  # memory-bound copies: one thread did as well as two
-            else:
-                groups = batched(todo, local_group_size(len(todo), threads))
+            groups = batched(todo, local_group_size(len(todo), threads))
             if len(groups) == 1:  # small reads: no task machinery
                 await do_local_group(groups[0])
             elif groups:
