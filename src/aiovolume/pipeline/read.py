@@ -27,7 +27,7 @@ from . import worker
 from .chunkcache import ChunkCache
 from .executor import codec_threads, process_pool, processes_allowed, thread_pool
 from .fanout import batched, map_bounded
-from .plan import plan_chunks
+from .plan import ChunkPlan, plan_chunks
 from .shm import SharedArray, shm_available
 
 GROUP = 16  # chunks per fetch hop / decode batch
@@ -38,7 +38,9 @@ INLINE_CHUNKS = 8
 # (facade, aligned reads, 2 cores): 8 MiB 4.1 ms here against 5.0 through threads; 16 MiB
 # 8.0 against 6.5; S7's 8.6 MiB cutout 2.95 against 4.85.
 HERE_BYTES = 12 << 20
-INLINE_SLOW_S = 0.002  # INLINE_MISSES such reads taking longer: that store's reads all go to threads
+# INLINE_MISSES reads "now" (see _read_now) taking longer than this per chunk (page-cache reads
+# take 10-100 us): that store's reads all go to threads
+INLINE_SLOW_S = 0.001
 INLINE_MISSES = 3
 _inline_misses: "weakref.WeakKeyDictionary[Store, int]" = weakref.WeakKeyDictionary()
 
@@ -136,9 +138,6 @@ async def read_region(
                 )
             out[worker.slices_of(plan.in_region[i])] = background  # out may be uninitialised there
 
-        def local_tasks(idx: Sequence[int]) -> list[tuple]:
-            return [(plan.keys[i], plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in idx]
-
         async def settle(idx: Sequence[int], results: list) -> None:
             for i, result in zip(idx, results):
                 if result is False:
@@ -151,23 +150,17 @@ async def read_region(
         async def do_local_group(idx: Sequence[int]) -> None:
             # local store, codec in threads: read and decode in the same hop
             results = await loop.run_in_executor(
-                thread_pool(), worker.fetch_decode_into, out, fmt, reader, local_tasks(idx), cache
+                thread_pool(), worker.fetch_decode_into, out, fmt, reader, _local_tasks(plan, idx), cache
             )
             await settle(idx, results)
 
         async def read_here() -> list[int]:
             """Read what the page cache holds now, in the loop thread; the indices left over."""
-            idx = range(len(plan))
-            started = time.perf_counter()
-            results = worker.fetch_decode_into(out, fmt, reader, local_tasks(idx), cache, nowait=True)
-            if worker.COMPRESSED in results:  # decoding work: this layer's reads go to threads
-                _inline_misses[store] = INLINE_MISSES
-            elif time.perf_counter() - started > INLINE_SLOW_S:  # e.g. file metadata over a network
-                _inline_misses[store] = _inline_misses.get(store, 0) + 1
-            deferred = [i for i, r in zip(idx, results) if r is worker.DEFERRED or r is worker.COMPRESSED]
-            done = [(i, r) for i, r in zip(idx, results) if r is not worker.DEFERRED and r is not worker.COMPRESSED]
-            await settle([i for i, _ in done], [r for _, r in done])
-            return deferred
+            results = _read_now(store, fmt, reader, out, plan, cache)
+            left = [i for i, r in enumerate(results) if r is worker.DEFERRED or r is worker.COMPRESSED]
+            done = [i for i, r in enumerate(results) if r is not worker.DEFERRED and r is not worker.COMPRESSED]
+            await settle(done, [results[i] for i in done])
+            return left
 
         def cached_task(i: int) -> tuple:
             # no payload: decode_into copies the chunk from the cache
@@ -234,7 +227,7 @@ def read_region_here(
     ``fill_missing``) is None, and the caller takes read_region, which handles it all.
     """
     reader = store.blocking_reader()
-    if reader is None or fmt.encoding != "raw" or _inline_misses.get(store, 0) >= INLINE_MISSES:
+    if reader is None or not _may_read_now(store, fmt):
         return None
     plan = plan_chunks(scale, region)
     shape = (*(int(s) for s in region.size3()), fmt.num_channels)
@@ -243,17 +236,36 @@ def read_region_here(
     if nbytes > HERE_BYTES or choose_mode(options, fmt, nbytes) != "thread":
         return None
     out = _allocate(shape, dtype, plan.covers, background)
-    tasks = [(plan.keys[i], plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in range(len(plan))]
-    for i, result in enumerate(worker.fetch_decode_into(out, fmt, reader, tasks, cache, nowait=True)):
+    for i, result in enumerate(_read_now(store, fmt, reader, out, plan, cache)):
         if result is None:
             continue
         if result is False and fill_missing:
             out[worker.slices_of(plan.in_region[i])] = background
             continue
-        if result is worker.COMPRESSED:
-            _inline_misses[store] = INLINE_MISSES
         return None
     return out
+
+
+def _may_read_now(store: Store, fmt: ChunkFormat) -> bool:
+    return fmt.encoding == "raw" and _inline_misses.get(store, 0) < INLINE_MISSES
+
+
+def _local_tasks(plan: ChunkPlan, idx: Sequence[int]) -> list[tuple]:
+    """fetch_decode_into's ``(key, shape, src, dst)`` tasks for these chunks of the plan."""
+    return [(plan.keys[i], plan.shapes[i], plan.in_chunk[i], plan.in_region[i]) for i in idx]
+
+
+def _read_now(store: Store, fmt: ChunkFormat, reader: Callable, out: np.ndarray, plan: ChunkPlan,
+              cache: ChunkCache | None) -> list:
+    """fetch_decode_into every chunk of ``plan`` from the page cache (``nowait``), in this thread,
+    and remember when ``store`` turns out not worth it: compressed chunks, or slow reads."""
+    started = time.perf_counter()
+    results = worker.fetch_decode_into(out, fmt, reader, _local_tasks(plan, range(len(plan))), cache, nowait=True)
+    if worker.COMPRESSED in results:  # decoding work: this layer's reads go to threads
+        _inline_misses[store] = INLINE_MISSES
+    elif time.perf_counter() - started > INLINE_SLOW_S * max(1, len(plan)):  # e.g. metadata over a network
+        _inline_misses[store] = _inline_misses.get(store, 0) + 1
+    return results
 
 
 def inline_candidate(store: Store, fmt: ChunkFormat, nbytes: int, chunks: int) -> bool:
@@ -266,10 +278,7 @@ def inline_candidate(store: Store, fmt: ChunkFormat, nbytes: int, chunks: int) -
     once its chunks turn out transport-compressed or its reads here were slow INLINE_MISSES
     times (file metadata over a network, say).
     """
-    return (
-        fmt.encoding == "raw" and nbytes <= INLINE_BYTES and chunks <= INLINE_CHUNKS
-        and _inline_misses.get(store, 0) < INLINE_MISSES
-    )
+    return nbytes <= INLINE_BYTES and chunks <= INLINE_CHUNKS and _may_read_now(store, fmt)
 
 
 _HUGE_PAGE = 2 << 20
