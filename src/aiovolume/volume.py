@@ -215,7 +215,7 @@ class Volume(LayerMetadata):
         return self._cutout(img, req, region, mip_i)
 
     def download_here(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout | None:
-        """:meth:`download` done in the calling thread, or None (then nothing was read).
+        """:meth:`download` done in the calling thread, or None when it cannot all be done here.
 
         For the blocking facade: a local raw read whose bytes are all in the page cache is a
         copy, and handing it to the event loop and a thread and back cost more than the copy

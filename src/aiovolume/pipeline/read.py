@@ -217,7 +217,7 @@ def read_region_here(
     options: Options,
     cache: ChunkCache | None = None,
 ) -> np.ndarray | None:
-    """:func:`read_region`, done in the calling thread; None when it cannot be (nothing read).
+    """:func:`read_region`, done in the calling thread; None when it cannot be all done here.
 
     For blocking callers, which wait anyway: a local read of raw chunks (a copy, no decoding)
     up to HERE_BYTES whose bytes are all in the page cache. On 2 cores, two threads copying
