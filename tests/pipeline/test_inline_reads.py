@@ -119,3 +119,16 @@ async def test_a_store_whose_reads_here_are_slow_stops_reading_in_the_loop(layer
     here = [h for h, _, _ in calls]
     if hasattr(os, "RWF_NOWAIT"):
         assert here == [True] * read_mod.INLINE_MISSES + [False, False]
+
+
+async def test_stores_that_cannot_refuse_to_wait_are_never_read_in_the_loop(layer_url, calls, monkeypatch):
+    from aiovolume.storage.file import FileStore
+
+    monkeypatch.setattr(FileStore, "reads_without_waiting", False)  # as off Linux: no RWF_NOWAIT
+    data = random_volume((*SIZE, 1), "uint8")
+    async with Volume(layer_url, info=make_info("uint8", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
+        await v.upload(v.bounds, data)
+        cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
+        assert v.download_here(Bbox((1, 2, 3), (9, 9, 9))) is None
+    np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
+    assert [(here, nowait) for here, nowait, _ in calls] == [(False, False)]

@@ -247,7 +247,7 @@ def read_region_here(
 
 
 def _may_read_now(store: Store, fmt: ChunkFormat) -> bool:
-    return fmt.encoding == "raw" and _inline_misses.get(store, 0) < INLINE_MISSES
+    return fmt.encoding == "raw" and store.reads_without_waiting and _inline_misses.get(store, 0) < INLINE_MISSES
 
 
 def _local_tasks(plan: ChunkPlan, idx: Sequence[int]) -> list[tuple]:

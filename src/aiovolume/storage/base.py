@@ -193,6 +193,9 @@ class Store(ABC):
         self._closed = False
 
     # -- blocking fast path (local stores only)
+    #: whether blocking_reader's ``nowait=True`` can succeed (False: it always raises)
+    reads_without_waiting: bool = False
+
     def blocking_reader(self) -> Callable[..., Blob | None] | None:
         """A thread-safe blocking ``read(key, window=None, nowait=False)`` when a read is a
         cheap local call, else None.

@@ -41,6 +41,7 @@ from .base import (
 )
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
 from .fileio import (
+    NOWAIT_READS,
     SUFFIX,
     atomic_write,
     fsync_dir,
@@ -201,6 +202,8 @@ class FileStore(Store):
             yield key
 
     # -- blocking fast path ----------------------------------------------------------------------
+    reads_without_waiting = NOWAIT_READS
+
     def blocking_reader(self) -> Callable[..., Blob | None]:
         """As :meth:`Store.blocking_reader`; the Blob's data is a view of a per-thread buffer,
         valid until the thread's next read (a fresh 256 KiB ``bytes`` per chunk cost more in

@@ -95,7 +95,8 @@ def read_object(path: str, rng: ByteRange | None) -> Blob | None:
 
 
 _local = threading.local()
-_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # 0 elsewhere than Linux: the reads block as before
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # 0 elsewhere than Linux: nowait reads always refuse
+NOWAIT_READS = bool(_NOWAIT)
 
 
 def read_object_reusing(

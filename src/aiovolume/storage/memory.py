@@ -61,6 +61,8 @@ class MemoryStore(Store):
     def _name(self, key: str) -> str:
         return join_key(self._root, key)
 
+    reads_without_waiting = True  # never waits for a disk
+
     def blocking_reader(self) -> Callable[..., Blob | None]:
         self._check_open()
 
