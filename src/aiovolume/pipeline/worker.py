@@ -99,8 +99,7 @@ class _Sentinel:
         return self.name
 
 
-#: fetch_decode_into's results, with ``nowait``, for tasks it left to a thread: bytes not in
-#: the page cache; transport-compressed bytes (decoding work), and every task after one
+#: fetch_decode_into's results, with ``nowait``, for the tasks it left undone
 DEFERRED = _Sentinel("DEFERRED")
 COMPRESSED = _Sentinel("COMPRESSED")
 
@@ -112,8 +111,9 @@ def fetch_decode_into(
     """Read (blocking, local stores) and decode each ``(key, shape, src, dst)`` task into ``out``.
 
     One item per task: None (decoded), False (no such chunk) or why its bytes are corrupt.
-    ``nowait`` (the caller is an event loop): a task whose bytes are not in the page cache,
-    or are transport-compressed (real decoding work), is left undone as ``DEFERRED``.
+    ``nowait`` (the caller cannot wait for a disk): a task whose bytes are not in the page
+    cache is left undone as ``DEFERRED``; once bytes turn out transport-compressed (real
+    decoding work), that task and all after it are left undone as ``COMPRESSED``.
     """
     results: list[Any] = []
     planes = fmt.encoding == "raw" and fmt.num_channels == 1 and cache is None
@@ -129,7 +129,7 @@ def fetch_decode_into(
             plane = shape[0] * shape[1] * out.itemsize
             window = (plane * shape[2], plane * z0, plane * z1)
         try:
-            blob = read(key, window, nowait) if nowait else read(key, window)
+            blob = read(key, window, nowait)
         except BlockingIOError:
             results.append(DEFERRED)
             continue
