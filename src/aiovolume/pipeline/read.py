@@ -83,10 +83,7 @@ async def read_region(
     ``cache`` (decoded chunks, CloudVolume's ``lru_bytes``) serves and keeps chunks decoded in
     this process, i.e. not those of codecs decoded in worker processes.
     """
-    plan = plan_chunks(scale, region)
-    shape = (*(int(s) for s in region.size3()), fmt.num_channels)
-    dtype = np.dtype(fmt.dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    plan, shape, dtype, nbytes = _layout(scale, fmt, region)
     mode = choose_mode(options, fmt, nbytes)
     loop = asyncio.get_running_loop()
 
@@ -229,10 +226,7 @@ def read_region_here(
     reader = store.blocking_reader()
     if reader is None or not _may_read_now(store, fmt):
         return None
-    plan = plan_chunks(scale, region)
-    shape = (*(int(s) for s in region.size3()), fmt.num_channels)
-    dtype = np.dtype(fmt.dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
+    plan, shape, dtype, nbytes = _layout(scale, fmt, region)
     if nbytes > HERE_BYTES or choose_mode(options, fmt, nbytes) != "thread":
         return None
     out = _allocate(shape, dtype, plan.covers, background)
@@ -244,6 +238,13 @@ def read_region_here(
             continue
         return None
     return out
+
+
+def _layout(scale: ScaleInfo, fmt: ChunkFormat, region: Bbox) -> tuple[ChunkPlan, tuple, np.dtype, int]:
+    """The chunk plan of a read, and its output's shape, dtype and size in bytes."""
+    shape = (*(int(s) for s in region.size3()), fmt.num_channels)
+    dtype = np.dtype(fmt.dtype)
+    return plan_chunks(scale, region), shape, dtype, math.prod(shape) * dtype.itemsize
 
 
 def _may_read_now(store: Store, fmt: ChunkFormat) -> bool:
