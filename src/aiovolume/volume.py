@@ -29,7 +29,7 @@ from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.plan import plan_chunks
-from .pipeline.read import read_region, read_region_here
+from .pipeline.read import may_read_now, read_region, read_region_here
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 
@@ -221,13 +221,14 @@ class Volume(LayerMetadata):
         copy, and handing it to the event loop and a thread and back cost more than the copy
         (see ``read_region_here``). Anything else is None, and the facade takes the async path.
         """
-        if self.progress:
-            return None
         mip_i = self.to_mip(mip)
+        fmt = self._format(mip_i)
+        if self.progress or not may_read_now(self.store, fmt):  # before any parsing: no work twice
+            return None
         req = self._request(bbox, mip_i)
         region = self._bounded_region(req.bbox, mip_i)
         img = read_region_here(
-            self.store, self._info.scales[mip_i], self._format(mip_i), region, fill_missing=self.fill_missing,
+            self.store, self._info.scales[mip_i], fmt, region, fill_missing=self.fill_missing,
             background=self.background_color, options=self.options, cache=self.lru,
         )
         return None if img is None else self._cutout(img, req, region, mip_i)

@@ -224,7 +224,7 @@ def read_region_here(
     ``fill_missing``) is None, and the caller takes read_region, which handles it all.
     """
     reader = store.blocking_reader()
-    if reader is None or not _may_read_now(store, fmt):
+    if reader is None or not may_read_now(store, fmt):
         return None
     plan, shape, dtype, nbytes = _layout(scale, fmt, region)
     if nbytes > HERE_BYTES or choose_mode(options, fmt, nbytes) != "thread":
@@ -247,7 +247,8 @@ def _layout(scale: ScaleInfo, fmt: ChunkFormat, region: Bbox) -> tuple[ChunkPlan
     return plan_chunks(scale, region), shape, dtype, math.prod(shape) * dtype.itemsize
 
 
-def _may_read_now(store: Store, fmt: ChunkFormat) -> bool:
+def may_read_now(store: Store, fmt: ChunkFormat) -> bool:
+    """Whether reads of this layer may be tried in the loop's or the caller's thread at all."""
     return fmt.encoding == "raw" and store.reads_without_waiting and _inline_misses.get(store, 0) < INLINE_MISSES
 
 
@@ -279,7 +280,7 @@ def inline_candidate(store: Store, fmt: ChunkFormat, nbytes: int, chunks: int) -
     once its chunks turn out transport-compressed or its reads here were slow INLINE_MISSES
     times (file metadata over a network, say).
     """
-    return nbytes <= INLINE_BYTES and chunks <= INLINE_CHUNKS and _may_read_now(store, fmt)
+    return nbytes <= INLINE_BYTES and chunks <= INLINE_CHUNKS and may_read_now(store, fmt)
 
 
 _HUGE_PAGE = 2 << 20

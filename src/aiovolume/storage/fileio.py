@@ -143,7 +143,10 @@ def read_object_reusing(
     finally:
         os.close(fd)
     if n > size or (span is not None and n < stop - start):
-        return read_object(path, None)  # changed under us (a writer not using temp + rename)
+        # changed under us (a writer not using temp + rename): read it again, where one may wait
+        if nowait:
+            raise BlockingIOError(errno.EAGAIN, "the object changed while being read", p)
+        return read_object(path, None)
     return Blob(view[:n], encoding, span)  # type: ignore[arg-type]
 
 
