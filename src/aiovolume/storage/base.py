@@ -57,6 +57,12 @@ class PutItem:
 
 
 # -- validation helpers shared by the backends ------------------------------------------------
+def plain_key(key: str) -> bool:
+    """Whether ``key`` is already normal with no ".", ".." or empty parts (as chunk keys are)."""
+    return bool(key) and key[0] not in "./" and "/." not in key and "//" not in key \
+        and key[-1] != "/" and "\x00" not in key
+
+
 def normalize_key(key: str) -> str:
     """Return ``key`` in posix-normal form; reject keys that cannot name an object.
 
@@ -65,8 +71,8 @@ def normalize_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise TypeError(f"storage keys are str, got {type(key).__name__}")
-    if key and key[0] not in "./" and "/." not in key and "//" not in key and key[-1] != "/" and "\x00" not in key:
-        return key  # already normal (no ".", ".." or empty parts): skip normpath, per chunk read
+    if plain_key(key):
+        return key  # skip normpath: it was a measurable part of every chunk read
     if not key or key.startswith("/"):
         raise ValueError(f"storage key {key!r} must be a non-empty path relative to the store root")
     if "\x00" in key:

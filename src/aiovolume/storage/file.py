@@ -38,6 +38,7 @@ from .base import (
     check_prefix,
     check_range,
     normalize_key,
+    plain_key,
 )
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
 from .fileio import (
@@ -136,10 +137,9 @@ class FileStore(Store):
 
     # -- keys and paths ---------------------------------------------------------------------
     def _path(self, key: str) -> str:
-        norm = normalize_key(key)
-        if norm is key and self.root != "/":  # a normal key below a normal root: plain concatenation
-            return self.root + "/" + key
-        return os.path.normpath(os.path.join(self.root, norm))
+        if isinstance(key, str) and plain_key(key) and self.root != "/":
+            return self.root + "/" + key  # what normpath(join(...)) gives, without the cost
+        return os.path.normpath(os.path.join(self.root, normalize_key(key)))
 
     def _lock(self, path: str) -> threading.Lock:
         return self._locks[hash(path) % _LOCK_STRIPES]
