@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import threading
 
 import numpy as np
@@ -148,6 +149,10 @@ def fetch_threads(monkeypatch):
     return seen
 
 
+needs_nowait = pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="reads in the caller need RWF_NOWAIT (Linux)")
+
+
+@needs_nowait
 def test_local_raw_reads_run_in_the_calling_thread(layer_url, fetch_threads):
     data = random_volume((*SIZE, 1), "uint16")
     vol = CloudVolume(layer_url, info=make_info("uint16", 1, size=SIZE, chunk=(64, 64, 16)), compress=False,
@@ -162,6 +167,7 @@ def test_local_raw_reads_run_in_the_calling_thread(layer_url, fetch_threads):
     assert fetch_threads == [threading.get_ident()]
 
 
+@needs_nowait
 def test_reads_the_calling_thread_cannot_finish_take_the_async_path(layer_url, fetch_threads):
     data = random_volume((*SIZE, 1), "uint8")
     info = make_info("uint8", 1, size=SIZE, chunk=(64, 64, 16))
