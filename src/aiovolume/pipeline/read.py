@@ -85,6 +85,15 @@ async def read_region(
     """
     plan, shape, dtype, nbytes = _layout(scale, fmt, region)
     mode = choose_mode(options, fmt, nbytes)
+    early = None  # a small raw read tried here, from the page cache: (out, results)
+    if mode == "thread" and inline_candidate(store, fmt, nbytes, len(plan)):
+        out = _allocate(shape, dtype, plan.covers, background)
+        results = _read_now(store, fmt, store.blocking_reader(), out, plan, cache)
+        if all(r is None for r in results):  # the usual case: done before any of the machinery
+            if on_progress is not None:
+                on_progress(len(plan))
+            return out
+        early = (out, results)
     loop = asyncio.get_running_loop()
 
     if mode == "process":
@@ -98,7 +107,7 @@ async def read_region(
                 pool.run_batch, worker.decode_into_shm, (shared.name, shape, dtype.str, fmt), crash_result=str
             )
         else:
-            out = _allocate(shape, dtype, plan.covers, background)
+            out = early[0] if early is not None else _allocate(shape, dtype, plan.covers, background)
             if mode == "thread":
                 run = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
                     thread_pool(), worker.decode_into, out, fmt, tasks, cache
@@ -151,14 +160,6 @@ async def read_region(
             )
             await settle(idx, results)
 
-        async def read_here() -> list[int]:
-            """Read what the page cache holds now, in the loop thread; the indices left over."""
-            results = _read_now(store, fmt, reader, out, plan, cache)
-            left = [i for i, r in enumerate(results) if r is worker.DEFERRED or r is worker.COMPRESSED]
-            done = [i for i, r in enumerate(results) if r is not worker.DEFERRED and r is not worker.COMPRESSED]
-            await settle(done, [results[i] for i in done])
-            return left
-
         def cached_task(i: int) -> tuple:
             # no payload: decode_into copies the chunk from the cache
             return (plan.keys[i], None, None, plan.shapes[i], plan.in_chunk[i], plan.in_region[i])
@@ -189,8 +190,12 @@ async def read_region(
         reader = store.blocking_reader() if mode == "thread" else None
         if reader is not None:
             todo: Sequence[int] = range(len(plan))
-            if inline_candidate(store, fmt, out.nbytes, len(plan)):
-                todo = await read_here()
+            if early is not None:  # finish what the early read did, and do what it left
+                results = early[1]
+                left = {i for i, r in enumerate(results) if r is worker.DEFERRED or r is worker.COMPRESSED}
+                done = [i for i in range(len(plan)) if i not in left]
+                await settle(done, [results[i] for i in done])
+                todo = sorted(left)
             threads = codec_threads()
             groups = batched(todo, local_group_size(len(todo), threads))
             if len(groups) == 1:  # small reads: no task machinery
