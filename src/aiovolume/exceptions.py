@@ -42,6 +42,14 @@ class UnsupportedFormatError(AiovolumeError):
     """The layer is not in a format aiovolume can read or write."""
 
 
+class UnsupportedFeatureError(UnsupportedFormatError, NotImplementedError):
+    """The layer (or an option) uses a feature aiovolume does not implement yet.
+
+    Raised instead of guessing: e.g. a sharded scale read as if unsharded would come back as
+    zeros, and a write to it would leave chunk files no other reader sees.
+    """
+
+
 # -- request geometry ------------------------------------------------------------------
 class DimensionError(AiovolumeError, ValueError):
     """An array or bounding box has the wrong number of dimensions or shape."""

@@ -20,7 +20,7 @@ from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
     InfoUnavailableError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
-    UnsupportedFormatError,
+    UnsupportedFeatureError, UnsupportedFormatError,
 )
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
@@ -82,7 +82,7 @@ class Volume(LayerMetadata):
             if name not in _IGNORED_DEFAULTS:
                 raise TypeError(f"Volume() got an unexpected keyword argument {name!r}")
             if value != _IGNORED_DEFAULTS[name]:
-                raise NotImplementedError(f"{name}={value!r} is not supported by aiovolume yet")
+                raise UnsupportedFeatureError(f"{name}={value!r} is not supported by aiovolume yet")
         self._path: CloudPath = parse_cloudpath(cloudpath)
         self._requested_mip = mip
         self.bounded = bool(bounded)
@@ -203,7 +203,7 @@ class Volume(LayerMetadata):
     # -- reads -------------------------------------------------------------------------
     async def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
         """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout."""
-        mip_i = self.to_mip(mip)
+        mip_i = self._data_mip(mip)
         req = self._request(bbox, mip_i)
         region = self._bounded_region(req.bbox, mip_i)
         scale = self._info.scales[mip_i]
@@ -221,7 +221,7 @@ class Volume(LayerMetadata):
         copy, and handing it to the event loop and a thread and back cost more than the copy
         (see ``read_region_here``). Anything else is None, and the facade takes the async path.
         """
-        mip_i = self.to_mip(mip)
+        mip_i = self._data_mip(mip)
         fmt = self._format(mip_i)
         if self.progress or not may_read_now(self.store, fmt):  # before any parsing: no work twice
             return None
@@ -252,7 +252,7 @@ class Volume(LayerMetadata):
 
     async def exists(self, bbox: Any, mip: int | Sequence[float] | None = None) -> dict[str, bool]:
         """``{chunk_key: exists}`` for every chunk the region touches, like CloudVolume."""
-        mip_i = self.to_mip(mip)
+        mip_i = self._data_mip(mip)
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         keys = plan_chunks(self._info.scales[mip_i], region).keys
         return dict(zip(keys, await self.store.exists_many(keys)))
@@ -261,7 +261,7 @@ class Volume(LayerMetadata):
     async def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
         """Write ``data`` (3-D, 4-D or a scalar) into a region. Region first, then data."""
         self._check_writable()
-        mip_i = self.to_mip(mip)
+        mip_i = self._data_mip(mip)
         req = self._request(bbox, mip_i)
         if req.steps != (1, 1, 1):
             raise DimensionError(f"strided writes are not supported (steps {req.steps})")
@@ -301,7 +301,7 @@ class Volume(LayerMetadata):
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
         self._check_writable()
-        mip_i = self.to_mip(mip)
+        mip_i = self._data_mip(mip)
         scale = self._info.scales[mip_i]
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         if not is_aligned(region, scale.bounds, scale.chunk_size):
@@ -316,6 +316,14 @@ class Volume(LayerMetadata):
         """Drop written or deleted chunks from the chunk cache (also after a failed write)."""
         if self.lru is not None:
             self.lru.discard(plan_chunks(scale, region).keys)
+
+    def _data_mip(self, mip: int | Sequence[float] | None) -> int:
+        """``to_mip`` for reads, writes, deletes and ``exists``: refuses scales whose bytes live elsewhere."""
+        mip_i = self.to_mip(mip)
+        why = fmtinfo.unsupported_storage(self._info, mip_i)
+        if why is not None:
+            raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
+        return mip_i
 
     def _check_writable(self) -> None:
         if self._read_only:

@@ -390,6 +390,24 @@ def scale_index(info: LayerInfo, mip: _Mip) -> int:
     raise ScaleUnavailableError(f"{what} not found; available mips (resolution) are {avail}")
 
 
+def unsupported_storage(info: LayerInfo, mip: int) -> str | None:
+    """Why chunk bytes of scale ``mip`` do not live where unsharded chunk names say, or None.
+
+    Reading such a scale as unsharded would find no chunks (zeros with ``fill_missing``) and a
+    write would leave files no other reader sees, so callers refuse instead.
+    """
+    scale = info.scales[mip]
+    if scale.sharding is not None:
+        kind = scale.sharding.get("@type", "?") if isinstance(scale.sharding, Mapping) else "?"
+        return (f"scale {scale.key!r} (mip {mip}) is sharded ({kind}); sharded layers are not supported "
+                "by aiovolume yet")
+    if "data_dir" in info.extra:
+        # a graphene (PyChunkedGraph) info: its chunks live under data_dir, not beside the info
+        return (f"the info names a separate data_dir {str(info.extra['data_dir'])[:200]!r} (a graphene "
+                "layer); graphene layers are not supported by aiovolume yet")
+    return None
+
+
 def downsample_ratio(info: LayerInfo, mip: _Mip) -> np.ndarray:
     """``resolution[mip] / resolution[0]`` as float64, e.g. ``[2., 2., 1.]``."""
     res = info.scales[scale_index(info, mip)].resolution
