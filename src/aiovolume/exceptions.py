@@ -1,9 +1,48 @@
-"""The typed error tree of aiovolume.
+"""The typed error tree of aiovolume: every class lives here, all under :class:`AiovolumeError`.
 
-Every error derives from :class:`AiovolumeError`. Names follow CloudVolume's
-``cloudvolume.exceptions`` and keep its built-in bases (``ValueError``,
-``IndexError``...), so ``except`` clauses in existing scripts keep working.
-This module imports nothing from the package.
+Names follow CloudVolume's ``cloudvolume.exceptions`` (which re-exports cloud-files' and osteoid's)
+and keep its built-in bases (``ValueError``, ``IndexError``...), so ``except`` clauses in existing
+scripts keep working. This module imports nothing from the package.
+
+    AiovolumeError
+    ├── InfoError ─────────────────────── malformed or inconsistent info JSON
+    │   ├── InfoUnavailableError           no info file where one must be
+    │   └── RedirectError
+    │       ├── TooManyRedirects
+    │       └── CyclicRedirect
+    ├── ScaleUnavailableError (IndexError) no such mip / resolution
+    ├── UnsupportedFormatError             a layer we cannot read or write
+    │   └── UnsupportedFeatureError (NotImplementedError)   e.g. sharded scales, until supported
+    ├── DimensionError (ValueError)
+    │   └── ShapeMismatchError (+ AlignmentError)
+    ├── OutOfBoundsError (ValueError)
+    ├── EmptyRequestException (ValueError)
+    ├── SubvoxelVolumeError (ValueError)
+    ├── AlignmentError (ValueError)
+    ├── DtypeError (ValueError, TypeError)
+    ├── EmptyVolumeException               a chunk is missing and fill_missing=False
+    ├── EmptyFileException
+    ├── DecodingError                      a stored chunk is corrupt, truncated or the wrong size
+    │   └── DecompressionError             its transport compression (gzip, br, ...) is corrupt
+    ├── EncodingError
+    │   └── CompressionError
+    ├── UnsupportedCompressionType (ValueError)
+    ├── ReadOnlyException
+    ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
+    ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
+    │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
+    ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
+    ├── UnsupportedProtocolError (ValueError)
+    ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
+    ├── StorageError (OSError)             a storage operation failed
+    │   ├── AuthenticationError            401/403: never treated as "missing"
+    │   ├── IntegrityError                 bytes that do not match their checksum or length
+    │   │   ├── MD5IntegrityError
+    │   │   └── CRC32CIntegrityError
+    │   ├── TransientError                 worth retrying (5xx, 429, resets); internal to retries
+    │   ├── RetriesExhausted               a transient failure that outlasted the retry policy
+    │   └── ListingNotSupported (NotImplementedError)   http(s) cannot list
+    └── ResourceLimitError (MemoryError)   more memory than is available or allowed
 """
 
 from __future__ import annotations
@@ -98,8 +137,16 @@ class DecodingError(AiovolumeError):
     """A stored chunk could not be decoded (corrupt, truncated or wrong size)."""
 
 
+class DecompressionError(DecodingError):
+    """Stored bytes could not be decompressed (cloud-files' name, re-exported by CloudVolume)."""
+
+
 class EncodingError(AiovolumeError):
     """An array could not be encoded with the layer's encoding."""
+
+
+class CompressionError(EncodingError):
+    """Bytes could not be compressed (cloud-files' name, re-exported by CloudVolume)."""
 
 
 class UnsupportedCompressionType(AiovolumeError, ValueError):
@@ -110,6 +157,11 @@ class ReadOnlyException(AiovolumeError):
     """A write was attempted on a read-only layer (http, redirected info)."""
 
 
+class SpecViolation(AiovolumeError, ValueError):
+    """Bytes or JSON that break the Precomputed specification."""
+
+
+# -- meshes and skeletons (CloudVolume / osteoid names) ---------------------------------------
 class MeshMissingError(AiovolumeError, ValueError):
     """A mesh was requested but does not exist."""
 
@@ -119,12 +171,32 @@ class MeshDecodeError(AiovolumeError, ValueError):
 
 
 class SkeletonDecodeError(AiovolumeError, ValueError):
-    """A skeleton could not be decoded."""
+    """A skeleton could not be decoded (missing file, truncated or inconsistent bytes)."""
+
+
+class SkeletonEncodeError(AiovolumeError, ValueError):
+    """A skeleton could not be encoded."""
+
+
+class SkeletonUnassignedEdgeError(AiovolumeError):
+    """A skeleton edge names a vertex that does not exist."""
+
+
+class SkeletonTransformError(AiovolumeError):
+    """A skeleton transform is not an invertible 3x4 matrix."""
+
+
+class SkeletonAttributeMixingError(AiovolumeError):
+    """Skeletons with different vertex attributes cannot be merged."""
 
 
 # -- storage ---------------------------------------------------------------------------
 class UnsupportedProtocolError(AiovolumeError, ValueError):
     """The cloudpath names a protocol aiovolume does not support."""
+
+
+class InvalidKeyError(AiovolumeError, ValueError):
+    """A storage key or list prefix that cannot name an object (absolute, NUL byte, ``..`` above the root)."""
 
 
 class StorageError(AiovolumeError, OSError):
@@ -139,5 +211,34 @@ class IntegrityError(StorageError):
     """Stored bytes did not match their checksum or length."""
 
 
+class MD5IntegrityError(IntegrityError):
+    """Bytes did not match their MD5 (Content-MD5, ETag or GCS md5Hash)."""
+
+
+class CRC32CIntegrityError(IntegrityError):
+    """Bytes did not match their GCS CRC32C."""
+
+
+class TransientError(StorageError):
+    """A failure worth retrying. ``retry_after`` (seconds) comes from the server when it says."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+
+class RetriesExhausted(StorageError):
+    """A transient failure that kept happening until the attempt cap or the deadline."""
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class ListingNotSupported(StorageError, NotImplementedError):
+    """HTTP has no listing: the server only answers for names we already know."""
+
+
 class ResourceLimitError(AiovolumeError, MemoryError):
-    """A request needs more memory (shared memory, output array) than is available."""
+    """A request needs more memory (shared memory, output array) than is available or allowed."""

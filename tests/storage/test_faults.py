@@ -27,7 +27,7 @@ import aiovolume
 from aiovolume import Bbox, Volume
 from aiovolume.exceptions import AuthenticationError, EmptyVolumeException, StorageError
 from aiovolume.storage.http import HttpStore
-from aiovolume.storage.retry import RetriesExhausted
+from aiovolume.exceptions import RetriesExhausted
 from aiovolume.testing.faultserver import FAULT_KINDS, FaultConfig, FaultServer, spawn_fault_server
 
 pytestmark = pytest.mark.interop  # layers written by the real cloud-volume

@@ -24,7 +24,7 @@ from aiovolume.exceptions import AuthenticationError, StorageError
 from aiovolume.options import Options, RetryPolicy
 from aiovolume.storage import Blob, PutItem, open_store
 from aiovolume.storage.gcs import GcsStore
-from aiovolume.storage.retry import RetriesExhausted
+from aiovolume.exceptions import RetriesExhausted
 from aiovolume.testing.faultserver import FaultConfig, FaultServer
 
 FAST_RETRY = Options(retry=RetryPolicy(max_attempts=12, base_delay=0.01, throttle_base_delay=0.01, max_delay=0.05))

@@ -25,8 +25,9 @@ from aiovolume.exceptions import AuthenticationError, IntegrityError, ReadOnlyEx
 from aiovolume.options import Options, RetryPolicy
 from aiovolume.storage import Blob, PutItem, open_store
 from aiovolume.storage.file import FileStore
-from aiovolume.storage.http import HttpStore, ListingNotSupported
-from aiovolume.storage.retry import RetriesExhausted
+from aiovolume.exceptions import ListingNotSupported
+from aiovolume.storage.http import HttpStore
+from aiovolume.exceptions import RetriesExhausted
 from aiovolume.testing.faultserver import FaultConfig, spawn_fault_server
 
 

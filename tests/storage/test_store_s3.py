@@ -21,7 +21,7 @@ from contract import StoreContract
 from aiovolume.exceptions import AuthenticationError, StorageError, UnsupportedProtocolError
 from aiovolume.options import Options, RetryPolicy
 from aiovolume.storage import Blob, PutItem, open_store
-from aiovolume.storage.retry import RetriesExhausted
+from aiovolume.exceptions import RetriesExhausted
 from aiovolume.storage.s3 import S3Store, register_s3_alias, s3_aliases, unregister_s3_alias
 from aiovolume.testing.faultserver import FaultConfig, FaultServer
 

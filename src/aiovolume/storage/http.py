@@ -51,7 +51,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ..exceptions import AuthenticationError, IntegrityError, StorageError
+from ..exceptions import AuthenticationError, IntegrityError, ListingNotSupported, StorageError
 from ..options import Options
 from .base import ENCODINGS, Blob, ByteRange, Store, check_prefix, check_range, join_key, slice_range
 from .paths import CloudPath, parse_cloudpath, redact
@@ -67,10 +67,6 @@ _SAFE = "/-_.~!$&'()*+,;=:@"
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _MD5_ETAG = re.compile(r'^"([0-9a-fA-F]{32})"$')
 _ENCODING_ALIASES = {"x-gzip": "gzip", "identity": None, "": None}
-
-
-class ListingNotSupported(StorageError, NotImplementedError):
-    """HTTP has no listing: the server only answers for names we already know."""
 
 
 @dataclass(frozen=True, slots=True)

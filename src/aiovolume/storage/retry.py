@@ -18,27 +18,12 @@ from typing import Awaitable, Callable, TypeVar
 
 import aiohttp
 
-from ..exceptions import AuthenticationError, IntegrityError, StorageError
+from ..exceptions import (  # noqa: F401  (TransientError, RetriesExhausted: re-exported)
+    AuthenticationError, IntegrityError, RetriesExhausted, StorageError, TransientError,
+)
 from ..options import RetryPolicy
 
 T = TypeVar("T")
-
-
-class TransientError(StorageError):
-    """A failure worth retrying. ``retry_after`` (seconds) comes from the server when it says."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, throttled: bool = False) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.throttled = throttled
-
-
-class RetriesExhausted(StorageError):
-    """A transient failure that kept happening until the attempt cap or the deadline."""
-
-    def __init__(self, message: str, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
 
 
 _TRANSIENT = (
