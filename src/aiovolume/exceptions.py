@@ -34,6 +34,7 @@ scripts keep working. This module imports nothing from the package.
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
+    ├── InvalidRangeError (ValueError)     a byte range that cannot be read (negative, stop < start)
     ├── StorageError (OSError)             a storage operation failed
     │   ├── AuthenticationError            401/403: never treated as "missing"
     │   ├── IntegrityError                 bytes that do not match their checksum or length
@@ -197,6 +198,10 @@ class UnsupportedProtocolError(AiovolumeError, ValueError):
 
 class InvalidKeyError(AiovolumeError, ValueError):
     """A storage key or list prefix that cannot name an object (absolute, NUL byte, ``..`` above the root)."""
+
+
+class InvalidRangeError(AiovolumeError, ValueError):
+    """A byte range that cannot be read: not integers, negative where not allowed, or stop < start."""
 
 
 class StorageError(AiovolumeError, OSError):
