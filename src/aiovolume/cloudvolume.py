@@ -57,8 +57,8 @@ class CloudVolume:
         run(self._vol.upload(key, data))
 
     def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
-        here = self._vol.download_here(bbox, mip=mip)  # local page-cached raw reads: no hand-offs
-        return run(self._vol.download(bbox, mip=mip)) if here is None else here
+        started = self._vol.download_here(bbox, mip=mip)  # local page-cached raw reads: no hand-offs
+        return started if isinstance(started, VolumeCutout) else run(self._vol.finish_download(started))
 
     def download_point(self, pt: Sequence[float], size: Any = 256, mip: Any = None,
                        coord_resolution: Sequence[float] | None = None) -> VolumeCutout:

@@ -10,17 +10,17 @@ Example::
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .codecs import ChunkFormat, supported_encodings
+from .codecs import ChunkFormat
 from .codecs.compression import decompress, resolve_compress
 from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
     InfoUnavailableError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
-    UnsupportedFeatureError, UnsupportedFormatError,
+    UnsupportedFeatureError,
 )
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
@@ -28,8 +28,9 @@ from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
-from .pipeline.plan import plan_chunks
-from .pipeline.read import may_read_now, read_region, read_region_here
+from .pipeline.layerformat import chunk_format
+from .pipeline.read import ReadJob, finish_read, read_here, start_read
+from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 
@@ -103,6 +104,7 @@ class Volume(LayerMetadata):
         # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
         self.lru = ChunkCache(lru_bytes) if lru_bytes else None
         self._store: Store | None = None
+        self._sources: dict[int, ChunkSource] = {}
         self._read_only = False
         self._mip = 0
         resolve_compress(compress, "raw")  # reject a bad compress= before any I/O
@@ -203,40 +205,40 @@ class Volume(LayerMetadata):
     # -- reads -------------------------------------------------------------------------
     async def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
         """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout."""
-        mip_i = self._data_mip(mip)
-        req = self._request(bbox, mip_i)
-        region = self._bounded_region(req.bbox, mip_i)
-        scale = self._info.scales[mip_i]
-        img = await read_region(
-            self.store, scale, self._format(mip_i), region, fill_missing=self.fill_missing,
-            background=self.background_color, options=self.options, on_progress=self._progress(region, scale),
-            cache=self.lru,
-        )
-        return self._cutout(img, req, region, mip_i)
+        return await self.finish_download(self._start_download(bbox, mip))
 
-    def download_here(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout | None:
-        """:meth:`download` done in the calling thread, or None when it cannot all be done here.
+    def download_here(self, bbox: Any, mip: int | Sequence[float] | None = None) -> "VolumeCutout | PendingDownload":
+        """:meth:`download` started in the calling thread: the cutout, or what is left to finish.
 
-        For the blocking facade: a local raw read whose bytes are all in the page cache is a
-        copy, and handing it to the event loop and a thread and back cost more than the copy
-        (see ``read_region_here``). Anything else is None, and the facade takes the async path.
+        For the blocking facade: a local raw read whose bytes are in the page cache is a copy,
+        and handing it to the event loop and a thread and back cost more than the copy
+        (``pipeline.read.read_here``). Whatever it could not do (chunks on disk only,
+        compressed, corrupt) is finished by :meth:`finish_download` without redoing the rest.
         """
+        pending = self._start_download(bbox, mip)
+        if not self.progress and read_here(pending.job):
+            return self._cutout(pending.job.out, pending)  # type: ignore[arg-type]
+        return pending
+
+    async def finish_download(self, pending: "PendingDownload") -> VolumeCutout:
+        return self._cutout(await finish_read(pending.job), pending)
+
+    def _start_download(self, bbox: Any, mip: int | Sequence[float] | None) -> "PendingDownload":
         mip_i = self._data_mip(mip)
-        fmt = self._format(mip_i)
-        if self.progress or not may_read_now(self.store, fmt):  # before any parsing: no work twice
-            return None
         req = self._request(bbox, mip_i)
         region = self._bounded_region(req.bbox, mip_i)
-        img = read_region_here(
-            self.store, self._info.scales[mip_i], fmt, region, fill_missing=self.fill_missing,
+        job = start_read(
+            self._source(mip_i), self._format(mip_i), region, fill_missing=self.fill_missing,
             background=self.background_color, options=self.options, cache=self.lru,
+            on_progress=self._progress(region, self._info.scales[mip_i]),
         )
-        return None if img is None else self._cutout(img, req, region, mip_i)
+        return PendingDownload(job, req, region, mip_i)
 
-    def _cutout(self, img: np.ndarray, req: SliceRequest, region: Bbox, mip: int) -> VolumeCutout:
-        sx, sy, sz = req.steps
-        img = img[::sx, ::sy, ::sz, req.channels]
-        return VolumeCutout(img, self.dataset_name, self.layer, mip, self.layer_type, region, self.cloudpath)
+    def _cutout(self, img: np.ndarray, pending: "PendingDownload") -> VolumeCutout:
+        sx, sy, sz = pending.req.steps
+        img = img[::sx, ::sy, ::sz, pending.req.channels]
+        return VolumeCutout(img, self.dataset_name, self.layer, pending.mip, self.layer_type, pending.region,
+                            self.cloudpath)
 
     async def download_point(
         self, pt: Sequence[float], size: int | Sequence[int] = 256, mip: int | Sequence[float] | None = None,
@@ -254,8 +256,9 @@ class Volume(LayerMetadata):
         """``{chunk_key: exists}`` for every chunk the region touches, like CloudVolume."""
         mip_i = self._data_mip(mip)
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
-        keys = plan_chunks(self._info.scales[mip_i], region).keys
-        return dict(zip(keys, await self.store.exists_many(keys)))
+        source = self._source(mip_i)
+        tasks = source.plan(region).tasks
+        return {t.key: found for t, found in zip(tasks, await source.exists_many(tasks))}
 
     # -- writes ------------------------------------------------------------------------
     async def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
@@ -289,14 +292,14 @@ class Volume(LayerMetadata):
         fmt = self._format(mip_i)
         try:
             await write_region(
-                self.store, scale, fmt, region, array,
+                self._source(mip_i), fmt, region, array,
                 compress=resolve_compress(self.compress, fmt.encoding), compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
                 cache_control=_cache_control(self.cdn_cache), options=self.options,
                 on_progress=self._progress(region, scale),
             )
         finally:
-            self._forget(scale, region)
+            self._forget(mip_i, region)
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
@@ -306,16 +309,26 @@ class Volume(LayerMetadata):
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         if not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
+        source = self._source(mip_i)
         try:
-            await self.store.delete_many(plan_chunks(scale, region).keys)
+            await source.delete_many(source.plan(region).tasks)
         finally:
-            self._forget(scale, region)
+            self._forget(mip_i, region)
 
     # -- helpers -------------------------------------------------------------------------
-    def _forget(self, scale: Any, region: Bbox) -> None:
+    def _forget(self, mip: int, region: Bbox) -> None:
         """Drop written or deleted chunks from the chunk cache (also after a failed write)."""
         if self.lru is not None:
-            self.lru.discard(plan_chunks(scale, region).keys)
+            self.lru.discard(self._source(mip).plan(region).keys)
+
+    def _source(self, mip: int) -> ChunkSource:
+        """The chunks of scale ``mip``: made once per store and scale (both can change)."""
+        scale, store = self._info.scales[mip], self.store
+        cached = self._sources.get(mip)
+        if cached is not None and cached.scale is scale and cached.store is store:  # type: ignore[attr-defined]
+            return cached
+        source = self._sources[mip] = UnshardedSource(store, scale)
+        return source
 
     def _data_mip(self, mip: int | Sequence[float] | None) -> int:
         """``to_mip`` for reads, writes, deletes and ``exists``: refuses scales whose bytes live elsewhere."""
@@ -330,17 +343,7 @@ class Volume(LayerMetadata):
             raise ReadOnlyException(f"{self.cloudpath} is read-only (http(s) source or redirected info)")
 
     def _format(self, mip: int) -> ChunkFormat:
-        scale = self._info.scales[mip]
-        if scale.encoding not in supported_encodings():
-            raise UnsupportedFormatError(
-                f"{self.cloudpath} mip {mip} uses encoding {scale.encoding!r}, which aiovolume cannot "
-                f"handle yet (supported: {', '.join(supported_encodings())})"
-            )
-        bs = scale.compressed_segmentation_block_size
-        return ChunkFormat(
-            scale.encoding, self._info.data_type, self.num_channels, tuple(bs) if bs else None,
-            scale.extra.get("jpeg_quality"), scale.extra.get("png_level"), scale.extra.get("fpzip_precision"),
-        )
+        return chunk_format(self._info, self._info.scales[mip], f"{self.cloudpath} mip {mip}")
 
     def _request(self, key: Any, mip: int) -> SliceRequest:
         bounds = _bounds_of(self._info.scales[mip])
@@ -462,3 +465,12 @@ def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: s
         + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
            "Deleting part of a chunk would lose its other voxels.")
     )
+
+
+class PendingDownload(NamedTuple):
+    """A download started by :meth:`Volume.download_here` that :meth:`Volume.finish_download` ends."""
+
+    job: ReadJob
+    req: SliceRequest
+    region: Bbox
+    mip: int

@@ -12,7 +12,7 @@ import pytest
 from aiovolume.codecs import ChunkFormat, decode_chunk, encode_chunk, needs_isolation, supported_encodings
 from aiovolume.exceptions import DecodingError, EncodingError, UnsupportedFormatError
 from aiovolume.options import Options
-from aiovolume.pipeline.read import choose_mode
+from aiovolume.pipeline.schedule import choose_mode
 
 SHAPES = [(32, 32, 16), (13, 32, 5), (1, 1, 1), (37, 64, 5)]
 COMBOS = (

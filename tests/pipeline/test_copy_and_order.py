@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiovolume.pipeline.read import interleave_spans
-from aiovolume.pipeline.worker import copy_block
+from aiovolume.pipeline.schedule import interleave_spans
+from aiovolume.pipeline.placement import copy_block
 
 DTYPES = [np.uint8, np.uint16, np.int32, np.uint64, np.float32, np.float64]
 
@@ -60,8 +60,7 @@ def test_interleave_spans_is_a_permutation_alternating_spans(n, k):
 @pytest.mark.parametrize("n", [1, 2, 4, 5, 8, 50, 64, 65, 512])
 @pytest.mark.parametrize("threads", [2, 4])
 def test_local_groups_cover_the_plan_in_few_hops(n, threads):
-    from aiovolume.pipeline.fanout import batched
-    from aiovolume.pipeline.read import GROUP, local_group_size
+    from aiovolume.pipeline.schedule import GROUP, batched, local_group_size
 
     size = local_group_size(n, threads)
     groups = batched(range(n), size)
@@ -78,12 +77,12 @@ def test_local_groups_cover_the_plan_in_few_hops(n, threads):
                                          ((10, 10, 10, 1), np.float32)])
 @pytest.mark.parametrize("covered,background", [(True, 0), (False, 0), (False, 7)])
 def test_outputs_are_fortran_ordered_filled_and_large_ones_huge_page_aligned(shape, dtype, covered, background):
-    from aiovolume.pipeline.read import HUGE_ALIGN_FROM, _allocate
+    from aiovolume.pipeline.placement import HUGE_ALIGN_FROM, allocate
 
     for _ in range(3):
         junk = np.full(int(np.prod(shape)) + 4096, 0xAB, np.uint8)  # freed: memory to reuse
         del junk
-        out = _allocate(shape, np.dtype(dtype), covered, background)
+        out = allocate(shape, np.dtype(dtype), covered, background)
         assert out.shape == shape and out.dtype == dtype and out.flags.f_contiguous and out.flags.writeable
         if out.nbytes >= HUGE_ALIGN_FROM:
             assert out.ctypes.data % (2 << 20) == 0

@@ -9,9 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from aiovolume import Bbox, Volume
+from aiovolume import Bbox, Volume, VolumeCutout
 from aiovolume.pipeline import read as read_mod
-from aiovolume.pipeline import worker
+from aiovolume.pipeline import source as source_mod
+from aiovolume.pipeline.source import UnshardedSource
 from volume_helpers import make_info, random_volume
 
 SIZE, CHUNK = (128, 128, 64), (64, 64, 32)
@@ -41,16 +42,17 @@ def _chunk_files(url: str) -> list[str]:
 
 @pytest.fixture
 def calls(monkeypatch):
-    """(thread is the loop's, nowait, keys) of every fetch_decode_into call."""
+    """(thread is the loop's, nowait, keys) of every blocking chunk read (UnshardedSource.fetch_now)."""
     seen: list[tuple[bool, bool, list[str]]] = []
-    real = worker.fetch_decode_into
+    real = UnshardedSource.fetch_now
     loop_thread = threading.get_ident()
 
-    def spy(out, fmt, read, tasks, cache=None, nowait=False):
-        seen.append((threading.get_ident() == loop_thread, nowait, [t[0] for t in tasks]))
-        return real(out, fmt, read, tasks, cache, nowait)
+    def spy(self, tasks, budget, consume, windows=None):
+        if budget.fetch and (budget.wait or self.reads_now):  # it reads (else it returns at once)
+            seen.append((threading.get_ident() == loop_thread, not budget.wait, [t.key for t in tasks]))
+        return real(self, tasks, budget, consume, windows)
 
-    monkeypatch.setattr(worker, "fetch_decode_into", spy)
+    monkeypatch.setattr(UnshardedSource, "fetch_now", spy)
     return seen
 
 
@@ -87,7 +89,7 @@ async def test_compressed_chunks_go_to_threads_and_stop_further_tries(layer_url,
         for _ in range(2):
             cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
             np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
-        assert read_mod._inline_misses.get(v.store) == read_mod.INLINE_MISSES
+        assert not v._source(0).offers_now_reads
     tried = [(here, nowait) for here, nowait, _ in calls]
     if hasattr(os, "RWF_NOWAIT"):
         assert tried == [(True, True), (False, False), (False, False)]  # tried once, then threads
@@ -109,16 +111,16 @@ async def test_large_reads_and_decoded_encodings_never_run_in_the_loop(layer_url
 
 
 async def test_a_store_whose_reads_here_are_slow_stops_reading_in_the_loop(layer_url, calls, monkeypatch):
-    monkeypatch.setattr(read_mod, "INLINE_SLOW_S", 0.0)  # every read "slow", as over a network
+    monkeypatch.setattr(read_mod, "NOW_SECONDS_PER_CHUNK", 0.0)  # every read "slow", as over a network
     data = random_volume((*SIZE, 1), "uint8")
     async with Volume(layer_url, info=make_info("uint8", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
         await v.upload(v.bounds, data)
-        for _ in range(read_mod.INLINE_MISSES + 2):
+        for _ in range(source_mod.SLOW_LIMIT + 2):
             cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
             np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
     here = [h for h, _, _ in calls]
     if hasattr(os, "RWF_NOWAIT"):
-        assert here == [True] * read_mod.INLINE_MISSES + [False, False]
+        assert here == [True] * source_mod.SLOW_LIMIT + [False, False]
 
 
 async def test_stores_that_cannot_refuse_to_wait_are_never_read_in_the_loop(layer_url, calls, monkeypatch):
@@ -129,6 +131,6 @@ async def test_stores_that_cannot_refuse_to_wait_are_never_read_in_the_loop(laye
     async with Volume(layer_url, info=make_info("uint8", 1, size=SIZE, chunk=CHUNK), compress=False) as v:
         await v.upload(v.bounds, data)
         cut = await v.download(Bbox((1, 2, 3), (9, 9, 9)))
-        assert v.download_here(Bbox((1, 2, 3), (9, 9, 9))) is None
+        assert not isinstance(v.download_here(Bbox((1, 2, 3), (9, 9, 9))), VolumeCutout)
     np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
     assert [(here, nowait) for here, nowait, _ in calls] == [(False, False)]

@@ -20,7 +20,7 @@ from aiovolume.geometry import Bbox
 
 __all__ = [
     "chunk_name", "chunk_key", "chunk_keys", "parse_chunk_name", "chunk_grid", "chunk_count",
-    "is_aligned", "expand_to_grid", "shrink_to_grid",
+    "is_aligned", "expand_to_grid", "shrink_to_grid", "grid_chunk_key",
 ]
 
 # re.ASCII: \d must not accept other scripts' digits (int() parses them); fullmatch, not
@@ -152,3 +152,8 @@ def shrink_to_grid(bbox: Bbox, volume: Bbox, chunk_size: Sequence[int]) -> Bbox:
     hi = np.where(hi == vmax, hi, vmin + (hi - vmin) // chunk * chunk)
     # Bbox() sorts its corners, so an inverted axis must be collapsed by hand.
     return Bbox(lo, np.maximum(hi, lo))
+
+
+def grid_chunk_key(scale_key: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int) -> str:
+    """:func:`chunk_key` from plain ints: the read planner names every chunk through this."""
+    return f"{scale_key}/{x0}-{x1}_{y0}-{y1}_{z0}-{z1}"

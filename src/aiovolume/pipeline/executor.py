@@ -107,11 +107,6 @@ class ProcessPool:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    async def start(self) -> None:
-        """Start the workers off the event loop (the forkserver takes ~0.5 s the first time)."""
-        pool, _ = self._current()
-        await asyncio.to_thread(lambda: [f.result() for f in [pool.submit(_ping) for _ in range(self.workers)]])
-
     async def run_batch(
         self, fn: Callable[..., Any], args: tuple, tasks: Sequence[tuple], key_of: Callable[[tuple], str],
         crash_result: Callable[[str], Any] | None = None,
@@ -157,10 +152,6 @@ class ProcessPool:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
-
-
-def _ping() -> int:
-    return os.getpid()
 
 
 _process_pools: dict[int, ProcessPool] = {}

@@ -45,8 +45,3 @@ async def map_bounded(fn: Callable[[T], Awaitable[Any]], items: Sequence[T], lim
             await fn(item)
 
     await run_all(one(item) for item in items)
-
-
-def batched(seq: Sequence[T], size: int) -> list[Sequence[T]]:
-    size = max(1, size)
-    return [seq[i : i + size] for i in range(0, len(seq), size)]

@@ -1,8 +1,10 @@
-"""Upload plan: cut the region into chunks, encode them off the loop, PUT them concurrently.
+"""The write algorithm: plan -> (fetch chunks to merge) -> encode -> store, in groups.
 
 Chunks only partly covered by the region (allowed with ``non_aligned_writes``) are merged
-with their stored content (read-modify-write), so neighbouring voxels are never lost.
-Every chunk PUT is atomic in the store; nothing is written before the plan is validated.
+with their stored content (read-modify-write), so neighbouring voxels are never lost. Every
+chunk is stored atomically by the source; nothing is written before the plan is validated.
+Encodes run where ``schedule.choose_mode`` says; for local sources a codec thread encodes
+and stores its group in one hop (``ChunkSource.store_now``).
 """
 
 from __future__ import annotations
@@ -10,103 +12,93 @@ from __future__ import annotations
 import asyncio
 from contextlib import ExitStack
 from functools import partial
-from typing import Callable
+from typing import Awaitable, Callable, Sequence
 
 import numpy as np
 
 from ..codecs import ChunkFormat
-from ..format.info import ScaleInfo
 from ..geometry import Bbox
 from ..options import Options
-from ..storage.base import PutItem, Store
 from . import worker
-from .worker import WRITTEN
 from .executor import codec_threads, process_pool, thread_pool
-from .fanout import batched, map_bounded
-from .plan import plan_chunks
-from .read import GROUP, choose_mode, interleave_spans
+from .fanout import map_bounded
+from .schedule import GROUP, batched, choose_mode, interleave_spans
 from .shm import SharedArray
+from .source import ChunkSource
+from .tasks import ChunkTask
+from .worker import EncodeItem, EncodeSpec
+
+# encodes a group's items; returns the tasks whose chunks are all background (to delete)
+Encoder = Callable[[list[EncodeItem]], Awaitable[list[ChunkTask]]]
 
 
 async def write_region(
-    store: Store,
-    scale: ScaleInfo,
-    fmt: ChunkFormat,
-    region: Bbox,
-    data: np.ndarray,
-    *,
-    compress: str | None,
-    compress_level: int | None,
-    background: float = 0,
-    delete_black_uploads: bool = False,
-    cache_control: str | None = None,
-    options: Options,
-    on_progress: Callable[[int], None] | None = None,
+    source: ChunkSource, fmt: ChunkFormat, region: Bbox, data: np.ndarray, *, compress: str | None,
+    compress_level: int | None, background: float = 0, delete_black_uploads: bool = False,
+    cache_control: str | None = None, options: Options, on_progress: Callable[[int], None] | None = None,
 ) -> None:
     """Write ``data`` (``(x, y, z, c)``, already the layer's dtype) into ``region``.
 
     The caller has checked bounds, shape, dtype and alignment.
     """
-    plan = plan_chunks(scale, region)
+    plan = source.plan(region)
     mode = choose_mode(options, fmt, data.nbytes)
-    loop = asyncio.get_running_loop()
     level = options.gzip_level if compress_level is None else compress_level
-    common = (fmt, compress, level, background, delete_black_uploads)
-
-    writer = store.blocking_writer() if mode == "thread" else None
-
-    def write(pairs: list[tuple[str, bytes]]) -> None:
-        writer([PutItem(k, d, content_encoding=compress, cache_control=cache_control) for k, d in pairs])
-
+    spec = EncodeSpec(fmt, compress, level, background, delete_black_uploads)
+    store_now = source.store_now() if mode == "thread" else None
     with ExitStack() as stack:
-        if mode == "process":
-            shared = stack.enter_context(SharedArray(data.shape, data.dtype))
-            shared.array[...] = data  # one copy; workers cut their chunks from it
-            pool = process_pool(options.resolved_decode_workers())
-            encode = partial(pool.run_batch, worker.encode_from_shm, (shared.name, data.shape, data.dtype.str, *common))
-        elif writer is not None:  # local store: encode and write in the same codec-thread hop
-            encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
-                thread_pool(), worker.encode_write, data, *common, write, tasks
-            )
-        elif mode == "thread":
-            encode = lambda tasks, key_of: loop.run_in_executor(  # noqa: E731
-                thread_pool(), worker.encode_from, data, *common, tasks
-            )
-        else:
-            async def encode(tasks, key_of):  # type: ignore[misc]
-                return worker.encode_from(data, *common, tasks)
+        encode = _encoder(stack, source, mode, data, spec, options, store_now, cache_control)
 
-        async def do_group(idx: range) -> None:
-            partial_idx = [i for i in idx if not plan.full[i]]
-            existing: dict[int, tuple] = {}
-            if partial_idx:
-                blobs = await store.get_many([plan.keys[i] for i in partial_idx])
-                existing = {i: ((b.data, b.encoding) if b is not None else ()) for i, b in zip(partial_idx, blobs)}
-            tasks = [
-                (plan.keys[i], plan.in_region[i], plan.shapes[i], plan.in_chunk[i], existing.get(i))
-                for i in idx
-            ]
-            encoded = await encode(tasks, key_of=_task_key)
-            puts, deletes = [], []
-            for task, payload in zip(tasks, encoded):
-                if payload is None:
-                    deletes.append(task[0])
-                elif payload is not WRITTEN:
-                    puts.append(PutItem(task[0], payload, content_encoding=compress, cache_control=cache_control))
-            if puts:
-                await store.put_many(puts)
-            if deletes:
-                await store.delete_many(deletes)
+        async def do_group(group: Sequence[ChunkTask]) -> None:
+            merging = [t for t in group if not t.full]
+            stored = await source.fetch_many(merging) if merging else {}
+            items = []
+            for task in group:
+                blob = stored.get(task.position)
+                items.append(EncodeItem(task, not task.full, None if blob is None else blob.data,
+                                        None if blob is None else blob.encoding))
+            background_only = await encode(items)
+            if background_only:
+                await source.delete_many(background_only)
             if on_progress is not None:
-                on_progress(len(idx))
+                on_progress(len(group))
 
-        groups = batched(range(len(plan)), GROUP)
-        if writer is not None:
+        groups = batched(plan.tasks, GROUP)
+        if store_now is not None:
             threads = codec_threads()
             await map_bounded(do_group, interleave_spans(groups, threads), 2 * threads)
         else:
-            await map_bounded(do_group, groups, max(4, options.concurrency_for(store.scheme) // GROUP))
+            await map_bounded(do_group, groups, max(4, source.fetch_concurrency() // GROUP))
 
 
-def _task_key(task: tuple) -> str:
-    return task[0]
+def _encoder(stack: ExitStack, source: ChunkSource, mode: str, data: np.ndarray, spec: EncodeSpec,
+             options: Options, store_now: Callable | None, cache_control: str | None) -> Encoder:
+    """How a group is encoded and stored in this mode (the loop never blocks on an encode)."""
+    loop = asyncio.get_running_loop()
+    if store_now is not None:  # local store: encode and store in the same codec-thread hop
+        def encode_store(items: list[EncodeItem]) -> list[ChunkTask]:
+            payloads = worker.encode_batch(data, spec, items)
+            store_now([(it.task, p) for it, p in zip(items, payloads) if p is not None], spec.method, cache_control)
+            return [it.task for it, p in zip(items, payloads) if p is None]
+
+        return lambda items: loop.run_in_executor(thread_pool(), encode_store, items)
+    if mode == "process":
+        shared = stack.enter_context(SharedArray(data.shape, data.dtype))
+        shared.array[...] = data  # one copy; workers cut their chunks from it
+        pool = process_pool(options.resolved_decode_workers())
+        run = partial(pool.run_batch, worker.encode_batch_shm, (shared.name, data.shape, data.dtype.str, spec),
+                      key_of=lambda it: it.task.key)
+    elif mode == "thread":
+        run = lambda items: loop.run_in_executor(thread_pool(), worker.encode_batch, data, spec, items)  # noqa: E731
+    else:
+        async def run(items: list[EncodeItem]) -> list[bytes | None]:  # type: ignore[misc]
+            return worker.encode_batch(data, spec, items)
+
+    async def encode_then_store(items: list[EncodeItem]) -> list[ChunkTask]:
+        payloads = await run(items)
+        puts = [(it.task, p) for it, p in zip(items, payloads) if p is not None]
+        if puts:
+            await source.store_many(puts, content_encoding=spec.method, cache_control=cache_control)
+        return [it.task for it, p in zip(items, payloads) if p is None]
+
+    return encode_then_store

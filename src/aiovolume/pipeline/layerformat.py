@@ -1,0 +1,21 @@
+"""The codec parameters of a scale's chunks (``ChunkFormat``), from its info."""
+
+from __future__ import annotations
+
+from ..codecs import ChunkFormat, supported_encodings
+from ..exceptions import UnsupportedFormatError
+from ..format.info import LayerInfo, ScaleInfo
+
+
+def chunk_format(info: LayerInfo, scale: ScaleInfo, where: str) -> ChunkFormat:
+    """What a codec needs to read and write ``scale``'s chunks; ``where`` names it in errors."""
+    if scale.encoding not in supported_encodings():
+        raise UnsupportedFormatError(
+            f"{where} uses encoding {scale.encoding!r}, which aiovolume cannot handle yet "
+            f"(supported: {', '.join(supported_encodings())})"
+        )
+    bs = scale.compressed_segmentation_block_size
+    return ChunkFormat(
+        scale.encoding, info.data_type, info.num_channels, tuple(bs) if bs else None,
+        scale.extra.get("jpeg_quality"), scale.extra.get("png_level"), scale.extra.get("fpzip_precision"),
+    )
