@@ -42,6 +42,8 @@ CHUNK = (64, 64, 64)
 MIN_TIMED_S, MAX_RUNS = 1.0, 10   # short scenarios: more rounds (up to 10) while a client has < 1 s timed
 CALL_TIMEOUT_S = 900
 DEFAULT_CLIENTS = ("aiovolume", "aiovolume-async", "cloud-volume", "tensorstore")
+BASE_SUFFIX = "@base"
+BASELINE: list[str] = []  # --baseline: the checkout whose src/ the "@base" workers import
 LRU_BYTES = 256 << 20  # S8-lru: the same chunk-cache budget for every client
 
 
@@ -115,8 +117,12 @@ class Worker:
 
     def __init__(self, client: str) -> None:
         self.client = client
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "worker.py"), client],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        env = None
+        if client.endswith(BASE_SUFFIX):  # the same client on the --baseline checkout's code
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                p for p in (str(Path(BASELINE[0]) / "src"), os.environ.get("PYTHONPATH")) if p))
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "worker.py"), client.removesuffix(BASE_SUFFIX)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         hello = self._recv(120)
         if "error" in hello:
             self.close()
@@ -377,7 +383,10 @@ def choose_clients(scen: Scenario, wanted: list[str]) -> list[str]:
         out.insert(0, scen.primary)  # S8: "aiovolume" means its async API
     extra = [c for c in wanted if c.startswith("aiovolume-") and c != "aiovolume-async" and c not in out
              and scen.kind != "cutouts"]
-    return out + extra
+    chosen = out + extra
+    if BASELINE:  # A/B: every aiovolume row again, on the baseline's code, in the same round-robin
+        chosen += [c + BASE_SUFFIX for c in chosen if c.startswith("aiovolume")]
+    return chosen
 
 
 def main() -> int:
@@ -390,6 +399,8 @@ def main() -> int:
                     help="comma-separated; also aiovolume-process, aiovolume-thread, aiovolume-inline")
     ap.add_argument("--cutouts", type=int, default=None, help="S8 cutouts (default 1000; --quick 200)")
     ap.add_argument("--no-gzip-study", action="store_true", help="skip the gzip level study")
+    ap.add_argument("--baseline", default="", help="a checkout of older aiovolume code (e.g. a git worktree): "
+                    "each aiovolume row is run again on it, in the same round-robin, as '<client>@base'")
     args = ap.parse_args()
     args.runs = args.runs if args.runs is not None else (3 if args.quick else 5)
     if args.runs < 1:
@@ -400,6 +411,10 @@ def main() -> int:
     from clients import FACTORIES
 
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if args.baseline:
+        if not (Path(args.baseline) / "src" / "aiovolume").is_dir():
+            ap.error(f"--baseline {args.baseline}: no src/aiovolume there (e.g. git worktree add DIR COMMIT)")
+        BASELINE.append(str(Path(args.baseline).resolve()))
     unknown = [c for c in wanted if c not in FACTORIES]
     if unknown:
         ap.error(f"unknown client(s) {unknown}; choose from {list(FACTORIES)}")
