@@ -14,8 +14,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .codecs import ChunkFormat
-from .codecs.compression import decompress, resolve_compress
+from .codecs.compression import decompress
 from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
@@ -28,7 +27,7 @@ from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
-from .pipeline.layerformat import chunk_format
+from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.read import ReadJob, finish_read, read_here, start_read
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
@@ -327,15 +326,16 @@ class Volume(LayerMetadata):
         cached = self._sources.get(mip)
         if cached is not None and cached.scale is scale and cached.store is store:  # type: ignore[attr-defined]
             return cached
+        why = fmtinfo.unsupported_storage(self._info, mip)
+        if why is not None:
+            raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
         source = self._sources[mip] = UnshardedSource(store, scale)
         return source
 
     def _data_mip(self, mip: int | Sequence[float] | None) -> int:
         """``to_mip`` for reads, writes, deletes and ``exists``: refuses scales whose bytes live elsewhere."""
         mip_i = self.to_mip(mip)
-        why = fmtinfo.unsupported_storage(self._info, mip_i)
-        if why is not None:
-            raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
+        self._source(mip_i)
         return mip_i
 
     def _check_writable(self) -> None:

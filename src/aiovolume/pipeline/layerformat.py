@@ -1,10 +1,16 @@
-"""The codec parameters of a scale's chunks (``ChunkFormat``), from its info."""
+"""The codec parameters of a scale's chunks (``ChunkFormat``) and its transport compression.
+
+The volume layer reaches codecs only through here (import-linter's layers contract).
+"""
 
 from __future__ import annotations
 
 from ..codecs import ChunkFormat, supported_encodings
+from ..codecs.compression import resolve_compress
 from ..exceptions import UnsupportedFormatError
 from ..format.info import LayerInfo, ScaleInfo
+
+__all__ = ["ChunkFormat", "chunk_format", "resolve_compress"]
 
 
 def chunk_format(info: LayerInfo, scale: ScaleInfo, where: str) -> ChunkFormat:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -47,17 +47,20 @@ def fill(out: np.ndarray, task: ChunkTask, value: float) -> None:
     out[slices_of(task.in_region)] = value
 
 
-def raw_window(task: ChunkTask, fmt: ChunkFormat, itemsize: int) -> tuple[int, int, int] | None:
-    """``(size, start, stop)`` of the only bytes a plain raw chunk needs, or None for all of it.
+def raw_windows(tasks: Sequence[ChunkTask], fmt: ChunkFormat, itemsize: int) -> list | None:
+    """Per task, ``(size, start, stop)`` of the only bytes a plain raw chunk needs (None: all).
 
     Raw chunks are z-major, so a region covering some z-planes needs only those (S8's 32^3
     cutouts read half of each chunk's bytes). One channel only: channels are outermost.
     """
-    (z0, z1), depth = task.in_chunk[2], task.shape[2]
-    if fmt.encoding != "raw" or fmt.num_channels != 1 or z1 - z0 == depth:
+    if fmt.encoding != "raw" or fmt.num_channels != 1:
         return None
-    plane = task.shape[0] * task.shape[1] * itemsize
-    return (plane * depth, plane * z0, plane * z1)
+    windows = []
+    for t in tasks:
+        (z0, z1), depth = t.in_chunk[2], t.shape[2]
+        plane = t.shape[0] * t.shape[1] * itemsize
+        windows.append(None if z1 - z0 == depth else (plane * depth, plane * z0, plane * z1))
+    return windows
 
 
 def place_decoded(out: np.ndarray, chunk: np.ndarray, task: ChunkTask) -> None:

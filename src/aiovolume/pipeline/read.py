@@ -31,7 +31,7 @@ from . import worker
 from .chunkcache import ChunkCache
 from .executor import codec_threads, process_pool, thread_pool
 from .fanout import map_bounded
-from .placement import allocate, decode_place, fill, place_cached, raw_window
+from .placement import allocate, decode_place, fill, place_cached, raw_windows
 from .schedule import GROUP, batched, choose_mode, interleave_spans, local_group_size
 from .shm import SharedArray
 from .source import NOTHING, WAIT, Budget, ChunkSource
@@ -53,9 +53,13 @@ Left = tuple[ChunkTask, ChunkResult]
 _CACHED = object()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ReadJob:
-    """One read request: its plan, its output and the chunks still to do (``left``)."""
+    """One read request: its plan, its output and what is still to do.
+
+    ``todo``: chunks not read yet (or deferred); ``corrupt``: chunks read whose bytes did not
+    decode, with why (finish_read fetches them again).
+    """
 
     source: ChunkSource
     fmt: ChunkFormat
@@ -68,14 +72,12 @@ class ReadJob:
     options: Options
     cache: ChunkCache | None
     on_progress: Callable[[int], None] | None
+    nbytes: int
+    todo: list[ChunkTask]
+    corrupt: list[tuple[ChunkTask, str]] = field(default_factory=list)
     out: np.ndarray | None = None  # None until finish_read, for "process" (shared memory)
     shm_name: str | None = None  # the output's shared-memory segment, for "process"
     tried_now: bool = False  # a now-read was tried (read_here): the loop does not repeat it
-    left: list[Left] = field(default_factory=list)
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
 
     def missing(self, task: ChunkTask) -> None:
         if not self.fill_missing:
@@ -101,9 +103,10 @@ def start_read(source: ChunkSource, fmt: ChunkFormat, region: Bbox, *, fill_miss
     plan = source.plan(region)
     shape = (*(int(s) for s in region.size3()), fmt.num_channels)
     dtype = np.dtype(fmt.dtype)
-    mode = choose_mode(options, fmt, math.prod(shape) * dtype.itemsize)
+    nbytes = math.prod(shape) * dtype.itemsize
+    mode = choose_mode(options, fmt, nbytes)
     job = ReadJob(source, fmt, plan, shape, dtype, mode, fill_missing, background, options,  # type: ignore[arg-type]
-                  None if mode == "process" else cache, on_progress, left=[(t, DEFERRED) for t in plan.tasks])
+                  None if mode == "process" else cache, on_progress, nbytes, plan.tasks)
     if mode != "process":
         job.out = allocate(shape, dtype, plan.covers, background)
     return job
@@ -134,9 +137,10 @@ def read_now(job: ReadJob, tasks: Sequence[ChunkTask], budget: Budget) -> list[L
                 left.append((task, result))
         return True
 
-    windows = None if cache is not None else [raw_window(t, fmt, out.itemsize) for t in tasks]
+    windows = None if cache is not None else raw_windows(tasks, fmt, out.itemsize)
     rest = job.source.fetch_now(tasks, budget, consume, windows)
-    left += [(t, COMPRESSED if declined and t is declined[0] else DEFERRED) for t in rest]
+    if rest:
+        left += [(t, COMPRESSED if declined and t is declined[0] else DEFERRED) for t in rest]
     return left
 
 
@@ -152,36 +156,40 @@ def read_here(job: ReadJob) -> bool:
             and job.source.offers_now_reads):
         return False
     job.tried_now = True
-    _run_now(job, _now_budget(len(job.left)))
-    return not job.left
+    _run_now(job, _now_budget(len(job.todo)))
+    return not (job.todo or job.corrupt)
 
 
 def read_in_loop(job: ReadJob) -> None:
     """In the event loop: small raw reads from the page cache (handing one to a thread and back
     cost more CPU than the read: 0.48 ms per S8 cutout against 0.22 here), or small reads the
     decoded-chunk LRU holds whole."""
-    if job.out is None or not job.left:
+    if job.out is None or not job.todo:
         return
-    n = len(job.left)
+    n = len(job.todo)
     if job.fmt.encoding == "raw" and job.nbytes <= INLINE_BYTES and n <= INLINE_CHUNKS \
             and not job.tried_now and job.source.offers_now_reads:
         _run_now(job, _now_budget(n))
     elif job.cache is not None and job.nbytes <= INLINE_CACHED_BYTES \
-            and all(t.key in job.cache for t, _ in job.left):
+            and all(t.key in job.cache for t in job.todo):
         _run_now(job, NOTHING)
 
 
 def _run_now(job: ReadJob, budget: Budget) -> None:
-    before = len(job.left)
-    job.left = read_now(job, [t for t, _ in job.left], budget)
-    job.progress(before - len(job.left))
+    todo = job.todo
+    left = read_now(job, todo, budget)
+    job.todo = [t for t, r in left if r.outcome is not Outcome.CORRUPT]
+    job.corrupt += [(t, r.detail) for t, r in left if r.outcome is Outcome.CORRUPT]
+    if job.on_progress is not None:
+        job.progress(len(todo) - len(left))
 
 
 async def finish_read(job: ReadJob) -> np.ndarray:
     """Do every chunk the job has left (in the loop first when that is cheapest) and return its output."""
     if job.mode != "process":
         read_in_loop(job)
-        await _finish(job)
+        if job.todo or job.corrupt:
+            await _finish(job)
         return job.out  # type: ignore[return-value]
     with SharedArray(job.shape, job.dtype) as shared:  # unlinked on exit, always
         job.out, job.shm_name = shared.array, shared.name
@@ -192,9 +200,8 @@ async def finish_read(job: ReadJob) -> np.ndarray:
 
 
 async def _finish(job: ReadJob) -> None:
-    corrupt = [(t, r.detail) for t, r in job.left if r.outcome is Outcome.CORRUPT]
-    todo = [t for t, r in job.left if r.outcome is not Outcome.CORRUPT]
-    job.left = []
+    corrupt, todo = job.corrupt, job.todo
+    job.corrupt, job.todo = [], []
     for task, error in corrupt:
         await _refetch(job, task, error)
     job.progress(len(corrupt))

@@ -17,6 +17,7 @@ error messages and the decoded-chunk LRU need the names. A missing chunk is ``No
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -64,6 +65,10 @@ class ChunkSource(ABC):
 
     url: str
     scale: ScaleInfo
+    #: ``chunk_name(x0, x1, y0, y1, z0, z1) -> str``: the chunk's name, unique within the layer (the
+    #: decoded-chunk LRU is keyed by it) and shown in errors; set by each source (an attribute, not
+    #: a method: planning calls it for every chunk)
+    chunk_name: Callable[[int, int, int, int, int, int], str]
     #: fetch_now can read without waiting (page cache); False: fetch_now(wait=False) reads nothing
     reads_now: bool = False
     #: fetch_now(WAIT) is a cheap blocking local read, worth doing inside a codec thread's hop
@@ -104,22 +109,20 @@ class ChunkSource(ABC):
                 g += 1
             axes.append(spans)
         name, tasks = self.chunk_name, []
+        new = tuple.__new__  # ChunkTask(...) through its Python-level __new__ was a tenth of planning
         for gz, z0, z1, cz, rz in axes[2]:
             for gy, y0, y1, cy, ry in axes[1]:
                 for gx, x0, x1, cx, rx in axes[0]:  # x fastest
                     shape = (x1 - x0, y1 - y0, z1 - z0)
                     full = cx == (0, shape[0]) and cy == (0, shape[1]) and cz == (0, shape[2])
-                    tasks.append(ChunkTask((gx, gy, gz), name(x0, x1, y0, y1, z0, z1), shape, (cx, cy, cz),
-                                           (rx, ry, rz), full))
+                    tasks.append(new(ChunkTask, ((gx, gy, gz), name(x0, x1, y0, y1, z0, z1), shape, (cx, cy, cz),
+                                                 (rx, ry, rz), full)))
         return ChunkPlan(tasks, covers)
 
     def fetch_concurrency(self) -> int:
         """Chunks worth having in flight at once (fetch_many groups are sized from it)."""
         return 64
 
-    @abstractmethod
-    def chunk_name(self, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int) -> str:
-        """The chunk's name: unique within the layer (the LRU is keyed by it), shown in errors."""
 
     # -- reads -------------------------------------------------------------------------------
     @abstractmethod
@@ -175,12 +178,11 @@ class UnshardedSource(ChunkSource):
         self._reader = store.blocking_reader()
         self.reads_blocking = self._reader is not None
         self.reads_now = self.reads_blocking and store.reads_without_waiting
+        self.chunk_name = functools.partial(grid_chunk_key, scale.key)  # type: ignore[method-assign]
 
     def fetch_concurrency(self) -> int:
         return self.store.options.concurrency_for(self.store.scheme)
 
-    def chunk_name(self, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int) -> str:
-        return grid_chunk_key(self.scale.key, x0, x1, y0, y1, z0, z1)
 
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
         blobs = await self.store.get_many([t.key for t in tasks])
