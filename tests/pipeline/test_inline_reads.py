@@ -134,3 +134,25 @@ async def test_stores_that_cannot_refuse_to_wait_are_never_read_in_the_loop(laye
         assert not isinstance(v.download_here(Bbox((1, 2, 3), (9, 9, 9))), VolumeCutout)
     np.testing.assert_array_equal(np.asarray(cut), data[1:9, 2:9, 3:9])
     assert [(here, nowait) for here, nowait, _ in calls] == [(False, False)]
+
+
+@needs_nowait
+def test_the_facade_finishes_what_its_thread_left_without_reading_any_chunk_twice(layer_url, calls):
+    """16 chunks, 4 evicted: the caller's thread reads 12 from the page cache, codec threads the
+    other 4, and no chunk is read twice (the old fast path re-read all 16 on the async path)."""
+    from aiovolume import CloudVolume
+
+    size = (128, 128, 128)
+    data = random_volume((*size, 1), "uint8")
+    with CloudVolume(layer_url, info=make_info("uint8", 1, size=size, chunk=(32, 64, 64)), compress=False) as vol:
+        vol[:, :, :] = data
+        cold = [p for p in _chunk_files(layer_url) if os.path.basename(p).startswith("0-32_")]
+        if not all(_evict(p) for p in cold):
+            pytest.skip("this filesystem keeps evicted pages (tmpfs?)")
+        calls.clear()
+        np.testing.assert_array_equal(np.asarray(vol[:, :, :]), data)
+    caller = [keys for here, nowait, keys in calls if nowait]
+    threads = [k for here, nowait, keys in calls if not nowait for k in keys]
+    assert len(caller) == 1 and len(caller[0]) == 16
+    assert sorted(threads) == sorted("4_4_40/" + os.path.basename(p) for p in cold)
+    assert len(threads) == len(set(threads)) == 4
