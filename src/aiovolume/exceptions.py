@@ -28,6 +28,7 @@ scripts keep working. This module imports nothing from the package.
     │   └── CompressionError
     ├── UnsupportedCompressionType (ValueError)
     ├── ReadOnlyException
+    ├── OptionError (ValueError)           an option value that cannot be used (lru_bytes=-1, cdn_cache=[])
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
     │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
@@ -156,6 +157,10 @@ class UnsupportedCompressionType(AiovolumeError, ValueError):
 
 class ReadOnlyException(AiovolumeError):
     """A write was attempted on a read-only layer (http, redirected info)."""
+
+
+class OptionError(AiovolumeError, ValueError):
+    """An option value that cannot be used, e.g. ``lru_bytes=-1`` or ``cdn_cache=[]``."""
 
 
 class SpecViolation(AiovolumeError, ValueError):

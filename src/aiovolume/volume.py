@@ -18,7 +18,7 @@ from .codecs.compression import decompress
 from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
-    InfoUnavailableError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
+    InfoUnavailableError, OptionError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
     UnsupportedFeatureError,
 )
 from .format import info as fmtinfo
@@ -452,7 +452,7 @@ def _cache_control(cdn_cache: Any) -> str | None:
         return cdn_cache
     if isinstance(cdn_cache, int):
         return "no-cache" if cdn_cache <= 0 else f"max-age={cdn_cache}, s-max-age={cdn_cache}"
-    raise ValueError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")
+    raise OptionError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")
 
 
 def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: str = "write") -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aiovolume import Bbox, CloudVolume, Options, Volume
+from aiovolume.exceptions import OptionError
 from aiovolume.pipeline.chunkcache import ChunkCache
 from tests.volume_helpers import make_info, random_volume
 
@@ -30,8 +31,9 @@ def test_chunk_cache_is_lru_bounded_and_read_only():
     assert "huge" not in cache
     cache.discard(["a", "zzz"])
     assert "a" not in cache and cache.nbytes == 2000
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="lru_bytes must be >= 0") as err:
         ChunkCache(-1)
+    assert isinstance(err.value, ValueError)  # what CloudVolume users catch
 
 
 @pytest.mark.parametrize("executor", ["auto", "inline"])

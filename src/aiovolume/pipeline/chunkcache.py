@@ -14,13 +14,15 @@ from typing import Iterable
 
 import numpy as np
 
+from ..exceptions import OptionError
+
 
 class ChunkCache:
     """A thread-safe LRU of decoded ``(x, y, z, c)`` chunks holding at most ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
         if int(max_bytes) < 0:
-            raise ValueError(f"lru_bytes must be >= 0, got {max_bytes}")
+            raise OptionError(f"lru_bytes must be >= 0, got {max_bytes}")
         self.max_bytes = int(max_bytes)
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0

@@ -1,4 +1,4 @@
-"""Infos whose chunk bytes live somewhere unsharded chunk names do not point are refused, typed.
+"""Refusals are typed: infos whose chunk bytes live where unsharded names do not point, and bad option values.
 
 (The TensorStore-written sharded layer is in ``tests/interop/test_sharded_refused.py``.)
 """
@@ -67,3 +67,14 @@ async def test_graphene_data_dir_refused(layer_url):
             await vol.download(BOX)
         with pytest.raises(UnsupportedFeatureError, match="graphene"):
             await vol.exists(BOX)
+
+
+async def test_bad_option_values_are_typed(layer_url):
+    from aiovolume.exceptions import OptionError
+
+    with pytest.raises(OptionError, match="lru_bytes must be >= 0"):
+        Volume(layer_url, lru_bytes=-1)
+    async with Volume(layer_url, info=make_info("uint8", 1, size=(64, 64, 16)), cdn_cache=[1]) as vol:
+        await vol.commit_info()
+        with pytest.raises(OptionError, match=r"cdn_cache=\[1\] must be a bool, int or str"):
+            await vol.upload(BOX, np.zeros((64, 64, 16), np.uint8))
