@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 
-from aiovolume.exceptions import StorageError
+from aiovolume.exceptions import IntegrityError, InvalidRangeError, StorageError, UnsupportedFeatureError
 from aiovolume.storage import Blob, PutItem, Store
 
 
@@ -189,6 +190,77 @@ class ReadContract:
             assert await store.get("k") == Blob(b"v", None)
         with pytest.raises(StorageError, match="closed"):
             await store.exists("k")
+
+
+    # -- get_ranges ----------------------------------------------------------------------------
+    async def test_get_ranges_exact_bytes_in_request_order(self, store: Store, writer: Store) -> None:
+        data = os.urandom(200_000)
+        await writer.put("shard", data)
+        rng = random.Random(5)
+        ranges = [(a, a + rng.randrange(0, 5000)) for a in (rng.randrange(0, 190_000) for _ in range(60))]
+        ranges += [(0, 0), (10, 10), (0, 16), (0, 16), (100, 300), (150, 250), (199_990, 200_000), (5, 5)]
+        rng.shuffle(ranges)
+        got = await store.get_ranges("shard", ranges)
+        assert got == [data[a:b] for a, b in ranges]
+        assert all(type(g) is bytes for g in got)
+        assert await store.get_ranges("shard", []) == []
+
+    async def test_get_ranges_coalesces_near_ranges_only(self, store: Store, writer: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        data = os.urandom(300_000)
+        await writer.put("shard", data)
+        reads = count_range_reads(store, monkeypatch)
+        gap = store.range_gap
+        near = [(1000, 1100), (1100 + gap // 2, 1200 + gap // 2), (1050, 1150), (1000, 1100)]  # overlap, dup, gap/2
+        assert await store.get_ranges("shard", near) == [data[a:b] for a, b in near]
+        assert reads() == 1
+        far = [(0, 10), (10 + 3 * gap, 20 + 3 * gap), (200_000, 200_010)]
+        assert await store.get_ranges("shard", far) == [data[a:b] for a, b in far]
+        assert reads() == 1 + 3
+
+    async def test_get_ranges_missing_object_is_none(self, store: Store) -> None:
+        assert await store.get_ranges("no.shard", [(0, 16), (100, 200)]) is None
+        assert await store.get_ranges("no.shard", [(0, 0)]) is None
+        assert await store.get_ranges("no.shard", []) is None
+
+    async def test_get_ranges_past_the_end_is_an_integrity_error(self, store: Store, writer: Store) -> None:
+        await writer.put("shard", bytes(1000))
+        for bad in ([(990, 1001)], [(0, 10), (2000, 2010)], [(1000, 1001)]):
+            with pytest.raises(IntegrityError, match=r"shard: byte range \[\d+, \d+\) reaches past its end") as err:
+                await store.get_ranges("shard", bad)
+            assert "1000 bytes" in str(err.value)
+        assert await store.get_ranges("shard", [(1000, 1000), (990, 1000)]) == [b"", bytes(10)]
+
+    async def test_get_ranges_invalid_ranges_raise_before_io(self, store: Store) -> None:
+        for bad in ([(5, 2)], [(-1, 3)], [(0.0, 3)], [(True, 3)], [(1, 2, 3)], [None]):
+            with pytest.raises(InvalidRangeError):
+                await store.get_ranges("no.shard", bad)  # type: ignore[arg-type]
+        assert issubclass(InvalidRangeError, ValueError)
+
+    async def test_get_ranges_of_a_transport_encoded_object_is_refused(self, store: Store, writer: Store) -> None:
+        await writer.put("gz.shard", gzip.compress(bytes(5000)), content_encoding="gzip")
+        with pytest.raises(UnsupportedFeatureError, match="transport encoding 'gzip'"):
+            await store.get_ranges("gz.shard", [(0, 10)])
+
+
+def count_range_reads(store: Store, monkeypatch: pytest.MonkeyPatch):
+    """How many reads ``get_ranges`` issued: ranged ``get``s, or preads for file:// (both pass through)."""
+    from aiovolume.storage import fileranges
+
+    n = [0]
+    real_get, real_pread = store.get, fileranges.os.pread
+
+    async def get(key, byte_range=None):
+        n[0] += 1
+        return await real_get(key, byte_range)
+
+    def pread(fd, size, offset):
+        n[0] += 1
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(store, "get", get)
+    monkeypatch.setattr(fileranges.os, "pread", pread)
+    return lambda: n[0]
 
 
 class StoreContract(ReadContract):

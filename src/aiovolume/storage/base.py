@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from ..exceptions import ReadOnlyException, StorageError
 from ..options import Options
+from .ranges import check_ranges, coalesce, encoded, first_past, past_end, slice_back
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -251,6 +252,39 @@ class Store(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[str]:
         """Keys under the root starting with ``prefix``: recursive, sorted, relative to the root."""
+
+    # -- many ranges of one object (sharded layers)
+    #: ranges closer than this many bytes are read as one (remote: a few KiB cost less than a round trip)
+    range_gap: int = 4096
+    #: ...as long as one merged read stays within this many bytes
+    max_coalesced: int = 8 << 20
+
+    async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
+        """The bytes of each ``(start, stop)`` range of the stored object ``key``, in the order given.
+
+        Ranges are absolute, half-open, ``0 <= start <= stop`` (else InvalidRangeError, before
+        any I/O); duplicates and overlaps are fine, an empty range is ``b""`` wherever it lies. Ranges closer than
+        ``range_gap`` are coalesced into one read (at most ``max_coalesced`` bytes), the merged
+        reads run concurrently. None when the object does not exist (only then: 401/403 and
+        other failures raise as ``get`` does). A range past the object's end raises
+        IntegrityError (never short bytes); an object stored with a transport encoding raises
+        UnsupportedFeatureError (its byte ranges are not ranges of the object).
+        """
+        wanted = check_ranges(ranges)
+        merged = coalesce(wanted, self.range_gap, self.max_coalesced) or [(0, 0)]  # (0, 0): does it exist?
+        blobs = await bounded_map(lambda r: self.get(key, r), merged, self._limit())
+        if any(b is None for b in blobs):
+            return None
+        where = f"{self.url}/{key}"
+        for blob in blobs:
+            if blob.encoding is not None:  # type: ignore[union-attr]
+                raise encoded(where, blob.encoding)  # type: ignore[union-attr]
+        for (start, stop), blob in zip(merged, blobs):
+            if len(blob.data) != stop - start:  # type: ignore[union-attr]
+                size = await self.size(key)
+                bad = first_past(wanted, size if size is not None else start + len(blob.data))  # type: ignore[union-attr]
+                raise past_end(where, bad or (start, stop), size)
+        return slice_back(wanted, merged, [b.data for b in blobs])  # type: ignore[union-attr]
 
     # -- batches: bounded fan-out by default; backends override with something cheaper
     def _limit(self) -> int:

@@ -41,6 +41,8 @@ from .base import (
     plain_key,
 )
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
+from .fileranges import read_file_ranges
+from .ranges import check_ranges
 from .fileio import (
     NOWAIT_READS,
     SUFFIX,
@@ -148,6 +150,15 @@ class FileStore(Store):
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
         return await self._run(read_object, self._path(key), rng)
+
+    range_gap = 512  # a pread per merged range: merging saves syscalls, not round trips
+
+    async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
+        """As :meth:`Store.get_ranges`, in one executor hop: one open, one pread per merged range."""
+        wanted = check_ranges(ranges)
+        siblings = [(suffix, encoding) for suffix, encoding in SIBLINGS if suffix]
+        return await self._run(read_file_ranges, self._path(key), f"{self.url}/{key}", wanted, self.range_gap,
+                               self.max_coalesced, siblings)
 
     async def get_many(self, keys: Sequence[str]) -> list[Blob | None]:
         self._check_open()
