@@ -20,6 +20,7 @@ scripts keep working. This module imports nothing from the package.
     ├── SubvoxelVolumeError (ValueError)
     ├── AlignmentError (ValueError)
     ├── DtypeError (ValueError, TypeError)
+    ├── IndexTypeError (TypeError)         an index, coordinate or box of a type that names no voxels
     ├── EmptyVolumeException               a chunk is missing and fill_missing=False
     ├── EmptyFileException
     ├── DecodingError                      a stored chunk is corrupt, truncated or the wrong size
@@ -28,6 +29,8 @@ scripts keep working. This module imports nothing from the package.
     │   └── CompressionError
     ├── UnsupportedCompressionType (ValueError)
     ├── ReadOnlyException
+    ├── VolumeClosedError (RuntimeError)   I/O on a Volume that is not open (or already closed)
+    ├── BlockingCallInLoopError (RuntimeError)   a blocking facade call from aiovolume's own loop
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
     │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
@@ -118,6 +121,11 @@ class DtypeError(AiovolumeError, ValueError, TypeError):
     """
 
 
+class IndexTypeError(AiovolumeError, TypeError):
+    """An index, coordinate or box whose type cannot name voxels (a float index, a string,
+    a Bbox with fractional corners). A ``TypeError``, as Python raises for such indices."""
+
+
 class ShapeMismatchError(AlignmentError, DimensionError):
     """An array's shape does not match the region it is written to.
 
@@ -156,6 +164,14 @@ class UnsupportedCompressionType(AiovolumeError, ValueError):
 
 class ReadOnlyException(AiovolumeError):
     """A write was attempted on a read-only layer (http, redirected info)."""
+
+
+class VolumeClosedError(AiovolumeError, RuntimeError):
+    """The Volume is not open: use ``async with Volume(...)`` or ``await Volume.open(...)``."""
+
+
+class BlockingCallInLoopError(AiovolumeError, RuntimeError):
+    """A blocking (facade) call was made on aiovolume's own event loop, where it would deadlock."""
 
 
 class SpecViolation(AiovolumeError, ValueError):
