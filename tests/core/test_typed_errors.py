@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiovolume import CloudVolume, Volume
-from aiovolume.exceptions import AiovolumeError, BlockingCallInLoopError, VolumeClosedError
+from aiovolume import Bbox, CloudVolume, Vec, Volume
+from aiovolume.exceptions import (
+    AiovolumeError, BlockingCallInLoopError, DimensionError, IndexTypeError, VolumeClosedError,
+)
+from aiovolume.geometry import normalize_slices
 from aiovolume.sync import run
 from volume_helpers import make_info
 
@@ -36,3 +39,27 @@ def test_blocking_call_on_the_bridge_loop_is_refused(layer_url):
         with pytest.raises(BlockingCallInLoopError) as err:
             run(inside())
         assert isinstance(err.value, (AiovolumeError, RuntimeError))
+
+
+BOX = Bbox((0, 0, 0), (8, 8, 8))
+
+
+@pytest.mark.parametrize("bad, error", [
+    (lambda: Vec("a", "b"), IndexTypeError),
+    (lambda: Bbox(["a", "b"], ["c", "d"]), IndexTypeError),
+    (lambda: Bbox((0, None, 0), (1, 1, 1)), IndexTypeError),
+    (lambda: Bbox.create(object()), IndexTypeError),
+    (lambda: normalize_slices(np.s_[1.5], BOX, 1), IndexTypeError),
+    (lambda: normalize_slices(Bbox((0.5, 0, 0), (4, 4, 4)), BOX, 1), IndexTypeError),
+    (lambda: BOX.clone().grow(-5), DimensionError),
+    (lambda: BOX.clone().grow((1, 1)), DimensionError),
+    (lambda: BOX.clone().shrink(-1), DimensionError),
+    (lambda: BOX.expand_to_chunk_size((4, 4)), DimensionError),
+    (lambda: BOX.shrink_to_chunk_size("abc"), IndexTypeError),
+    (lambda: BOX.round_to_chunk_size((4, 4, 4), offset=(1, 1)), DimensionError),
+])
+def test_bad_geometry_raises_typed_errors_with_the_builtin_bases(bad, error):
+    with pytest.raises(error) as err:
+        bad()
+    assert isinstance(err.value, AiovolumeError)
+    assert isinstance(err.value, ValueError if error is DimensionError else TypeError)
