@@ -28,7 +28,9 @@ venv: $(VENV)/.base
 demo: $(VENV)/.base
 	$(PY) -m aiovolume.demo
 
+# The import contracts first ([tool.importlinter] in pyproject.toml), then the suite.
 test: $(VENV)/.test
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.

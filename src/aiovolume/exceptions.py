@@ -20,6 +20,7 @@ scripts keep working. This module imports nothing from the package.
     ├── SubvoxelVolumeError (ValueError)
     ├── AlignmentError (ValueError)
     ├── DtypeError (ValueError, TypeError)
+    ├── IndexTypeError (TypeError)         an index, coordinate or box of a type that names no voxels
     ├── EmptyVolumeException               a chunk is missing and fill_missing=False
     ├── EmptyFileException
     ├── DecodingError                      a stored chunk is corrupt, truncated or the wrong size
@@ -29,6 +30,8 @@ scripts keep working. This module imports nothing from the package.
     ├── UnsupportedCompressionType (ValueError)
     ├── ReadOnlyException
     ├── OptionError (ValueError)           an option value that cannot be used (lru_bytes=-1, cdn_cache=[])
+    ├── VolumeClosedError (RuntimeError)   I/O on a Volume that is not open (or already closed)
+    ├── BlockingCallInLoopError (RuntimeError)   a blocking facade call from aiovolume's own loop
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
     │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
@@ -119,6 +122,11 @@ class DtypeError(AiovolumeError, ValueError, TypeError):
     """
 
 
+class IndexTypeError(AiovolumeError, TypeError):
+    """An index, coordinate or box whose type cannot name voxels (a float index, a string,
+    a Bbox with fractional corners). A ``TypeError``, as Python raises for such indices."""
+
+
 class ShapeMismatchError(AlignmentError, DimensionError):
     """An array's shape does not match the region it is written to.
 
@@ -161,6 +169,14 @@ class ReadOnlyException(AiovolumeError):
 
 class OptionError(AiovolumeError, ValueError):
     """An option value that cannot be used, e.g. ``lru_bytes=-1`` or ``cdn_cache=[]``."""
+
+
+class VolumeClosedError(AiovolumeError, RuntimeError):
+    """The Volume is not open: use ``async with Volume(...)`` or ``await Volume.open(...)``."""
+
+
+class BlockingCallInLoopError(AiovolumeError, RuntimeError):
+    """A blocking (facade) call was made on aiovolume's own event loop, where it would deadlock."""
 
 
 class SpecViolation(AiovolumeError, ValueError):

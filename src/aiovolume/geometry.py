@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from aiovolume.exceptions import DimensionError, EmptyRequestException, OutOfBoundsError
+from aiovolume.exceptions import DimensionError, EmptyRequestException, IndexTypeError, OutOfBoundsError
 
 __all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices"]
 
@@ -41,7 +41,7 @@ class Vec(np.ndarray):
             raise DimensionError(f"Vec needs scalar components, got shape {arr.shape}")
         if dtype is None:
             if arr.dtype.kind not in "biuf":
-                raise TypeError(f"Vec components must be numbers, got {arr.dtype}")
+                raise IndexTypeError(f"Vec components must be numbers, got {arr.dtype}")
             arr = arr.astype(_infer_dtype(arr.dtype) if arr.size else np.int64)
         return arr.view(cls)
 
@@ -66,6 +66,16 @@ def _as_vec(value: Any) -> Vec:
     if isinstance(value, np.ndarray) and value.ndim == 1:
         return np.array(value).view(Vec)  # keep an explicit dtype such as float32
     return Vec(value)
+
+
+def _numeric(value: Any, what: str, ndim: int | None = None) -> np.ndarray:
+    """``value`` as a numeric array, a scalar or ``ndim`` long when ``ndim`` is given."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise IndexTypeError(f"{what} must be numbers, got {value!r}")
+    if ndim is not None and arr.shape not in ((), (ndim,)):
+        raise DimensionError(f"{what} must be one number or {ndim} of them, got {value!r}")
+    return arr
 
 
 def _same_ndim(*boxes: Bbox) -> None:
@@ -99,7 +109,7 @@ class Bbox:
     __array_ufunc__ = None
 
     def __init__(self, a: Any, b: Any, dtype: Any = None) -> None:
-        lo, hi = np.asarray(a), np.asarray(b)
+        lo, hi = _numeric(a, "Bbox corners"), _numeric(b, "Bbox corners")
         if lo.ndim != 1 or lo.shape != hi.shape:
             raise DimensionError(f"Bbox corners must be 1-D and equal length: {a!r}, {b!r}")
         dtype = _infer_dtype(np.result_type(lo, hi)) if dtype is None else np.dtype(dtype)
@@ -194,7 +204,7 @@ class Bbox:
         elif isinstance(obj, (list, tuple, slice)) or obj is Ellipsis:
             box = cls.from_slices(obj, context, bounded)
         else:
-            raise TypeError(f"{type(obj).__name__} cannot be converted to a Bbox")
+            raise IndexTypeError(f"{type(obj).__name__} cannot be converted to a Bbox")
         if bounded and context is not None and not context.contains_bbox(box):
             raise OutOfBoundsError(f"{box} is not inside the bounds {context}")
         return box
@@ -283,7 +293,7 @@ class Bbox:
 
     # -- chunk alignment and resizing ---------------------------------------------------
     def _snapped(self, chunk_size: Any, offset: Any, lo_how: str, hi_how: str) -> Bbox:
-        chunk, off = np.asarray(chunk_size), np.asarray(offset)
+        chunk, off = _numeric(chunk_size, "chunk_size", self.ndim), _numeric(offset, "offset", self.ndim)
         if np.any(chunk <= 0):
             raise DimensionError(f"chunk_size must be positive, got {chunk_size!r}")
         lo, hi = _snap(self.minpt, chunk, off, lo_how), _snap(self.maxpt, chunk, off, hi_how)
@@ -308,17 +318,19 @@ class Bbox:
 
     def grow(self, amount: Any) -> Bbox:
         """Grow every face outward by ``amount``, in place (as CloudVolume); returns self."""
-        lo, hi = self.minpt - np.asarray(amount), self.maxpt + np.asarray(amount)
+        step = _numeric(amount, "grow amount", self.ndim)
+        lo, hi = self.minpt - step, self.maxpt + step
         if np.any(lo > hi):
-            raise ValueError(f"cannot shrink {self} by {amount!r}: its size would be negative")
+            raise DimensionError(f"cannot shrink {self} by {amount!r}: its size would be negative")
         self._minpt, self._maxpt = _as_vec(lo), _as_vec(hi)
         return self
 
     def shrink(self, amount: Any) -> Bbox:
         """Move every face inward by a non-negative ``amount``, in place; returns self."""
-        if np.any(np.asarray(amount) < 0):
-            raise ValueError(f"shrink amount must be non-negative, got {amount!r}")
-        return self.grow(-np.asarray(amount))
+        step = _numeric(amount, "shrink amount", self.ndim)
+        if np.any(step < 0):
+            raise DimensionError(f"shrink amount must be non-negative, got {amount!r}")
+        return self.grow(-step)
 
     # -- operators ----------------------------------------------------------------------
     def __add__(self, other: Any) -> Bbox:
@@ -367,11 +379,11 @@ def _is_int(value: Any) -> bool:
 
 def _index(value: Any, what: str) -> int:
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{what} must be an integer, got the boolean {value!r}")
+        raise IndexTypeError(f"{what} must be an integer, got the boolean {value!r}")
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(
+        raise IndexTypeError(
             f"{what} must be an integer or a slice of integers, got {value!r} "
             f"({type(value).__name__})"
         ) from None
@@ -440,7 +452,7 @@ def normalize_slices(key: Any, bounds: Bbox, num_channels: int) -> SliceRequest:
         if key.ndim != 3:
             raise DimensionError(f"a Bbox key must be 3-D, got {key}")
         if np.any(np.mod(key.to_list(), 1) != 0):
-            raise TypeError(f"a Bbox key must hold whole voxel coordinates, got {key}")
+            raise IndexTypeError(f"a Bbox key must hold whole voxel coordinates, got {key}")
         key = (*(slice(int(a), int(b)) for a, b in zip(key.minpt, key.maxpt)), slice(None))
     items = _expand(key, 4)
     lo, hi = bounds.minpt.tolist(), bounds.maxpt.tolist()

@@ -51,7 +51,6 @@ class Options:
     io_threads: threads doing blocking file I/O for ``file://``.
     gzip_level: zlib-scale level for ``compress='gzip'`` writes; None (default) = ISA-L's
         fast level 1, which stores within 1% of level 9's size at ~7x its speed.
-    batch_bytes: compressed bytes shipped to the pool per task (amortises the pipe hop).
     fsync: make local writes durable (about 10 ms per file here, hence opt-in).
     codec_executor: "auto": codecs that hold the GIL for long or can crash on corrupt input
         (fpzip, kempressed, compresso, crackle) run in worker processes; GIL-releasing ones
@@ -68,7 +67,6 @@ class Options:
     decode_workers: int | None = None
     io_threads: int = 8
     gzip_level: int | None = None
-    batch_bytes: int = 4 << 20
     fsync: bool = False
     codec_executor: str = "auto"
     retry: RetryPolicy = field(default_factory=RetryPolicy)

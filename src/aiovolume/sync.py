@@ -11,6 +11,8 @@ import asyncio
 import threading
 from typing import Any, Coroutine, TypeVar
 
+from .exceptions import BlockingCallInLoopError
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -51,7 +53,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """
     if in_loop_thread():
         coro.close()
-        raise RuntimeError(
+        raise BlockingCallInLoopError(
             "a blocking aiovolume call was made from inside aiovolume's own event loop; "
             "use the async Volume API there instead"
         )

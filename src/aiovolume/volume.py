@@ -14,12 +14,11 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .codecs.compression import decompress
 from .cutout import VolumeCutout
 from .exceptions import (
-    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError,
-    InfoUnavailableError, OptionError, OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects,
-    UnsupportedFeatureError,
+    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, OptionError,
+    OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects, UnsupportedFeatureError,
+    VolumeClosedError,
 )
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
@@ -28,6 +27,7 @@ from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
+from .pipeline.metadata import load_info
 from .pipeline.read import ReadJob, finish_read, read_here, start_read
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
@@ -111,27 +111,36 @@ class Volume(LayerMetadata):
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
     async def open(cls, cloudpath: str, **kwargs: Any) -> "Volume":
+        """Open a layer and load its info; ``await vol.close()`` when done."""
         vol = cls(cloudpath, **kwargs)
         await vol._open()
         return vol
 
     async def _open(self) -> None:
+        """Open the store and load the info; on any failure close what was opened, so a
+        failed open leaves no threads or sessions behind (the caller never gets the Volume)."""
+        if self._store is not None:
+            return
         self._store = open_store(self._path, self.options, secrets=self.secrets)
         self._read_only = self._store.read_only
-        if self._given_info is not None:
-            self._info = fmtinfo.parse_info(self._given_info, self.info_cloudpath)
-        else:
-            await self.refresh_info()
-        self._mip = fmtinfo.scale_index(self._info, self._requested_mip)
+        try:
+            if self._given_info is not None:
+                self._info = fmtinfo.parse_info(self._given_info, self.info_cloudpath)
+            else:
+                await self.refresh_info()
+            self._mip = fmtinfo.scale_index(self._info, self._requested_mip)
+        except BaseException:  # also cancellation and Ctrl-C in the facade
+            await self.close()
+            raise
 
     async def close(self) -> None:
+        """Close the store (its threads and network clients). Idempotent."""
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()
 
     async def __aenter__(self) -> "Volume":
-        if self._store is None:
-            await self._open()
+        await self._open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -140,7 +149,9 @@ class Volume(LayerMetadata):
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise RuntimeError("the Volume is not open: use `async with Volume(...)` or `await Volume.open(...)`")
+            raise VolumeClosedError(
+                f"{self.cloudpath} is not open: use `async with Volume(...)` or `await Volume.open(...)`"
+            )
         return self._store
 
     # -- paths ---------------------------------------------------------------------------
@@ -172,26 +183,36 @@ class Volume(LayerMetadata):
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:
-        """Reload the info from storage, following ``redirect``s like CloudVolume."""
-        store, seen = self.store, [self._path.url]
-        for _ in range(self.max_redirects + 1):
-            info = await _load_info(store, store.url + "/info")
-            target = info.extra.get("redirect")
-            if not target or parse_cloudpath(target).url == store.url:
-                break
-            target_url = parse_cloudpath(target).url
-            if target_url in seen:
-                raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
-            seen.append(target_url)
-            if store is not self._store:
+        """Reload the info from storage, following ``redirect``s like CloudVolume.
+
+        All or nothing: if the chain fails part way, the stores it opened are closed and the
+        volume keeps its store, info and writability.
+        """
+        start = self.store
+        store, seen = start, [start.url]
+        try:
+            for _ in range(self.max_redirects + 1):
+                info = await load_info(store)
+                target = info.extra.get("redirect")
+                target_url = parse_cloudpath(target).url if target else None
+                if target_url is None or target_url == store.url:
+                    break
+                if target_url in seen:
+                    raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
+                seen.append(target_url)
+                hop, store = store, open_store(target_url, self.options, secrets=self.secrets)
+                if hop is not start:
+                    await hop.close()
+            else:
+                raise TooManyRedirects(f"more than {self.max_redirects} info redirects: {' -> '.join(seen)}")
+        except BaseException:
+            if store is not start:
                 await store.close()
-            store = open_store(target_url, self.options, secrets=self.secrets)
-            self._read_only = True  # CloudVolume: a redirected layer is read-only
-        else:
-            raise TooManyRedirects(f"more than {self.max_redirects} info redirects: {' -> '.join(seen)}")
-        if store is not self._store:
-            await self.store.close()
+            raise
+        if store is not start:
             self._store = store
+            self._read_only = True  # CloudVolume: a redirected layer is read-only
+            await start.close()
         self._info = info
         return self.info
 
@@ -413,19 +434,6 @@ class Volume(LayerMetadata):
         return f"Volume({self.cloudpath!r}, mip={self._mip})"
 
     create_new_info = staticmethod(fmtinfo.create_new_info)
-
-
-async def _load_info(store: Store, where: str) -> fmtinfo.LayerInfo:
-    blob = await store.get("info")
-    if blob is None:
-        raise InfoUnavailableError(
-            f"no info file at {where}; create one with CloudVolume.create_new_info(...) and commit_info()"
-        )
-    try:
-        data = decompress(blob.data, blob.encoding)
-    except Exception as exc:
-        raise InfoError(f"info file at {where} could not be decompressed: {exc}") from None
-    return fmtinfo.info_from_json(data, where)
 
 
 def _cast_scalar(value: Any, dtype: np.dtype) -> Any:

@@ -185,3 +185,20 @@ def test_reads_the_calling_thread_cannot_finish_take_the_async_path(layer_url, f
         np.testing.assert_array_equal(np.asarray(vol[1:9, 2:9, 3:9]), data[1:9, 2:9, 3:9])
         assert fetch_threads[0] == threading.get_ident()  # tried once here ...
         assert threading.get_ident() not in fetch_threads[1:]  # ... then never again
+
+
+def test_metadata_helpers_answer_like_cloudvolume(layer_url):
+    info = make_info("uint8", 1, size=SIZE, chunk=(64, 64, 16))
+    with CloudVolume(layer_url, info=info) as cv:
+        cv.add_scale((2, 2, 1))
+        cv.commit_info()
+    with CloudVolume(layer_url, mip=1) as cv:
+        assert repr(cv) == f"CloudVolume({layer_url!r}, mip=1)"
+        assert cv.to_mip([8, 8, 40]) == 1 and cv.to_mip(None) == 1
+        assert tuple(cv.point_to_mip((10, 20, 3), 0, 1)) == (5, 10, 3)
+        assert [tuple(r) for r in cv.available_resolutions] == [(4, 4, 40), (8, 8, 40)]
+        # Neuroglancer (mip 0) coordinates <-> this mip
+        assert cv.slices_from_global_coords(np.s_[0:64, 10:20, 0:8]) == (slice(0, 32), slice(5, 10), slice(0, 8))
+        assert cv.slices_to_global_coords(np.s_[0:32, 5:10, 0:8]) == (slice(0, 64), slice(10, 20), slice(0, 8))
+        cv.reset_scales()
+        assert cv.mip == 0 and cv.available_mips == [0]
