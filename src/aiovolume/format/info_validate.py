@@ -118,7 +118,8 @@ def vec3(value: Any, field: str, *, integer: bool = True, minimum: int | None = 
          bound: int | float | None = None) -> tuple[Any, ...]:
     """Validate ``[x, y, z]``; ``minimum=0`` requires ``>= 0``, ``minimum=1`` requires ``> 0``;
     ``bound`` caps the absolute value."""
-    if not isinstance(value, (list, tuple, np.ndarray)) or np.ndim(value) != 1 or len(value) != 3:
+    # np.ndim is not used on lists: a ragged one ([[], 50, 20]) makes numpy raise ValueError
+    if not isinstance(value, (list, tuple, np.ndarray)) or getattr(value, "ndim", 1) != 1 or len(value) != 3:
         n = len(value) if isinstance(value, (list, tuple, np.ndarray)) else "no"
         raise InfoError(f"{field}: mismatched dimensions: expected 3 numbers [x, y, z], got {n} ({show(value)})")
     out = tuple(scalar(x, field, integer) for x in value)
