@@ -66,7 +66,7 @@ def test_compress_level_reaches_the_store(tmp_path):
 
 @pytest.mark.parametrize("scratch_size", [0, 100, 64**3, 2 * 64**3])
 def test_decompress_into_scratch_any_size(em_chunk, scratch_size):
-    from aiovolume.exceptions import DecodingError
+    from aiovolume.exceptions import DecompressionError
 
     payload = compress(em_chunk, "gzip")
     scratch = bytearray(scratch_size)
@@ -75,5 +75,5 @@ def test_decompress_into_scratch_any_size(em_chunk, scratch_size):
     flipped = bytearray(payload)
     flipped[len(flipped) // 2] ^= 0x40
     for bad in (bytes(flipped), payload[:-9]):
-        with pytest.raises(DecodingError):
+        with pytest.raises(DecompressionError, match="gzip"):
             decompress(bad, "gzip", scratch)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiovolume.exceptions import DimensionError
+from aiovolume.exceptions import DimensionError, DtypeError, SpecViolation
 from aiovolume.format.chunks import (
     chunk_count,
     chunk_grid,
@@ -89,8 +89,10 @@ def test_bad_arguments():
         chunk_grid(VOLUME, VOLUME, (64, 64))
     with pytest.raises(DimensionError):
         chunk_grid(Bbox((0, 0), (1, 1)), VOLUME, CHUNK)
-    with pytest.raises(TypeError):
+    with pytest.raises(DtypeError, match="whole voxel coordinates"):  # also a TypeError, as before
         chunk_name(Bbox((0, 0, 0), (1.5, 1, 1)))
+    with pytest.raises(DimensionError, match=r"\(N, 2, 3\)"):
+        chunk_keys("4_4_40", np.zeros((2, 3), dtype=np.int64))
 
 
 # -- names -----------------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def test_chunk_name_keeps_signs():
     ],
 )
 def test_parse_rejects_malformed(name: str):
-    with pytest.raises(ValueError):
+    with pytest.raises(SpecViolation, match="chunk name"):  # a ValueError, as CloudVolume callers expect
         parse_chunk_name(name)
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..exceptions import DecodingError, EncodingError, UnsupportedFormatError
+from ..exceptions import AiovolumeError, DecodingError, DtypeError, EncodingError, UnsupportedFormatError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # encoding name -> module below this package; imported on first use
 _MODULES = {
@@ -58,7 +62,29 @@ class ChunkFormat:
 
 @functools.lru_cache(maxsize=None)
 def _little_endian(dtype: str) -> np.dtype:
-    return np.dtype(dtype).newbyteorder("<")
+    try:
+        return np.dtype(dtype).newbyteorder("<")
+    except (TypeError, ValueError):
+        raise DtypeError(f"chunk format data type {dtype!r} is not a numpy dtype name") from None
+
+
+def guard(error: type[AiovolumeError], what: str) -> Callable[[F], F]:
+    """Decorate a public codec function: whatever its library raises leaves as ``error``.
+
+    Codec libraries raise ValueError, RuntimeError, their own classes (even MemoryError on a bad
+    header); callers get one typed error naming the codec instead. aiovolume errors pass through.
+    """
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except AiovolumeError:
+                raise
+            except Exception as exc:
+                raise error(f"{what}: {type(exc).__name__}: {exc}") from None
+        return guarded  # type: ignore[return-value]
+    return wrap
 
 
 @functools.lru_cache(maxsize=None)  # per-chunk lookups: import_module costs microseconds each

@@ -1,14 +1,30 @@
-"""Transport compression of stored chunks (Content-Encoding, or CloudVolume's ``.gz`` suffix)."""
+"""Transport compression of stored chunks (Content-Encoding, or CloudVolume's ``.gz`` suffix).
+
+Errors: a corrupt or truncated stream raises :class:`DecompressionError`, a failed compression
+:class:`CompressionError`, an unknown method :class:`UnsupportedCompressionType`, and a missing
+library :class:`UnsupportedFormatError` naming the pip package.
+"""
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import zlib
+from types import ModuleType
 
-import imagecodecs
-from isal import isal_zlib
+from ..exceptions import (
+    AiovolumeError, CompressionError, DecompressionError, UnsupportedCompressionType, UnsupportedFormatError,
+)
 
-from ..exceptions import DecodingError, UnsupportedCompressionType
+try:
+    import imagecodecs
+except ImportError:  # a hard dependency, but say what to install rather than fail at import
+    imagecodecs = None
+try:
+    from isal import isal_zlib
+except ImportError:
+    isal_zlib = None
 
 # CloudVolume gzips these encodings by default; image codecs are already compressed.
 _GZIP_BY_DEFAULT = frozenset({"raw", "compressed_segmentation", "compresso", "crackle"})
@@ -30,25 +46,45 @@ def resolve_compress(compress: object, encoding: str) -> str | None:
     )
 
 
+def _imagecodecs(method: str) -> ModuleType:
+    if imagecodecs is None:
+        raise UnsupportedFormatError(f"{method} transport compression needs the 'imagecodecs' package: "
+                                     "pip install imagecodecs")
+    return imagecodecs
+
+
 def compress(data: bytes, method: str | None, level: int | None = None) -> bytes:
+    """Apply transport compression; ``level`` None is each method's fast default."""
     if method is None:
         return data
+    if method not in SUPPORTED:
+        raise UnsupportedCompressionType(f"unknown transport compression {method!r}; use one of {SUPPORTED}")
+    try:
+        return _compress(data, method, level)
+    except AiovolumeError:
+        raise
+    except Exception as exc:  # the libraries raise TypeError, ValueError, RuntimeError subclasses...
+        raise CompressionError(f"{method} compression failed: {type(exc).__name__}: {exc}") from None
+
+
+def _compress(data: bytes, method: str, level: int | None) -> bytes:
     if method == "gzip":
         if level is None:
             # ISA-L level 1: within 1% of level 9's size on EM and label data, ~7x faster
             # than level 9 (benchmarks/ gzip level study); releases the GIL
+            if isal_zlib is None:
+                c = zlib.compressobj(1, zlib.DEFLATED, 31)
+                return c.compress(data) + c.flush()
             return isal_zlib.compress(data, level=1, wbits=31)
         # an explicit zlib-scale level (CloudVolume's compress_level) is honoured as such
-        return imagecodecs.gzip_encode(data, level=level)
+        return _imagecodecs(method).gzip_encode(data, level=level)
     if method == "br":
-        return imagecodecs.brotli_encode(data, level=5 if level is None else level)
-    if method == "zstd":
-        return imagecodecs.zstd_encode(data, level=3 if level is None else level)
-    raise UnsupportedCompressionType(f"unknown transport compression {method!r}")
+        return _imagecodecs(method).brotli_encode(data, level=5 if level is None else level)
+    return _imagecodecs(method).zstd_encode(data, level=3 if level is None else level)
 
 
 def decompress(data: bytes, method: str | None, scratch: bytearray | None = None) -> bytes | memoryview:
-    """Undo transport compression; a corrupt or truncated stream raises DecodingError.
+    """Undo transport compression; a corrupt or truncated stream raises DecompressionError.
 
     With ``scratch``, gzip output that fits goes there and a view of it is returned (valid
     until the scratch is reused): no fresh allocation per chunk, whose page faults and
@@ -58,6 +94,8 @@ def decompress(data: bytes, method: str | None, scratch: bytearray | None = None
         return data
     try:
         if method == "gzip":
+            if imagecodecs is None:
+                return _gunzip(data)
             if scratch is not None:
                 try:
                     return imagecodecs.gzip_decode(data, out=scratch)
@@ -70,14 +108,21 @@ def decompress(data: bytes, method: str | None, scratch: bytearray | None = None
                 # multi-member streams, or a real error that zlib describes better
                 return _gunzip(data)
         if method == "br":
-            return imagecodecs.brotli_decode(data)
+            return _imagecodecs(method).brotli_decode(data)
         if method == "zstd":
-            return imagecodecs.zstd_decode(data)
-    except DecodingError:
+            return _imagecodecs(method).zstd_decode(data)
+        # CloudVolume can write these on file:// and mem:// (.xz, .bz2); the stdlib reads them
+        if method == "xz":
+            return lzma.decompress(data)
+        if method == "bzip2":
+            return bz2.decompress(data)
+    except AiovolumeError:
         raise
-    except Exception as exc:
-        raise DecodingError(f"corrupt {method} stream: {exc}") from None
-    raise DecodingError(f"unknown content encoding {method!r}")
+    except Exception as exc:  # MemoryError included: a stream claiming a giant size is corrupt here
+        raise DecompressionError(f"corrupt {method} stream: {type(exc).__name__}: {exc}") from None
+    raise UnsupportedCompressionType(
+        f"unknown content encoding {method!r}; readable: gzip, br, zstd, xz, bzip2"
+    )
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -87,9 +132,9 @@ def _gunzip(data: bytes) -> bytes:
     try:
         out = d.decompress(data)
     except zlib.error as exc:
-        raise DecodingError(f"corrupt gzip stream: {exc}") from None
+        raise DecompressionError(f"corrupt gzip stream: {exc}") from None
     if not d.eof:
-        raise DecodingError("truncated gzip stream")
+        raise DecompressionError("truncated gzip stream")
     if d.unused_data:
         # concatenated members are legal gzip
         return out + gzip.decompress(d.unused_data)

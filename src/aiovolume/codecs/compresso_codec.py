@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 
 HEADER = 36
 _HEADER = np.dtype([("magic", "S4"), ("version", "u1"), ("width", "u1"), ("sx", "<u2"), ("sy", "<u2"),
@@ -20,6 +20,7 @@ _HEADER = np.dtype([("magic", "S4"), ("version", "u1"), ("width", "u1"), ("sx", 
                     ("values", "<u4"), ("locations", "<u8"), ("connectivity", "u1")])
 
 
+@guard(EncodingError, "compresso encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     compresso = require("compresso", "compresso", "compresso")
     if array.shape[3] != 1 or array.dtype != fmt.np_dtype or array.dtype.kind != "u":
@@ -27,6 +28,7 @@ def encode(array: np.ndarray, fmt) -> bytes:
     return bytes(compresso.compress(np.asfortranarray(array[..., 0])))
 
 
+@guard(DecodingError, "compresso decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     compresso = require("compresso", "compresso", "compresso")
     data = bytes(data)
@@ -37,6 +39,7 @@ def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return out.astype(fmt.np_dtype, copy=False).reshape((*shape, 1), order="F")
 
 
+@guard(DecodingError, "compresso decoding")
 def validate(data: bytes, shape: tuple[int, int, int], itemsize: int, compresso) -> None:
     if len(data) < HEADER:
         raise DecodingError(f"compresso stream of {len(data)} bytes is shorter than its header")

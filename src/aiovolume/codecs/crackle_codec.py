@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 
 
+@guard(EncodingError, "crackle encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     crackle = require("crackle", "crackle-codec", "crackle")
     if array.shape[3] != 1 or array.dtype != fmt.np_dtype or array.dtype.kind != "u":
@@ -22,6 +23,7 @@ def encode(array: np.ndarray, fmt) -> bytes:
     return bytes(crackle.compress(np.asfortranarray(array[..., 0]), parallel=1))
 
 
+@guard(DecodingError, "crackle decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     crackle = require("crackle", "crackle-codec", "crackle")
     data = bytes(data)

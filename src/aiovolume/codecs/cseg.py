@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 
 DEFAULT_BLOCK = (8, 8, 8)
 _BITS = np.array([0, 1, 2, 4, 8, 16, 32])
@@ -22,6 +22,7 @@ _VALID_BITS = np.zeros(256, dtype=bool)  # encodedBits is the header's top byte
 _VALID_BITS[_BITS] = True
 
 
+@guard(EncodingError, "compressed_segmentation encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     cseg = require("compressed_segmentation", "compressed-segmentation", "compressed_segmentation")
     dtype = fmt.np_dtype
@@ -37,6 +38,7 @@ def encode(array: np.ndarray, fmt) -> bytes:
     return b"".join([offsets.tobytes()] + [s.tobytes() for s in streams])
 
 
+@guard(DecodingError, "compressed_segmentation decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     cseg = require("compressed_segmentation", "compressed-segmentation", "compressed_segmentation")
     dtype = fmt.np_dtype
@@ -46,6 +48,7 @@ def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return out.reshape((*shape, fmt.num_channels), order="F")
 
 
+@guard(DecodingError, "compressed_segmentation decoding")
 def validate(data: bytes, shape: tuple[int, int, int], channels: int, block: tuple[int, int, int], wpv: int) -> None:
     """Raise DecodingError unless every word the C decoder reads lies inside ``data``.
 

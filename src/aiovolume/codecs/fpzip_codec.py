@@ -12,20 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 
 _FLOATS = ("float32", "float64")
 
 
+@guard(EncodingError, "fpzip encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     _check_dtype(array.dtype, fmt)
     return compress(array, fmt.precision or 0)
 
 
+@guard(DecodingError, "fpzip decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return decompress(data, fmt, (*shape, fmt.num_channels), fmt.precision or 0)
 
 
+@guard(EncodingError, "fpzip encoding")
 def compress(array: np.ndarray, precision: int) -> bytes:
     fpzip = require("fpzip", "fpzip", "fpzip")
     if not 0 <= precision <= 64:
@@ -34,6 +37,7 @@ def compress(array: np.ndarray, precision: int) -> bytes:
     return bytes(fpzip.compress(np.asfortranarray(array), precision=precision, order="F"))
 
 
+@guard(DecodingError, "fpzip decoding")
 def decompress(data: bytes, fmt, expected: tuple[int, ...], precision: int) -> np.ndarray:
     """Decode a stream that must hold an array of ``expected`` shape; verified by re-encoding."""
     fpzip = require("fpzip", "fpzip", "fpzip")

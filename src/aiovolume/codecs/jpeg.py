@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 from ._image import check_size, from_image, to_image
 
 DEFAULT_QUALITY = 85
@@ -21,6 +21,7 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not D
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}
 
 
+@guard(EncodingError, "jpeg encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     ic = require("imagecodecs", "imagecodecs", "jpeg")
     img = to_image(array, fmt.np_dtype, (1, 3), "jpeg")
@@ -32,6 +33,7 @@ def encode(array: np.ndarray, fmt) -> bytes:
     return bytes(ic.jpeg8_encode(img, level=quality, subsampling="444"))
 
 
+@guard(DecodingError, "jpeg decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     ic = require("imagecodecs", "imagecodecs", "jpeg")
     height, width, components, precision = frame_header(data)
@@ -45,6 +47,7 @@ def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return from_image(ic.jpeg8_decode(data), shape, fmt.num_channels, "jpeg")
 
 
+@guard(DecodingError, "jpeg decoding")
 def frame_header(data: bytes) -> tuple[int, int, int, int]:
     """``(height, width, components, precision)`` from the first SOF marker; raises on a broken layout."""
     buf = memoryview(data)

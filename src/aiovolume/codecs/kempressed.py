@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fpzip_codec
+from ..exceptions import DecodingError, EncodingError
+from . import fpzip_codec, guard
 
 OFFSET = 2.0
 
 
+@guard(EncodingError, "kempressed encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     fpzip_codec._check_dtype(array.dtype, fmt)
     shifted = np.swapaxes(array, 2, 3) + array.dtype.type(OFFSET)
     return fpzip_codec.compress(shifted, 0)
 
 
+@guard(DecodingError, "kempressed decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     x, y, z = shape
     raw = fpzip_codec.decompress(data, fmt, (x, y, fmt.num_channels, z), 0)

@@ -14,7 +14,7 @@ import struct
 import numpy as np
 
 from ..exceptions import DecodingError, EncodingError
-from . import require
+from . import guard, require
 from ._image import check_size, from_image, to_image
 
 DEFAULT_LEVEL = 6
@@ -22,6 +22,7 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOR_CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4, 3: None}  # 3 = palette: 3 or 4 channels after expansion
 
 
+@guard(EncodingError, "png encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     ic = require("imagecodecs", "imagecodecs", "png")
     img = to_image(array, fmt.np_dtype, (1, 2, 3, 4), "png")
@@ -34,6 +35,7 @@ def encode(array: np.ndarray, fmt) -> bytes:
     return bytes(ic.png_encode(img, level=level, out=raw + raw // 64 + 1024))
 
 
+@guard(DecodingError, "png decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     ic = require("imagecodecs", "imagecodecs", "png")
     width, height, depth, color = ihdr(data)
@@ -50,6 +52,7 @@ def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return from_image(img, shape, fmt.num_channels, "png")
 
 
+@guard(DecodingError, "png decoding")
 def ihdr(data: bytes) -> tuple[int, int, int, int]:
     """``(width, height, bit depth, color type)`` of a PNG stream."""
     if len(data) < 33 or bytes(data[:8]) != _SIGNATURE or bytes(data[12:16]) != b"IHDR":

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 
-from ..exceptions import DecodingError
+from ..exceptions import DecodingError, EncodingError
+from . import guard
 
 
+@guard(DecodingError, "raw decoding")
 def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     dtype = fmt.np_dtype
     full = (*shape, fmt.num_channels)
@@ -21,6 +23,7 @@ def decode(data: bytes, fmt, shape: tuple[int, int, int]) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).reshape(full, order="F")
 
 
+@guard(EncodingError, "raw encoding")
 def encode(array: np.ndarray, fmt) -> bytes:
     if array.flags.f_contiguous and array.dtype == fmt.np_dtype:
         return array.tobytes(order="F")

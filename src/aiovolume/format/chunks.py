@@ -10,12 +10,13 @@ last chunk on each axis is clipped at the volume's upper edge, never padded.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Sequence
 
 import numpy as np
 
-from aiovolume.exceptions import DimensionError
+from aiovolume.exceptions import DimensionError, DtypeError, SpecViolation
 from aiovolume.geometry import Bbox
 
 __all__ = [
@@ -34,7 +35,7 @@ def _corners(box: Bbox, what: str) -> tuple[np.ndarray, np.ndarray]:
         raise DimensionError(f"{what} must be 3-D, got {box}")
     lo, hi = np.asarray(box.minpt), np.asarray(box.maxpt)
     if lo.dtype.kind == "f" and (np.any(lo % 1 != 0) or np.any(hi % 1 != 0)):
-        raise TypeError(f"{what} must hold whole voxel coordinates, got {box}")
+        raise DtypeError(f"{what} must hold whole voxel coordinates, got {box}")
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
@@ -63,6 +64,9 @@ def chunk_key(scale_key: str, bbox: Bbox) -> str:
 
 def chunk_keys(scale_key: str, grid: np.ndarray) -> list[str]:
     """Keys of every chunk of a ``chunk_grid`` result, in the same order."""
+    grid = np.asarray(grid)
+    if grid.ndim != 3 or grid.shape[1:] != (2, 3) or grid.dtype.kind not in "iu":
+        raise DimensionError(f"chunk_keys takes an (N, 2, 3) integer grid, got shape {grid.shape} {grid.dtype}")
     return [
         f"{scale_key}/{x0}-{x1}_{y0}-{y1}_{z0}-{z1}"
         for (x0, y0, z0), (x1, y1, z1) in np.asarray(grid, dtype=np.int64).tolist()
@@ -70,14 +74,14 @@ def chunk_keys(scale_key: str, grid: np.ndarray) -> list[str]:
 
 
 def parse_chunk_name(name: str) -> Bbox:
-    """Inverse of :func:`chunk_name`; ``ValueError`` for anything else."""
-    match = _NAME_RE.fullmatch(name)
+    """Inverse of :func:`chunk_name`; :class:`SpecViolation` (a ValueError) for anything else."""
+    match = _NAME_RE.fullmatch(name) if isinstance(name, str) else None
     if match is None:
-        raise ValueError(f"{name!r} is not a chunk name of the form x0-x1_y0-y1_z0-z1")
+        raise SpecViolation(f"{name!r} is not a chunk name of the form x0-x1_y0-y1_z0-z1")
     v = [int(g) for g in match.groups()]
     lo, hi = v[0::2], v[1::2]
     if any(b < a for a, b in zip(lo, hi)):
-        raise ValueError(f"chunk name {name!r} has an end before its start")
+        raise SpecViolation(f"chunk name {name!r} has an end before its start")
     return Bbox(lo, hi)
 
 
@@ -113,7 +117,7 @@ def chunk_grid(request: Bbox, volume: Bbox, chunk_size: Sequence[int]) -> np.nda
 def chunk_count(request: Bbox, volume: Bbox, chunk_size: Sequence[int]) -> int:
     """``len(chunk_grid(request, volume, chunk_size))`` without building the grid."""
     span = _grid_span(request, volume, chunk_size)
-    return 0 if span is None else int(np.prod((span[1] - span[0]).tolist()))
+    return 0 if span is None else math.prod((span[1] - span[0]).tolist())  # Python ints: no wrap-around
 
 
 def is_aligned(bbox: Bbox, volume: Bbox, chunk_size: Sequence[int]) -> bool:
