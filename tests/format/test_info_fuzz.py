@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiovolume import Bbox, Options, Volume
-from aiovolume.exceptions import AiovolumeError
+from aiovolume.exceptions import AiovolumeError, InvalidKeyError
 from aiovolume.format.chunks import chunk_key
 from aiovolume.format.info import info_from_json, parse_info
 from aiovolume.storage import open_store
@@ -276,12 +276,9 @@ def test_mutated_infos_fail_only_with_aiovolume_errors_and_little_memory(d, via_
     assert peak < MEMORY_CAP, f"peak traced memory {peak / 2**20:.1f} MiB for {json.dumps(d, default=str)[:300]}"
 
 
-@pytest.mark.xfail(strict=True, reason="storage (outside format): a scale key climbing above the mem:// bucket "
-                                       "raises a bare ValueError from storage.base.join_key; it should be "
-                                       "InvalidKeyError. Remove this mark when storage raises it.")
 async def test_key_climbing_above_the_bucket_is_an_aiovolume_error():
     info = copy.deepcopy(VALID_INFOS[0])
     info["scales"][0]["key"] = "../" * (MAX_DOTDOT + 2) + "4_4_40"
     async with Volume(f"{LAYER_ROOT}/climb", info=info, fill_missing=True, options=OPTIONS) as vol:
-        with pytest.raises(AiovolumeError):
+        with pytest.raises(InvalidKeyError, match="climbs above the bucket root"):
             await vol.exists(Bbox(vol.voxel_offset, np.asarray(vol.voxel_offset) + 1))

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from aiovolume.exceptions import DimensionError, InfoError, OutOfBoundsError
+from aiovolume.exceptions import DimensionError, IndexTypeError, InfoError, OutOfBoundsError
 from aiovolume.format.info import (
     ScaleInfo, add_scale, bbox_to_mip, create_new_info, info_from_json, parse_info, with_scale,
 )
@@ -268,7 +268,7 @@ def test_bbox_to_mip_out_of_int64_and_bad_boxes():
     info = parse_info(d)
     with pytest.raises(OutOfBoundsError, match="beyond int64"):
         bbox_to_mip(info, Bbox((0, 0, 0), (10, 10, 10)), 0, 1)
-    with pytest.raises(DimensionError, match="not a Bbox"):
+    with pytest.raises(IndexTypeError, match="cannot be converted to a Bbox"):  # geometry's own typed error
         bbox_to_mip(info, object(), 0, 1)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
+from aiovolume.exceptions import InvalidKeyError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,9 +37,10 @@ def test_keys_normalise() -> None:
     assert normalize_key("../other/8_8_8") == "../other/8_8_8"
     assert join_key("ds/layer", "../other/8_8_8") == "ds/other/8_8_8"
     assert join_key("", "x/y") == "x/y"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidKeyError, match="climbs above the bucket root") as err:
         join_key("ds", "../../x")
-    with pytest.raises(TypeError):
+    assert isinstance(err.value, ValueError)
+    with pytest.raises(InvalidKeyError, match="storage keys are str, got bytes"):
         normalize_key(b"bytes")  # type: ignore[arg-type]
 
 

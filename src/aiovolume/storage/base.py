@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from ..exceptions import ReadOnlyException, StorageError
+from ..exceptions import (
+    DtypeError, InvalidKeyError, InvalidRangeError, ReadOnlyException, StorageError, UnsupportedCompressionType,
+)
 from ..options import Options
 from .ranges import check_ranges, coalesce, encoded, first_past, past_end, slice_back
 
@@ -71,32 +73,32 @@ def normalize_key(key: str) -> str:
     'a/c'
     """
     if not isinstance(key, str):
-        raise TypeError(f"storage keys are str, got {type(key).__name__}")
+        raise InvalidKeyError(f"storage keys are str, got {type(key).__name__}")
     if plain_key(key):
         return key  # skip normpath: it was a measurable part of every chunk read
     if not key or key.startswith("/"):
-        raise ValueError(f"storage key {key!r} must be a non-empty path relative to the store root")
+        raise InvalidKeyError(f"storage key {key!r} must be a non-empty path relative to the store root")
     if "\x00" in key:
-        raise ValueError(f"storage key {key!r} contains a NUL byte")
+        raise InvalidKeyError(f"storage key {key!r} contains a NUL byte")
     norm = posixpath.normpath(key)
     if norm in (".", "..") or norm.endswith("/.."):
-        raise ValueError(f"storage key {key!r} names a directory, not an object")
+        raise InvalidKeyError(f"storage key {key!r} names a directory, not an object")
     return norm
 
 
 def check_prefix(prefix: str) -> str:
     """Validate a ``list`` prefix: a plain string prefix of keys, relative to the root."""
     if not isinstance(prefix, str):
-        raise TypeError(f"list prefixes are str, got {type(prefix).__name__}")
+        raise InvalidKeyError(f"list prefixes are str, got {type(prefix).__name__}")
     if prefix.startswith("/") or "\x00" in prefix:
-        raise ValueError(f"list prefix {prefix!r} must be relative to the store root")
+        raise InvalidKeyError(f"list prefix {prefix!r} must be relative to the store root")
     return prefix
 
 
 def join_key(root: str, key: str) -> str:
     """Resolve ``key`` against an object-store root path (no leading slash), e.g. for mem/s3/gs.
 
-    Raises ValueError when ``..`` climbs above the bucket.
+    Raises InvalidKeyError (a ValueError) when ``..`` climbs above the bucket.
 
     >>> join_key("ds/layer", "../other/8_8_8")
     'ds/other/8_8_8'
@@ -104,14 +106,14 @@ def join_key(root: str, key: str) -> str:
     norm = normalize_key(key)
     full = posixpath.normpath(posixpath.join(root, norm)) if root else norm
     if full == ".." or full.startswith("../") or full == ".":
-        raise ValueError(f"storage key {key!r} climbs above the bucket root")
+        raise InvalidKeyError(f"storage key {key!r} climbs above the bucket root")
     return full
 
 
 def check_encoding(encoding: str | None) -> str | None:
     if encoding is not None and encoding not in ENCODINGS:
         known = ", ".join(sorted(ENCODINGS))
-        raise ValueError(f"unknown content_encoding {encoding!r}; use None or one of: {known}")
+        raise UnsupportedCompressionType(f"unknown content_encoding {encoding!r}; use None or one of: {known}")
     return encoding
 
 
@@ -121,11 +123,11 @@ def check_range(byte_range: ByteRange | None) -> ByteRange | None:
         return None
     start, stop = byte_range
     if not isinstance(start, int) or (stop is not None and not isinstance(stop, int)):
-        raise TypeError(f"byte_range must be (int, int | None), got {byte_range!r}")
+        raise InvalidRangeError(f"byte_range must be (int, int | None), got {byte_range!r}")
     if start < 0 and stop is not None:
-        raise ValueError(f"a suffix byte_range (negative start) takes stop=None, got {byte_range!r}")
+        raise InvalidRangeError(f"a suffix byte_range (negative start) takes stop=None, got {byte_range!r}")
     if stop is not None and stop < start:
-        raise ValueError(f"byte_range {byte_range!r} has stop < start")
+        raise InvalidRangeError(f"byte_range {byte_range!r} has stop < start")
     return (start, stop)
 
 
@@ -145,7 +147,7 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
         return data
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
-    raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
+    raise DtypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 
 async def bounded_map(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
