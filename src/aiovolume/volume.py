@@ -96,8 +96,12 @@ class Volume(LayerMetadata):
         self.parallel = parallel
         self.delete_black_uploads = bool(delete_black_uploads)
         self.background_color = background_color
+        if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)) or max_redirects < 0:
+            raise OptionError(f"max_redirects={max_redirects!r} must be an integer >= 0")
         self.max_redirects = int(max_redirects)
         self.secrets = secrets
+        if options is not None and not isinstance(options, Options):
+            raise OptionError(f"options={options!r} must be an aiovolume.Options (e.g. Options(decode_workers=0))")
         self.options = options or DEFAULT_OPTIONS
         self._given_info = info
         # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
