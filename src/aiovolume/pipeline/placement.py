@@ -56,9 +56,8 @@ def raw_windows(tasks: Sequence[ChunkTask], fmt: ChunkFormat, itemsize: int) -> 
     if fmt.encoding != "raw" or fmt.num_channels != 1:
         return None
     windows = []
-    for t in tasks:
-        (z0, z1), depth = t.in_chunk[2], t.shape[2]
-        plane = t.shape[0] * t.shape[1] * itemsize
+    for _, _, (sx, sy, depth), (_, _, (z0, z1)), _, _ in tasks:
+        plane = sx * sy * itemsize
         windows.append(None if z1 - z0 == depth else (plane * depth, plane * z0, plane * z1))
     return windows
 
@@ -86,7 +85,7 @@ def decode_place(
     reported, not raised, so the caller can fetch them again (damage in transit that only the
     codec or gzip's CRC detects) while the rest of a batch lands.
     """
-    shape, in_chunk = task.shape, task.in_chunk
+    _, key, shape, in_chunk, in_region, _ = task  # one unpack: NamedTuple attributes cost per access
     if span is not None:
         (z0, z1) = in_chunk[2]
         shape, in_chunk = (shape[0], shape[1], z1 - z0), (in_chunk[0], in_chunk[1], (0, z1 - z0))
@@ -94,10 +93,10 @@ def decode_place(
         scratch = _scratch(math.prod(shape) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
         chunk = decode_chunk(decompress(data, encoding, scratch), fmt, shape)
     except DecodingError as exc:
-        return corrupt(task.key, exc)
+        return corrupt(key, exc)
     if cache is not None and span is None:
-        cache.put(task.key, chunk)
-    copy_block(out[slices_of(task.in_region)], chunk[slices_of(in_chunk)])
+        cache.put(key, chunk)
+    copy_block(out[slices_of(in_region)], chunk[slices_of(in_chunk)])
     return DONE
 
 
