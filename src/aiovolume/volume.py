@@ -28,7 +28,7 @@ from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
-from .pipeline.read import ReadJob, finish_read, read_here, start_read
+from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
@@ -108,6 +108,7 @@ class Volume(LayerMetadata):
         self.lru = ChunkCache(lru_bytes) if lru_bytes else None
         self._store: Store | None = None
         self._sources: dict[int, ChunkSource] = {}
+        self._formats: dict[int, tuple[Any, Any, ChunkFormat]] = {}
         self._read_only = False
         self._mip = 0
         resolve_compress(compress, "raw")  # reject a bad compress= before any I/O
@@ -229,7 +230,10 @@ class Volume(LayerMetadata):
     # -- reads -------------------------------------------------------------------------
     async def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
         """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout."""
-        return await self.finish_download(self._start_download(bbox, mip))
+        pending = self._start_download(bbox, mip)
+        if read_in_loop(pending.job):  # small page-cached reads: done without another await
+            return self._cutout(pending.job.out, pending)  # type: ignore[arg-type]
+        return await self.finish_download(pending)
 
     def download_here(self, bbox: Any, mip: int | Sequence[float] | None = None) -> "VolumeCutout | PendingDownload":
         """:meth:`download` started in the calling thread: the cutout, or what is left to finish.
@@ -248,11 +252,12 @@ class Volume(LayerMetadata):
         return self._cutout(await finish_read(pending.job), pending)
 
     def _start_download(self, bbox: Any, mip: int | Sequence[float] | None) -> "PendingDownload":
-        mip_i = self._data_mip(mip)
+        mip_i = self.to_mip(mip)
+        source = self._source(mip_i)  # refuses scales whose bytes live elsewhere, before any parsing
         req = self._request(bbox, mip_i)
         region = self._bounded_region(req.bbox, mip_i)
         job = start_read(
-            self._source(mip_i), self._format(mip_i), region, fill_missing=self.fill_missing,
+            source, self._format(mip_i), region, fill_missing=self.fill_missing,
             background=self.background_color, options=self.options, cache=self.lru,
             on_progress=self._progress(region, self._info.scales[mip_i]),
         )
@@ -368,7 +373,14 @@ class Volume(LayerMetadata):
             raise ReadOnlyException(f"{self.cloudpath} is read-only (http(s) source or redirected info)")
 
     def _format(self, mip: int) -> ChunkFormat:
-        return chunk_format(self._info, self._info.scales[mip], f"{self.cloudpath} mip {mip}")
+        """The codec parameters of scale ``mip``, built once per scale (every read needs them)."""
+        scale = self._info.scales[mip]
+        cached = self._formats.get(mip)
+        if cached is not None and cached[0] is scale and cached[1] is self._info:
+            return cached[2]
+        fmt = chunk_format(self._info, scale, f"{self.cloudpath} mip {mip}")
+        self._formats[mip] = (scale, self._info, fmt)
+        return fmt
 
     def _request(self, key: Any, mip: int) -> SliceRequest:
         bounds = _bounds_of(self._info.scales[mip])
