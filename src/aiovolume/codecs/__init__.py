@@ -118,10 +118,18 @@ def prefers_processes(encoding: str) -> bool:
     return encoding in CRASH_PRONE and encoding not in VALIDATED
 
 
+@functools.lru_cache(maxsize=None)
+def _bare(encoding: str, name: str) -> Callable[..., Any]:
+    """A codec's function without its ``guard`` wrapper: decode_chunk/encode_chunk translate
+    errors themselves, and the wrapper's frame was paid once per chunk on the hot path."""
+    fn = getattr(codec_module(encoding), name)
+    return getattr(fn, "__wrapped__", fn)
+
+
 def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> np.ndarray:
     """Decode one chunk's (transport-decompressed) bytes to an ``(x, y, z, c)`` array."""
     try:
-        return codec_module(fmt.encoding).decode(data, fmt, tuple(map(int, shape)))
+        return _bare(fmt.encoding, "decode")(data, fmt, tuple(map(int, shape)))
     except (DecodingError, UnsupportedFormatError):
         raise
     except Exception as exc:  # codec libraries raise anything on bad input
@@ -130,7 +138,7 @@ def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> 
 
 def encode_chunk(array: np.ndarray, fmt: ChunkFormat) -> bytes:
     try:
-        return codec_module(fmt.encoding).encode(array, fmt)
+        return _bare(fmt.encoding, "encode")(array, fmt)
     except (EncodingError, UnsupportedFormatError):
         raise
     except Exception as exc:
