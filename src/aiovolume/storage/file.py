@@ -42,6 +42,7 @@ from .base import (
 )
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
 from .fileranges import read_file_ranges
+from .smallfiles import read_whole
 from .ranges import check_ranges
 from .fileio import (
     NOWAIT_READS,
@@ -149,6 +150,8 @@ class FileStore(Store):
     # -- public API ---------------------------------------------------------------------------
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
+        if rng is None:  # a whole small object (info, provenance): aiofiles (smallfiles.py says why)
+            return await read_whole(self._path(key), self._pool())
         return await self._run(read_object, self._path(key), rng)
 
     range_gap = 512  # a pread per merged range: merging saves syscalls, not round trips
