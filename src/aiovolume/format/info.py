@@ -4,6 +4,9 @@
 ``voxel_offset`` -> ``[0, 0, 0]``, ``compressed_segmentation`` without a block size -> ``[8, 8, 8]``, ``null``
 ``sharding``/``mesh``/``skeletons`` dropped. Resolutions keep their JSON number type (``4`` vs ``4.0``) because
 CloudVolume derives keys and the int/float type of new scales from it; nested lists in extras become tuples.
+Anything malformed raises :class:`InfoError` naming the field; the checks and their bounds (coordinates
+within ±2**62, at most 2**63-1 chunks, 1..2**16 channels, extras nested <= 100 levels) are in
+:mod:`.info_validate`. ``create_new_info`` and ``add_scale`` live in :mod:`.info_create`, re-exported here.
 
 >>> info = parse_info(create_new_info(1, "image", "uint8", "raw", [4, 4, 40], [0, 0, 0], [512, 512, 64]))
 >>> info.scales[0].key, info.scales[0].grid_shape
