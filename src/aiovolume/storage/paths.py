@@ -95,10 +95,6 @@ class CloudPath:
         head, _, _ = self.url.rpartition("/")
         return head + "/" if head.endswith(":/") or head.endswith("//") else head
 
-    def join(self, *keys: str) -> str:
-        """``url`` with keys appended: ``CloudPath.join("info")`` -> ``.../layer/info``."""
-        return "/".join([self.url.rstrip("/"), *(k.strip("/") for k in keys)])
-
 
 def parse_cloudpath(cloudpath: str | CloudPath) -> CloudPath:
     """Parse ``cloudpath``; raises :class:`UnsupportedProtocolError` for what cannot be opened.
