@@ -3,6 +3,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from contract import StoreContract, keys_of
 from aiovolume.exceptions import ReadOnlyException, StorageError
 from aiovolume.options import Options
 from aiovolume.storage import Blob, PutItem, open_store
-from aiovolume.storage.fileio import SIBLINGS
 from aiovolume.storage.file import TMP_PREFIX, FileStore
 
 
@@ -293,15 +293,14 @@ async def test_batches_use_few_executor_hops(tmp_path: Path, monkeypatch: pytest
         assert await s.exists_many(keys) == [True] * 40
         await s.delete_many(keys)
         assert len(hops) == 16
-        # a single whole-object get goes through aiofiles on the store's own threads: one stat per
-        # spelling probed (all of them for a missing object), then one hop per read
-        await s.get("b/0")
-        assert len(hops) == 16 + len(SIBLINGS)
+        # a single whole-object get goes through aiofiles on the store's small-object thread: no hop
+        # of the chunk pool
+        assert await s.get("b/0") is None
         await s.put("small", b"info")
         base = len(hops)
         assert (await s.get("small")).data == b"info"
-        assert len(hops) > base  # stat + open + read + close, each an aiofiles hop
-        base = len(hops)
+        assert len(hops) == base
+        assert any(t.name.startswith("aiovolume-file-small") for t in threading.enumerate())
         # a big batch is split into hops of at most 32 files
         await s.exists_many([f"x/{i}" for i in range(1000)])
         assert len(hops) == base + 1000 // 32 + 1

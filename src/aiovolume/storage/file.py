@@ -74,6 +74,7 @@ class FileStore(Store):
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         super().__init__("file://" + self.root, options, read_only=read_only)
         self._executor: ThreadPoolExecutor | None = None
+        self._small: ThreadPoolExecutor | None = None
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         # Writers of one key with different encodings must not interleave "write key.gz,
@@ -88,6 +89,14 @@ class FileStore(Store):
                 max_workers=max(1, self.options.io_threads), thread_name_prefix="aiovolume-file"
             )
         return self._executor
+
+    def _small_pool(self) -> ThreadPoolExecutor:
+        """One thread for aiofiles' small-object calls: its several hops per object must not grow
+        the chunk pool (a pool adds a thread when a hop arrives before the last one's thread idles)."""
+        self._check_open()
+        if self._small is None:
+            self._small = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiovolume-file-small")
+        return self._small
 
     async def _run(self, fn: Callable[..., R], *args: object) -> R:
         pool = self._pool()
@@ -128,6 +137,9 @@ class FileStore(Store):
         if self._closed:
             return
         self._closed = True
+        small, self._small = self._small, None
+        if small is not None:  # its calls are awaited by their callers: idle, so this returns at once
+            small.shutdown(wait=True)
         pool, self._executor = self._executor, None
         if pool is None:
             return
@@ -151,7 +163,7 @@ class FileStore(Store):
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
         if rng is None:  # a whole small object (info, provenance): aiofiles (smallfiles.py says why)
-            return await read_whole(self._path(key), self._pool())
+            return await read_whole(self._path(key), self._small_pool())
         return await self._run(read_object, self._path(key), rng)
 
     range_gap = 512  # a pread per merged range: merging saves syscalls, not round trips
