@@ -120,7 +120,7 @@ def test_google_lookup_order(secrets_dir: Path) -> None:
 def test_bad_secrets_arguments(secrets_dir: Path) -> None:
     with pytest.raises(AuthenticationError, match="does not exist"):
         aws_credentials("b", secrets=str(secrets_dir / "nope.json"))
-    with pytest.raises(TypeError):
+    with pytest.raises(AuthenticationError, match="not int"):
         aws_credentials("b", secrets=42)  # type: ignore[arg-type]
     with pytest.raises(AuthenticationError, match="JSON object"):
         google_credentials("b", "{broken")

@@ -123,7 +123,7 @@ def test_unknown_scheme_names_it_and_the_supported_ones() -> None:
 
 
 def test_not_a_string() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(UnsupportedProtocolError, match="str"):
         parse_cloudpath(42)  # type: ignore[arg-type]
 
 

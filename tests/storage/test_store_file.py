@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import asyncio
 import errno
 import gzip
 import os
-import threading
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from contract import StoreContract, keys_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from aiovolume.exceptions import ReadOnlyException, StorageError
+from aiovolume.exceptions import (
+    IntegrityError, ReadOnlyException, StorageError, UnsupportedCompressionType, UnsupportedFeatureError,
+)
 from aiovolume.options import Options
 from aiovolume.storage import Blob, PutItem, open_store
 from aiovolume.storage.file import TMP_PREFIX, FileStore
@@ -196,7 +201,7 @@ async def test_put_many_repeated_key_last_wins(store: FileStore) -> None:
 
 
 async def test_put_many_validates_before_writing(store: FileStore) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedCompressionType):
         await store.put_many([PutItem("ok", b"x"), PutItem("bad", b"y", content_encoding="lzma")])
     assert await store.get("ok") is None
 
@@ -261,6 +266,19 @@ async def test_unreadable_tree_is_an_error_not_missing(tmp_path: Path) -> None:
             await s.get("loop")
 
 
+async def test_list_follows_os_walk_for_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "layer"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "chunk").write_bytes(b"c")
+    (root / "info").write_bytes(b"{}")
+    os.symlink(root / "real", root / "linked_dir")  # listed nowhere: links are not descended
+    os.symlink(root / "info", root / "info_link")  # a file: listed
+    async with FileStore(str(root)) as s:
+        assert await keys_of(s) == ["info", "info_link", "real/chunk"]
+        assert await keys_of(s, "real/") == ["real/chunk"]
+        assert await keys_of(s, "linked_dir/") == ["linked_dir/chunk"]  # a prefix starts below the link
+
+
 # -- read-only, batching, lifecycle -------------------------------------------------------------
 async def test_read_only(tmp_path: Path) -> None:
     async with FileStore(str(tmp_path)) as rw:
@@ -293,17 +311,19 @@ async def test_batches_use_few_executor_hops(tmp_path: Path, monkeypatch: pytest
         assert await s.exists_many(keys) == [True] * 40
         await s.delete_many(keys)
         assert len(hops) == 16
-        # a single whole-object get goes through aiofiles on the store's small-object thread: no hop
-        # of the chunk pool
-        assert await s.get("b/0") is None
-        await s.put("small", b"info")
-        base = len(hops)
-        assert (await s.get("small")).data == b"info"
-        assert len(hops) == base
-        assert any(t.name.startswith("aiovolume-file-small") for t in threading.enumerate())
+        await s.put("b/0", b"v")  # one hop: the atomic write
+        assert len(hops) == 17
+        # single objects go through aiofiles (open, read, close) on the store's one small-object
+        # thread, not the chunk pool
+        small = s._small_pool()
+        small_hops: list[object] = []
+        real_small = small.submit
+        monkeypatch.setattr(small, "submit", lambda fn, /, *a, **k: small_hops.append(fn) or real_small(fn, *a, **k))
+        assert (await s.get("b/0")).data == b"v"
+        assert len(hops) == 17 and len(small_hops) == 3
         # a big batch is split into hops of at most 32 files
         await s.exists_many([f"x/{i}" for i in range(1000)])
-        assert len(hops) == base + 1000 // 32 + 1
+        assert len(hops) == 17 + 1000 // 32 + 1
 
 
 async def test_close_shuts_the_executor_down(tmp_path: Path) -> None:
@@ -397,3 +417,78 @@ async def test_blocking_reader_nowait_refuses_bytes_not_in_the_page_cache(tmp_pa
             read("cold", None, True)
         assert bytes(read("cold").data) == b"c" * 200_000  # a blocking read brings it in
         assert bytes(read("cold", None, True).data) == b"c" * 200_000
+
+
+# -- get_ranges: one open, one executor hop, one pread per merged range --------------------------
+async def test_get_ranges_coalesces_preads(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(100_000)
+    await store.put("0.shard", data)
+    reads: list[tuple[int, int]] = []
+    opens: list[str] = []
+    real_pread, real_open = os.pread, os.open
+
+    def counting_pread(fd: int, n: int, offset: int) -> bytes:
+        reads.append((offset, offset + n))
+        return real_pread(fd, n, offset)
+
+    def counting_open(path, *args, **kwargs):  # noqa: ANN001, ANN202
+        opens.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    monkeypatch.setattr(os, "open", counting_open)
+    hops = 0
+    real_run = store._run
+
+    async def counting_run(fn, *args):  # noqa: ANN001, ANN202
+        nonlocal hops
+        hops += 1
+        return await real_run(fn, *args)
+
+    monkeypatch.setattr(store, "_run", counting_run)
+    near = [(300, 400), (0, 100), (100, 200), (150, 250), (0, 100), (700, 700), (800, 900)]
+    assert await store.get_ranges("0.shard", near) == [data[a:b] for a, b in near]
+    assert reads == [(0, 900)] and hops == 1 and len(opens) == 1  # gaps <= range_gap (512)
+    reads.clear()
+    far = [(50_000, 50_010), (0, 10), (2_000, 2_010)]
+    assert await store.get_ranges("0.shard", far) == [data[a:b] for a, b in far]
+    assert reads == [(0, 10), (2_000, 2_010), (50_000, 50_010)] and hops == 2 and len(opens) == 2
+    reads.clear()
+    with pytest.raises(IntegrityError, match=r"\[99000, 100001\).*100000 bytes"):
+        await store.get_ranges("0.shard", [(0, 10), (99_000, 100_001)])
+    assert reads == []  # fstat already said it is too short: nothing read
+
+
+async def test_get_ranges_gz_sibling_only(store: FileStore) -> None:
+    root = Path(store.root)
+    root.mkdir(parents=True)
+    (root / "0.shard.gz").write_bytes(gzip.compress(b"x" * 100))
+    with pytest.raises(UnsupportedFeatureError, match=r"0\.shard\.gz"):
+        await store.get_ranges("0.shard", [(0, 10)])
+    (root / "0.shard").write_bytes(b"y" * 100)  # the plain spelling wins, as for get
+    assert await store.get_ranges("0.shard", [(0, 3)]) == [b"yyy"]
+
+
+async def test_get_ranges_directory_is_an_error(store: FileStore) -> None:
+    (Path(store.root) / "0.shard").mkdir(parents=True)
+    with pytest.raises(StorageError, match="directory"):
+        await store.get_ranges("0.shard", [(0, 1)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=3000), ranges=st.lists(st.tuples(st.integers(0, 3100), st.integers(0, 400)), max_size=30))
+def test_get_ranges_property(data: bytes, ranges: list[tuple[int, int]]) -> None:
+    """Whatever the ranges: the exact slices, or IntegrityError when one passes the end."""
+    pairs = [(a, a + n) for a, n in ranges]
+
+    async def check(root: str) -> None:
+        async with FileStore(root) as s:
+            await s.put("obj", data)
+            if all(b <= len(data) for _, b in pairs):
+                assert await s.get_ranges("obj", pairs) == [data[a:b] for a, b in pairs]
+            else:
+                with pytest.raises(IntegrityError, match=f"{len(data)} bytes"):
+                    await s.get_ranges("obj", pairs)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(check(tmp))

@@ -170,7 +170,7 @@ async def test_persistent_corruption_exhausts_retries(gcs_env: CloudEnv, monkeyp
     async with FaultServer(upstream=gcs_env.endpoint, config=FaultConfig(fault_rate=1.0, faults=("corrupt",))) as srv:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", srv.url)
         async with gcs_store(gcs_env, opts) as store:
-            with pytest.raises(RetriesExhausted, match="CRC32C") as info:
+            with pytest.raises(RetriesExhausted, match="x-goog-hash crc32c mismatch") as info:
                 await store.get("bad")
     assert info.value.attempts == 3
 
@@ -212,9 +212,29 @@ async def test_default_timeouts_are_explicit(gcs_env: CloudEnv) -> None:
 
 
 def test_json_error_fields() -> None:
-    from aiovolume.storage.gcs import _error_fields, _parse_goog_hash
+    from aiovolume.storage._aiohttp import goog_hashes
+    from aiovolume.storage.gcs import _error_fields
 
     body = json.dumps({"error": {"code": 429, "message": "slow down", "errors": [{"reason": "rateLimitExceeded"}]}})
     assert _error_fields(body) == ("slow down", "rateLimitExceeded")
-    assert _parse_goog_hash("crc32c=n03x6A==, md5=Ojk9c3dhfxgoKVVHYwFbHQ==") == {
-        "crc32c": "n03x6A==", "md5": "Ojk9c3dhfxgoKVVHYwFbHQ=="}
+    expected = {"crc32c": "n03x6A==", "md5": "Ojk9c3dhfxgoKVVHYwFbHQ=="}
+    assert goog_hashes(["crc32c=n03x6A==, md5=Ojk9c3dhfxgoKVVHYwFbHQ=="]) == expected  # one header
+    assert goog_hashes(["crc32c=n03x6A==", "md5=Ojk9c3dhfxgoKVVHYwFbHQ=="]) == expected  # repeated
+
+
+# -- get_ranges: coalescing as the server sees it -----------------------------------------------
+async def test_get_ranges_merges_near_ranges(gcs_env: CloudEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(60_000)
+    near = [(300, 400), (0, 100), (150, 250), (4000, 4100), (0, 100)]
+    far = [(0, 10), (30_000, 30_010), (59_990, 60_000)]
+    async with RecordingProxy(gcs_env.endpoint) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        async with gcs_store(gcs_env) as store:
+            await store.put("0.shard", data)
+            proxy.requests.clear()
+            assert await store.get_ranges("0.shard", near) == [data[a:b] for a, b in near]
+            assert [r.headers.get("Range") for r in proxy.of("GET")] == ["bytes=0-4099"]
+            proxy.requests.clear()
+            assert await store.get_ranges("0.shard", far) == [data[a:b] for a, b in far]
+            assert sorted(r.headers.get("Range") for r in proxy.of("GET")) == [
+                "bytes=0-9", "bytes=30000-30009", "bytes=59990-59999"]

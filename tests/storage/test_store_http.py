@@ -21,7 +21,9 @@ from http_fixtures import FAST, get_stats, requests_for, served, textured, tiny_
 
 import aiovolume
 from aiovolume import Bbox, Volume
-from aiovolume.exceptions import AuthenticationError, IntegrityError, ReadOnlyException, StorageError
+from aiovolume.exceptions import (
+    AuthenticationError, IntegrityError, ReadOnlyException, StorageError, UnsupportedProtocolError,
+)
 from aiovolume.options import Options, RetryPolicy
 from aiovolume.storage import Blob, PutItem, open_store
 from aiovolume.storage.file import FileStore
@@ -85,8 +87,10 @@ async def test_writes_raise_read_only(server, layer_dir: Path) -> None:
             await store.delete_many(["k"])
         assert (layer_dir / "k").read_bytes() == b"v"
         assert server.stats()["requests"] == 0  # refused before any request
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(ReadOnlyException, match="read-only"):
         HttpStore(f"{server.url}/ds/layer", read_only=False)
+    with pytest.raises(UnsupportedProtocolError, match="http"):
+        HttpStore("gs://bucket/layer")
 
 
 async def test_volume_over_http_is_read_only(server, layer_dir: Path) -> None:
@@ -374,14 +378,14 @@ async def test_secrets_never_in_errors_logs_or_reprs(
 async def test_session_is_lazy_and_per_store(server, layer_dir: Path) -> None:
     (layer_dir / "k").write_bytes(b"v")
     store = HttpStore(f"{server.url}/ds/layer", Options(concurrency={"http": 7}))
-    assert store._session is None  # nothing until the first request
+    assert store._clients.current is None  # nothing until the first request
     assert await store.get("k") == Blob(b"v", None)
-    session = store._session
+    session = store._clients.current.session
     assert session is not None and session.connector.limit == 7
     assert session.auto_decompress is False
     assert session.timeout.total is None and session.timeout.sock_read == 30 and session.timeout.sock_connect == 10
     await store.get("k")
-    assert store._session is session  # reused
+    assert store._clients.current.session is session  # reused
     await store.close()
     assert session.closed
     await store.close()
@@ -397,9 +401,9 @@ def test_store_used_from_several_loops() -> None:
         with spawn_fault_server(root=tmp) as (_, url):
             store = HttpStore(url + "/ds", FAST)
             assert asyncio.run(store.get("k")) == Blob(b"v", None)
-            first = store._session
+            first = store._clients.current.session
             assert asyncio.run(store.get("k")) == Blob(b"v", None)  # first loop is closed
-            assert first is not None and first.closed and store._session is not first
+            assert first.closed and store._clients.current.session is not first
 
             other = asyncio.new_event_loop()
             thread = threading.Thread(target=other.run_forever, daemon=True)
@@ -407,7 +411,7 @@ def test_store_used_from_several_loops() -> None:
             try:
                 fut = asyncio.run_coroutine_threadsafe(store.get("k"), other)
                 assert fut.result(timeout=30) == Blob(b"v", None)
-                in_other = store._session
+                in_other = store._clients.current.session
                 assert asyncio.run(store.get("k")) == Blob(b"v", None)  # closes in_other on its loop
                 asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), other).result(timeout=30)
                 assert in_other is not None and in_other.closed
@@ -463,3 +467,41 @@ def test_gzip_check_is_opt_in() -> None:
     assert HttpStore("https://127.0.0.1:1/ds").check_gzip is False
     assert HttpStore("https://127.0.0.1:1/ds", check_gzip=True).check_gzip is True
     assert HttpStore("http://127.0.0.1:1/ds", check_gzip=False).check_gzip is False
+
+
+# -- get_ranges: coalescing as the server sees it -----------------------------------------------
+async def test_get_ranges_merges_near_ranges_into_one_request(server, layer_dir: Path) -> None:
+    data = bytes(range(256)) * 200  # 51,200 bytes
+    (layer_dir / "0.shard").write_bytes(data)
+    near = [(300, 400), (0, 100), (100, 200), (150, 250), (0, 100), (1000, 1000), (4000, 4100)]
+    far = [(0, 10), (20_000, 20_010), (50_000, 50_010)]  # gaps much larger than range_gap
+    async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
+        assert HttpStore.range_gap == 4096
+        server.reset_stats()
+        assert await store.get_ranges("0.shard", near) == [data[a:b] for a, b in near]
+        assert requests_for(server.stats(), "0.shard") == 1
+        server.reset_stats()
+        assert await store.get_ranges("0.shard", far) == [data[a:b] for a, b in far]
+        assert requests_for(server.stats(), "0.shard") == 3
+        server.reset_stats()
+        assert await store.get_ranges("0.shard", [(0, 0)]) == [b""]  # existence only: one HEAD
+        assert requests_for(server.stats(), "0.shard") == 1
+
+
+async def test_get_ranges_retries_each_merged_read(server, layer_dir: Path) -> None:
+    data = bytes(range(256)) * 200
+    (layer_dir / "0.shard").write_bytes(data)
+    ranges = [(0, 10), (20_000, 20_010), (50_000, 50_010)]
+    server.set_config(FaultConfig(fault_rate=0.5, faults=("503", "reset", "truncate"), seed=3))
+    async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
+        assert await store.get_ranges("0.shard", ranges) == [data[a:b] for a, b in ranges]
+    stats = server.stats()
+    assert stats["faults"] and stats["requests"] == 3 + sum(stats["faults"].values())
+
+
+async def test_get_ranges_auth_failure_is_not_missing(server, layer_dir: Path) -> None:
+    (layer_dir / "0.shard").write_bytes(b"x" * 100)
+    server.set_config(FaultConfig(fail_keys={"0.shard": 403}))
+    async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
+        with pytest.raises(AuthenticationError):
+            await store.get_ranges("0.shard", [(0, 10)])

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from contract import StoreContract, keys_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from aiovolume.exceptions import ReadOnlyException
+from aiovolume.exceptions import IntegrityError, InvalidKeyError, ReadOnlyException, UnsupportedProtocolError
 from aiovolume.options import Options
 from aiovolume.storage import Blob, open_store
 from aiovolume.storage.memory import MemoryStore
@@ -60,7 +63,7 @@ async def test_clear_all_forgets_everything() -> None:
 
 async def test_dotdot_above_bucket_rejected() -> None:
     async with open_store("mem://b/layer") as s:
-        with pytest.raises(ValueError, match="above the bucket"):
+        with pytest.raises(InvalidKeyError, match="above the bucket"):
             await s.put("../../escape", b"x")
 
 
@@ -87,7 +90,25 @@ async def test_options_are_kept() -> None:
 
 
 def test_bad_bucket_name() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedProtocolError, match="bucket"):
         MemoryStore("")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedProtocolError, match="bucket"):
         MemoryStore("a/b")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=3000), ranges=st.lists(st.tuples(st.integers(0, 3100), st.integers(0, 400)), max_size=30))
+def test_get_ranges_property(data: bytes, ranges: list[tuple[int, int]]) -> None:
+    """Whatever the ranges: the exact slices, or IntegrityError when one passes the end."""
+    pairs = [(a, a + n) for a, n in ranges]
+
+    async def check() -> None:
+        async with open_store("mem://prop/layer") as s:
+            await s.put("obj", data)
+            if all(b <= len(data) for _, b in pairs):
+                assert await s.get_ranges("obj", pairs) == [data[a:b] for a, b in pairs]
+            else:
+                with pytest.raises(IntegrityError, match=f"{len(data)} bytes"):
+                    await s.get_ranges("obj", pairs)
+
+    asyncio.run(check())

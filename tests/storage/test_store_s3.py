@@ -252,13 +252,13 @@ async def test_registered_alias_reaches_its_endpoint(s3_env: CloudEnv, monkeypat
 
 
 def test_alias_validation() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedProtocolError, match="built-in protocol"):
         register_s3_alias("gs", "http://127.0.0.1:1")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedProtocolError):
         register_s3_alias("x", "ftp://host")
-    with pytest.raises(ValueError, match="without credentials"):
+    with pytest.raises(UnsupportedProtocolError, match="without credentials"):
         register_s3_alias("x", "http://user:pw@host")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnsupportedProtocolError, match="built-in alias"):
         unregister_s3_alias("matrix")
 
 
@@ -357,3 +357,22 @@ def test_store_follows_the_loop(s3_env: CloudEnv) -> None:
         other.call_soon_threadsafe(other.stop)
         thread.join(10)
         other.close()
+
+
+# -- get_ranges: coalescing as the server sees it -----------------------------------------------
+@both_paths
+async def test_get_ranges_merges_near_ranges(s3_env: CloudEnv, fast_path: bool) -> None:
+    data = os.urandom(60_000)
+    near = [(300, 400), (0, 100), (150, 250), (4000, 4100), (0, 100)]
+    far = [(0, 10), (30_000, 30_010), (59_990, 60_000)]
+    async with RecordingProxy(s3_env.endpoint) as proxy:
+        store = S3Store(BUCKET, f"{s3_env.prefix}/ds/layer", endpoint=proxy.url, fast_path=fast_path)
+        async with store:
+            await store.put("0.shard", data)
+            proxy.requests.clear()
+            assert await store.get_ranges("0.shard", near) == [data[a:b] for a, b in near]
+            assert [r.headers.get("Range") for r in proxy.of("GET")] == ["bytes=0-4099"]
+            proxy.requests.clear()
+            assert await store.get_ranges("0.shard", far) == [data[a:b] for a, b in far]
+            assert sorted(r.headers.get("Range") for r in proxy.of("GET")) == [
+                "bytes=0-9", "bytes=30000-30009", "bytes=59990-59999"]

@@ -23,10 +23,10 @@ from types import TracebackType
 from typing import TypeVar
 
 from ..exceptions import (
-    DtypeError, InvalidKeyError, InvalidRangeError, ReadOnlyException, StorageError, UnsupportedCompressionType,
+    InvalidKeyError, InvalidRangeError, ReadOnlyException, StorageError, UnsupportedCompressionType,
 )
 from ..options import Options
-from .ranges import check_ranges, coalesce, encoded, first_past, past_end, slice_back
+from .ranges import ranges_via_get
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,7 +98,7 @@ def check_prefix(prefix: str) -> str:
 def join_key(root: str, key: str) -> str:
     """Resolve ``key`` against an object-store root path (no leading slash), e.g. for mem/s3/gs.
 
-    Raises InvalidKeyError (a ValueError) when ``..`` climbs above the bucket.
+    Raises InvalidKeyError when ``..`` climbs above the bucket.
 
     >>> join_key("ds/layer", "../other/8_8_8")
     'ds/other/8_8_8'
@@ -147,7 +147,7 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
         return data
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
-    raise DtypeError(f"store data must be bytes-like, got {type(data).__name__}")
+    raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 
 async def bounded_map(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
@@ -255,38 +255,41 @@ class Store(ABC):
     def list(self, prefix: str = "") -> AsyncIterator[str]:
         """Keys under the root starting with ``prefix``: recursive, sorted, relative to the root."""
 
-    # -- many ranges of one object (sharded layers)
-    #: ranges closer than this many bytes are read as one (remote: a few KiB cost less than a round trip)
-    range_gap: int = 4096
-    #: ...as long as one merged read stays within this many bytes
+    # -- byte ranges of one object (shards)
+    #: ranges at most this many bytes apart are read as one (remote stores: 4 KiB)
+    range_gap: int = 0
+    #: a merged read stays within this many bytes (a single longer range is read whole)
     max_coalesced: int = 8 << 20
 
     async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
-        """The bytes of each ``(start, stop)`` range of the stored object ``key``, in the order given.
+        """The bytes of each ``(start, stop)`` range of the object ``key``, in the order given.
 
-        Ranges are absolute, half-open, ``0 <= start <= stop`` (else InvalidRangeError, before
-        any I/O); duplicates and overlaps are fine, an empty range is ``b""`` wherever it lies. Ranges closer than
-        ``range_gap`` are coalesced into one read (at most ``max_coalesced`` bytes), the merged
-        reads run concurrently. None when the object does not exist (only then: 401/403 and
-        other failures raise as ``get`` does). A range past the object's end raises
-        IntegrityError (never short bytes); an object stored with a transport encoding raises
-        UnsupportedFeatureError (its byte ranges are not ranges of the object).
+        The contract, on every store:
+
+        * ``ranges``: half-open, absolute offsets into the *stored* object; integers (numpy
+          integers too, not bool) with ``0 <= start <= stop``. Duplicates and overlaps are
+          fine; an empty range gives ``b""``. Anything else raises
+          :class:`~aiovolume.exceptions.InvalidRangeError` before any I/O.
+        * Returns None only when the object does not exist (404, NoSuchKey, ENOENT), as
+          ``get`` does: an absent shard means all its chunks are missing. 401/403 and other
+          failures raise.
+        * A range reaching past the end of the object (``stop > size``, empty ranges
+          included) raises :class:`~aiovolume.exceptions.IntegrityError` naming the object,
+          the range and the size: an index pointing there is corrupt; short bytes are never
+          returned.
+        * The object must be stored without a transport encoding (shards are). A
+          transport-encoded one (``key.gz`` on file://, Content-Encoding on s3/gs/http) raises
+          :class:`~aiovolume.exceptions.UnsupportedFeatureError`: its ranges would be ranges of
+          the compressed stream.
+        * Ranges at most ``range_gap`` bytes apart are fetched by one read of at most
+          ``max_coalesced`` bytes and sliced apart; reads run concurrently up to the store's
+          limit, each through ``get``'s retries and integrity checks.
+
+        Example::
+
+            index, entry, data = await store.get_ranges("0.shard", [(0, 16), (16, 32), (1000, 1100)])
         """
-        wanted = check_ranges(ranges)
-        merged = coalesce(wanted, self.range_gap, self.max_coalesced) or [(0, 0)]  # (0, 0): does it exist?
-        blobs = await bounded_map(lambda r: self.get(key, r), merged, self._limit())
-        if any(b is None for b in blobs):
-            return None
-        where = f"{self.url}/{key}"
-        for blob in blobs:
-            if blob.encoding is not None:  # type: ignore[union-attr]
-                raise encoded(where, blob.encoding)  # type: ignore[union-attr]
-        for (start, stop), blob in zip(merged, blobs):
-            if len(blob.data) != stop - start:  # type: ignore[union-attr]
-                size = await self.size(key)
-                bad = first_past(wanted, size if size is not None else start + len(blob.data))  # type: ignore[union-attr]
-                raise past_end(where, bad or (start, stop), size)
-        return slice_back(wanted, merged, [b.data for b in blobs])  # type: ignore[union-attr]
+        return await ranges_via_get(self, key, ranges)
 
     # -- batches: bounded fan-out by default; backends override with something cheaper
     def _limit(self) -> int:

@@ -1,8 +1,13 @@
 """``file://``: a directory tree on a local (or mounted) filesystem.
 
-Blocking calls run on one ThreadPoolExecutor per store: one hop per file for single
-operations, one hop per group of files for the ``*_many`` operations (field notes §5:
-aiofiles per file measured 1.2-3.6x slower than this).
+All file I/O runs on one ThreadPoolExecutor per store. Chunks go in batches, one hop per
+group of files (``*_many``, the blocking reader/writer, ``get_ranges``), with bare
+``pread``/``preadv``: aiofiles, one hop per call, measured 1.2-3.6x slower for chunk batches
+(field notes §5). Single small objects (info, provenance, manifests: ``get``, ``exists``,
+``size``) and listing are plain async file access through aiofiles on the same executor
+(:mod:`.fileaio`); ``put`` and ``delete`` stay one executor hop each, because the atomic
+write (temp file, fsync, ``os.replace``, dropping the other spellings) runs under a per-key
+lock that aiofiles' several hops could not hold.
 
 CloudVolume's local convention for Content-Encoding is a filename suffix: a gzip-encoded
 object ``key`` lives in ``key.gz`` (``.br``, ``.zstd``, ``.xz``, ``.bz2`` likewise). Reads
@@ -23,7 +28,7 @@ import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from ..options import Options
@@ -40,23 +45,21 @@ from .base import (
     normalize_key,
     plain_key,
 )
+from . import fileaio
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
-from .fileranges import read_file_ranges
-from .smallfiles import read_whole
-from .ranges import check_ranges
 from .fileio import (
     NOWAIT_READS,
     SUFFIX,
     atomic_write,
     fsync_dir,
     object_exists,
-    object_size,
     read_object,
     read_object_reusing,
+    read_spans,
     storage_error,
     unlink_all,
-    walk_keys,
 )
+from .ranges import check_ranges, encoded_error, past_end_error, plan_reads, slice_back
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -91,15 +94,15 @@ class FileStore(Store):
         return self._executor
 
     def _small_pool(self) -> ThreadPoolExecutor:
-        """One thread for aiofiles' small-object calls: its several hops per object must not grow
-        the chunk pool (a pool adds a thread when a hop arrives before the last one's thread idles)."""
+        """One thread for aiofiles' hops: several per small object, and a pool adds a thread when a
+        hop arrives before the last one's thread has gone idle, which grew the chunk pool."""
         self._check_open()
         if self._small is None:
             self._small = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiovolume-file-small")
         return self._small
 
-    async def _run(self, fn: Callable[..., R], *args: object) -> R:
-        pool = self._pool()
+    def _submit(self, fn: Callable[..., R], *args: object, small: bool = False) -> Future[R]:
+        pool = self._small_pool() if small else self._pool()
         with self._inflight_lock:
             self._inflight += 1
         try:
@@ -109,7 +112,14 @@ class FileStore(Store):
             raise
         # Fires when the job finishes, or when a cancelled caller cancels it before it starts.
         job.add_done_callback(self._job_done)
-        return await asyncio.wrap_future(job)
+        return job
+
+    async def _run(self, fn: Callable[..., R], *args: object) -> R:
+        return await asyncio.wrap_future(self._submit(fn, *args))
+
+    def _executor_for_aiofiles(self) -> Executor:
+        self._pool()  # raises if closed
+        return _Tracked(self)
 
     def _job_done(self, _: object) -> None:
         with self._inflight_lock:
@@ -137,18 +147,17 @@ class FileStore(Store):
         if self._closed:
             return
         self._closed = True
-        small, self._small = self._small, None
-        if small is not None:  # its calls are awaited by their callers: idle, so this returns at once
-            small.shutdown(wait=True)
-        pool, self._executor = self._executor, None
-        if pool is None:
+        pools = [p for p in (self._executor, self._small) if p is not None]
+        self._executor = self._small = None
+        if not pools:
             return
         with self._inflight_lock:
             busy = self._inflight > 0
-        if busy:  # work orphaned by a cancelled caller: wait for it without blocking the loop
-            await asyncio.to_thread(pool.shutdown, True)
-        else:  # idle threads exit at once
-            pool.shutdown(wait=True)
+        for pool in pools:
+            if busy:  # work orphaned by a cancelled caller: wait for it without blocking the loop
+                await asyncio.to_thread(pool.shutdown, True)
+            else:  # idle threads exit at once
+                pool.shutdown(wait=True)
 
     # -- keys and paths ---------------------------------------------------------------------
     def _path(self, key: str) -> str:
@@ -162,23 +171,32 @@ class FileStore(Store):
     # -- public API ---------------------------------------------------------------------------
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
-        if rng is None:  # a whole small object (info, provenance): aiofiles (smallfiles.py says why)
-            return await read_whole(self._path(key), self._small_pool())
-        return await self._run(read_object, self._path(key), rng)
+        return await fileaio.read_object(self._path(key), rng, self._executor_for_aiofiles())
 
-    range_gap = 512  # a pread per merged range: merging saves syscalls, not round trips
+    range_gap = 512  # a syscall costs about as much as copying a few hundred bytes
+    max_coalesced = 4 << 20
 
     async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
-        """As :meth:`Store.get_ranges`, in one executor hop: one open, one pread per merged range."""
+        """As :meth:`Store.get_ranges`: one open and one ``pread`` per merged range, all in
+        one executor hop; the size check needs no read (fstat)."""
         wanted = check_ranges(ranges)
-        siblings = [(suffix, encoding) for suffix, encoding in SIBLINGS if suffix]
-        return await self._run(read_file_ranges, self._path(key), f"{self.url}/{key}", wanted, self.range_gap,
-                               self.max_coalesced, siblings)
+        path = self._path(key)
+        spans = plan_reads(wanted, self.range_gap, self.max_coalesced)
+        limit = max((stop for _, stop in wanted), default=0)
+        got = await self._run(read_spans, path, [(s0, s1) for s0, s1, _ in spans], limit)
+        if got is None:
+            return None
+        found, encoding, size, datas = got
+        if encoding is not None:
+            raise encoded_error(f"{self.url}/{key}", encoding, f"{found}; no plain {os.path.basename(path)}")
+        if limit > size or any(len(d) < s1 - s0 for (s0, s1, _), d in zip(spans, datas)):
+            raise past_end_error(f"{self.url}/{key}", wanted, size)
+        return slice_back(wanted, spans, datas)
 
     async def get_many(self, keys: Sequence[str]) -> list[Blob | None]:
         self._check_open()
         paths = [self._path(k) for k in keys]
-        return await self._batched(lambda p: read_object(p, None), paths)
+        return await self._batched(read_object, paths)
 
     async def put(
         self,
@@ -213,17 +231,20 @@ class FileStore(Store):
         await self._batched(self._remove, paths)
 
     async def exists(self, key: str) -> bool:
-        return await self._run(object_exists, self._path(key))
+        path = self._path(key)
+        return await fileaio.stat_object(path, self._executor_for_aiofiles(), dir_is_error=False) is not None
 
     async def exists_many(self, keys: Sequence[str]) -> list[bool]:
         self._check_open()
         return await self._batched(object_exists, [self._path(k) for k in keys])
 
     async def size(self, key: str) -> int | None:
-        return await self._run(object_size, self._path(key))
+        path = self._path(key)
+        st = await fileaio.stat_object(path, self._executor_for_aiofiles(), dir_is_error=True)
+        return None if st is None else st.st_size
 
     async def list(self, prefix: str = "") -> AsyncIterator[str]:
-        keys = await self._run(walk_keys, self.root, check_prefix(prefix))
+        keys = await fileaio.list_keys(self.root, check_prefix(prefix), self._executor_for_aiofiles())
         for key in keys:
             yield key
 
@@ -268,3 +289,16 @@ class FileStore(Store):
         with self._lock(path):
             if unlink_all(path, keep=None) and self.options.fsync:
                 fsync_dir(os.path.dirname(path))
+
+
+class _Tracked(Executor):
+    """The store's executor as aiofiles sees it: jobs are counted, so ``close()`` knows
+    whether threads are still busy."""
+
+    def __init__(self, store: FileStore) -> None:
+        self._store = store
+
+    def submit(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> Future[R]:
+        if kwargs:
+            return self._store._submit(lambda: fn(*args, **kwargs), small=True)
+        return self._store._submit(fn, *args, small=True)

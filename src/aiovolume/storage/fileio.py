@@ -1,4 +1,5 @@
-"""Blocking file operations behind ``file://`` (FileStore runs them on its executor threads).
+"""Blocking file operations behind ``file://`` (FileStore runs them on its executor threads;
+the single-object async ones are in :mod:`.fileaio`).
 
 CloudVolume's local convention for Content-Encoding is a filename suffix: a gzip-encoded object
 ``key`` lives in ``key.gz``; reads probe the spellings in :data:`SIBLINGS` order, and a write
@@ -12,9 +13,10 @@ import os
 import secrets
 import stat
 import threading
+from collections.abc import Sequence
 
 from ..exceptions import StorageError
-from .base import Blob, ByteRange, slice_range
+from .base import Blob
 
 #: (filename suffix, content-encoding) in probe order. The plain name comes first: it is
 #: what Neuroglancer and TensorStore read, and what we write by default.
@@ -32,7 +34,7 @@ _ENCODED_SUFFIXES = tuple(suffix for suffix, _ in SIBLINGS if suffix)
 #: Temp files of in-progress writes; ``list`` skips them. A crash can leave one behind.
 TMP_PREFIX = ".tmp-aiovolume-"
 # Errors meaning "no such object": the file is absent, or a parent is a file, not a directory.
-_MISSING = (FileNotFoundError, NotADirectoryError)
+MISSING = (FileNotFoundError, NotADirectoryError)
 
 
 def storage_error(action: str, path: str, exc: OSError) -> StorageError:
@@ -59,7 +61,7 @@ def _open_first(path: str) -> tuple[int, str, str | None, int] | None:
         p = path + suffix
         try:
             fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
-        except _MISSING:
+        except MISSING:
             continue
         except OSError as exc:
             raise storage_error("read", p, exc) from exc
@@ -75,23 +77,43 @@ def _open_first(path: str) -> tuple[int, str, str | None, int] | None:
     return None
 
 
-def read_object(path: str, rng: ByteRange | None) -> Blob | None:
+def read_object(path: str) -> Blob | None:
+    """The whole first spelling of ``path`` that exists, or None."""
     found = _open_first(path)
     if found is None:
         return None
-    fd, p, encoding, size = found
+    fd, p, encoding, _ = found
     try:
-        if rng is None:
-            with open(fd, "rb", buffering=0, closefd=False) as f:
-                data = f.readall()
-        else:
-            start, stop = slice_range(size, rng)
-            data = _pread_all(fd, start, stop)
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            data = f.readall()
     except OSError as exc:
         raise storage_error("read", p, exc) from exc
     finally:
         os.close(fd)
     return Blob(data, encoding)
+
+
+def read_spans(
+    path: str, spans: Sequence[tuple[int, int]], limit: int
+) -> tuple[str, str | None, int, list[bytes]] | None:
+    """Open the first spelling of ``path`` once and ``pread`` each ``(start, stop)`` span.
+
+    Returns None when missing, else ``(file, encoding, size, datas)``; ``datas`` is empty
+    (nothing read) when the file is transport-encoded or smaller than ``limit`` bytes, which
+    the caller turns into errors.
+    """
+    found = _open_first(path)
+    if found is None:
+        return None
+    fd, p, encoding, size = found
+    try:
+        if encoding is not None or limit > size:
+            return p, encoding, size, []
+        return p, None, size, [_pread_all(fd, start, stop) for start, stop in spans]
+    except OSError as exc:
+        raise storage_error("read", p, exc) from exc
+    finally:
+        os.close(fd)
 
 
 _local = threading.local()
@@ -146,7 +168,7 @@ def read_object_reusing(
         # changed under us (a writer not using temp + rename): read it again, where one may wait
         if nowait:
             raise BlockingIOError(errno.EAGAIN, "the object changed while being read", p)
-        return read_object(path, None)
+        return read_object(path)
     return Blob(view[:n], encoding, span)  # type: ignore[arg-type]
 
 
@@ -164,7 +186,7 @@ def _pread_all(fd: int, start: int, stop: int) -> bytes:
 def _stat(p: str) -> os.stat_result | None:
     try:
         return os.stat(p)
-    except _MISSING:
+    except MISSING:
         return None
     except OSError as exc:
         raise storage_error("stat", p, exc) from exc
@@ -177,18 +199,6 @@ def object_exists(path: str) -> bool:
         if st is not None and not stat.S_ISDIR(st.st_mode):
             return True
     return False
-
-
-def object_size(path: str) -> int | None:
-    for suffix, _ in SIBLINGS:
-        p = path + suffix
-        st = _stat(p)
-        if st is None:
-            continue
-        if stat.S_ISDIR(st.st_mode):  # get() cannot read it either: an error, not "missing"
-            raise storage_error("size", p, IsADirectoryError(21, "Is a directory", p))
-        return st.st_size
-    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -243,43 +253,15 @@ def unlink_all(path: str, keep: str | None) -> bool:
         try:
             os.unlink(p)
             removed = True
-        except _MISSING:
+        except MISSING:
             pass
         except OSError as exc:
             raise storage_error("remove", p, exc) from exc
     return removed
 
 
-def _strip_encoding(name: str) -> str:
+def strip_encoding(name: str) -> str:
     for suffix in _ENCODED_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def walk_keys(root: str, prefix: str) -> list[str]:
-    """Keys under ``root`` starting with ``prefix``, encoding suffixes stripped, sorted."""
-    dirpart, _, partial = prefix.rpartition("/")
-    start = os.path.normpath(os.path.join(root, dirpart)) if dirpart else root
-
-    def onerror(exc: OSError) -> None:
-        if not isinstance(exc, _MISSING):
-            raise storage_error("list", exc.filename or start, exc) from exc
-
-    keys: set[str] = set()
-    for current, dirs, files in os.walk(start, onerror=onerror):
-        rel = os.path.relpath(current, start)
-        if rel == ".":
-            # Prune top-level directories that cannot hold a key matching the prefix.
-            dirs[:] = [d for d in dirs if (d + "/").startswith(partial)]
-            base = dirpart
-        else:
-            base = f"{dirpart}/{rel}" if dirpart else rel
-        for name in files:
-            if name.startswith(TMP_PREFIX):
-                continue
-            key = _strip_encoding(name)
-            full = f"{base}/{key}" if base else key
-            if full.startswith(prefix):
-                keys.add(full)
-    return sorted(keys)

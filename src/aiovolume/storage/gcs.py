@@ -24,37 +24,37 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import io
 import json
 import os
-import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
-import google_crc32c
 
-from ..exceptions import AuthenticationError, IntegrityError, StorageError
+from ..exceptions import (
+    AuthenticationError, CRC32CIntegrityError, IntegrityError, MD5IntegrityError, StorageError,
+    UnsupportedProtocolError,
+)
 from ..options import Options
-from .base import Blob, ByteRange, Store, as_bytes, check_encoding, check_prefix, check_range, join_key
+from ._aiohttp import (
+    RemoteStore, abandon_sessions, client_session, crc32c_b64, goog_hashes, md5_b64, off_loop, range_header,
+    verify_goog_hashes,
+)
+from .base import Blob, ByteRange, as_bytes, check_encoding, check_prefix, check_range, join_key, slice_range
 from .paths import redact
-from .loopclients import LoopClients
-from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
+from .retry import TransientError, parse_retry_after
 from .secrets import SecretsArg, google_credentials, protect_logs, scrub
 
 __all__ = ["GcsStore", "emulator_root"]
 
 T = TypeVar("T")
 
-HASH_OFF_LOOP_BYTES = 1 << 20
 LIST_PAGE = 1000
 SCOPES = ["https://www.googleapis.com/auth/devstorage.read_write"]
 _TRANSIENT_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError", "userRateLimitExceeded"})
-_HASH_PART = re.compile(r"\s*(crc32c|md5)=([A-Za-z0-9+/=]+)\s*")
 
 
 def emulator_root(env: Mapping[str, str] | None = None) -> str | None:
@@ -72,6 +72,11 @@ class _Conn:
     stack: contextlib.AsyncExitStack
     http: aiohttp.ClientSession
     storage: Any  # gcloud.aio.storage.Storage
+    abandoned: bool = field(default=False, init=False)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        abandon_sessions(self.http)
 
 
 class _Missing(Exception):
@@ -82,7 +87,7 @@ class _Unsatisfiable(Exception):
     """A 416: a range that starts past the end of an existing object."""
 
 
-class GcsStore(Store):
+class GcsStore(RemoteStore):
     """A store rooted at ``bucket/path`` on Google Cloud Storage (or an emulator)."""
 
     scheme = "gs"
@@ -100,15 +105,14 @@ class GcsStore(Store):
         """``endpoint``: an authenticated JSON API root other than Google's (a proxy, a private
         gateway); an emulator is configured with ``STORAGE_EMULATOR_HOST`` instead (no auth)."""
         if not bucket or "/" in bucket:
-            raise ValueError(f"GCS bucket name must be a single non-empty component, got {bucket!r}")
+            raise UnsupportedProtocolError(f"GCS bucket name must be a single non-empty component, got {bucket!r}")
         self._endpoint = endpoint.rstrip("/") if endpoint else None
         self.bucket = bucket
         self._root = path.strip("/")
         super().__init__(f"gs://{bucket}" + (f"/{self._root}" if self._root else ""), options, read_only=read_only)
         self._secrets_arg = secrets
-        self._clients: LoopClients[_Conn] = LoopClients(self._connect)
-        self._budget = RetryBudget()
         self._scrub_values: tuple[str, ...] = ()
+        # every gcloud call gets it: gcloud's own default is 10 s in total
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.options.connect_timeout, sock_read=self.options.read_timeout
         )
@@ -123,13 +127,6 @@ class GcsStore(Store):
     def _scrub(self, text: str) -> str:
         return scrub(text, self._scrub_values)
 
-    async def _retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
-        # ``what`` is the credential-free URL of the object; error texts are scrubbed where made.
-        return await call_with_retries(op, policy=self.options.retry, what=what, budget=self._budget)
-
-    async def _conn(self) -> _Conn:
-        return await self._clients.get(self._check_open)
-
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
         from gcloud.aio.auth import Token
         from gcloud.aio.storage import Storage
@@ -142,13 +139,7 @@ class GcsStore(Store):
             protect_logs(self._scrub_values)
         stack = contextlib.AsyncExitStack()
         try:
-            http = await stack.enter_async_context(
-                aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=self.options.concurrency_for("gs")),
-                    auto_decompress=False,
-                    timeout=self._timeout,
-                )
-            )
+            http = await stack.enter_async_context(client_session(self.options, self.options.concurrency_for("gs")))
             if root is not None:
                 storage = Storage(session=http, api_root=root, api_is_dev=True, token=_NoToken())
             else:
@@ -171,12 +162,6 @@ class GcsStore(Store):
             await stack.aclose()
             raise
         return _Conn(loop, stack, http, storage)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._clients.close()
 
     async def _gcs(self, op: str, name: str | None, call: Callable[[], Awaitable[T]]) -> T:
         """Await one gcloud call; HTTP errors become our exceptions (404 -> :class:`_Missing`)."""
@@ -224,7 +209,7 @@ class GcsStore(Store):
         async def once() -> Blob | None | bool:
             headers = {"Accept-Encoding": "gzip"}
             if rng is not None:
-                headers["Range"] = _range_header(rng)
+                headers["Range"] = range_header(rng)
             try:
                 stream = await self._gcs(
                     "GET", name,
@@ -259,15 +244,11 @@ class GcsStore(Store):
         stored_encoding = headers.get("x-goog-stored-content-encoding")
         transcoded = stored_encoding not in (None, "identity", encoding or "identity")
         if status == 200 and not transcoded:
-            hashes = _parse_goog_hash(headers.get("x-goog-hash", ""))
-            if hashes:
-                await _check_hashes(data, hashes, f"GET {where}")
+            await verify_goog_hashes(data, goog_hashes([headers.get("x-goog-hash", "")]), what=f"GET {where}")
             stored_len = headers.get("x-goog-stored-content-length")
             if stored_len is not None and stored_len.isdigit() and int(stored_len) != len(data):
                 raise IntegrityError(f"GET {where}: received {len(data)} bytes, the object has {stored_len}")
             if rng is not None:  # a server that ignored Range
-                from .base import slice_range
-
                 start, stop = slice_range(len(data), rng)
                 data = data[start:stop]
         elif transcoded:
@@ -301,7 +282,7 @@ class GcsStore(Store):
         body = as_bytes(data)
         name = self._name(key)
         conn = await self._conn()
-        crc_b64 = await _off_loop(_crc32c_b64, body)
+        crc_b64 = await off_loop(crc32c_b64, body)
         where = self._where(name)
         metadata: dict[str, Any] | None = None
         parameters: dict[str, str] = {}
@@ -322,10 +303,10 @@ class GcsStore(Store):
             )
             got_crc, got_md5 = out.get("crc32c"), out.get("md5Hash")
             # CRC32C when the service reports it (always, on GCS), else MD5 (computed only then)
-            if (got_crc and got_crc != crc_b64) or (
-                not got_crc and got_md5 and got_md5 != await _off_loop(_md5_b64, body)
-            ):
-                raise IntegrityError(f"PUT {where}: the stored object's checksum is not the one we sent")
+            if got_crc and got_crc != crc_b64:
+                raise CRC32CIntegrityError(f"PUT {where}: the stored object's CRC32C is not the one we sent")
+            if not got_crc and got_md5 and got_md5 != await off_loop(md5_b64, body):
+                raise MD5IntegrityError(f"PUT {where}: the stored object's MD5 is not the one we sent")
 
         try:
             await self._retry(once, f"PUT {where}")
@@ -395,15 +376,6 @@ class _NoToken:
         return None
 
 
-def _range_header(rng: ByteRange) -> str:
-    start, stop = rng
-    if start < 0:
-        return f"bytes={start}"
-    if stop is None:
-        return f"bytes={start}-"
-    return f"bytes={start}-{stop - 1}"
-
-
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     for k, v in headers.items():
         if k.lower() == name:
@@ -421,35 +393,3 @@ def _error_fields(body: str) -> tuple[str, str]:
         return redact(str(err.get("message", "")))[:300], reason
     except (ValueError, AttributeError, TypeError):
         return redact(body.strip().replace("\n", " "))[:200], ""
-
-
-def _parse_goog_hash(value: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for part in value.split(","):
-        m = _HASH_PART.fullmatch(part)
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
-
-
-def _crc32c_b64(data: bytes) -> str:
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
-
-
-def _md5_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-async def _check_hashes(data: bytes, hashes: Mapping[str, str], what: str) -> None:
-    # CRC32C is ~30x cheaper than MD5 (field notes); MD5 only when it is all we have.
-    if "crc32c" in hashes:
-        fn, want, label = _crc32c_b64, hashes["crc32c"], "CRC32C"
-    else:
-        fn, want, label = _md5_b64, hashes["md5"], "MD5"
-    if await _off_loop(fn, data) != want:
-        raise IntegrityError(f"{what}: {label} of the body does not match X-Goog-Hash (corrupted in transit)")
-
-
-async def _off_loop(fn: Callable[[bytes], str], data: bytes) -> str:
-    """``fn(data)``, in a worker thread for big buffers (the hashes release the GIL)."""
-    return await asyncio.to_thread(fn, data) if len(data) > HASH_OFF_LOOP_BYTES else fn(data)

@@ -1,10 +1,9 @@
 """``http://`` and ``https://``: read-only access to a layer served by any web server.
 
-One ``aiohttp.ClientSession`` per store, created lazily inside the loop that first uses it
-(and re-created if the store is used from another loop), with ``TCPConnector(limit=
-options.concurrency_for(scheme))``, explicit per-attempt timeouts and ``auto_decompress=False``:
-a gzip-encoded object comes back as its stored bytes plus ``encoding="gzip"``, and is
-decompressed by the decode workers, off the loop.
+One ``aiohttp.ClientSession`` per store and event loop (:class:`~._aiohttp.RemoteStore`'s
+loop-bound clients), with ``TCPConnector(limit=options.concurrency_for(scheme))``, explicit
+per-attempt timeouts and ``auto_decompress=False``: a gzip-encoded object comes back as its
+stored bytes plus ``encoding="gzip"``, and is decompressed by the decode workers, off the loop.
 
 Every request is one unit for :func:`~aiovolume.storage.retry.call_with_retries`: send,
 read the whole body, check it, so a truncated body or a checksum mismatch is retried like a
@@ -38,29 +37,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
+import contextlib
 import re
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
 from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from ..exceptions import AuthenticationError, IntegrityError, ListingNotSupported, StorageError
+from ..exceptions import (
+    AuthenticationError, IntegrityError, ListingNotSupported, ReadOnlyException, StorageError, UnsupportedProtocolError,
+)
 from ..options import Options
-from .base import ENCODINGS, Blob, ByteRange, Store, check_prefix, check_range, join_key, slice_range
+from ._aiohttp import (
+    RemoteStore, abandon_sessions, client_session, goog_hashes, range_header, verify_digest, verify_goog_hashes,
+)
+from .base import ENCODINGS, Blob, ByteRange, check_prefix, check_range, join_key, slice_range
 from .paths import CloudPath, parse_cloudpath, redact
-from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
-
-T = TypeVar("T")
-
-#: Bodies larger than this are hashed in a thread, not on the loop.
-HASH_INLINE_LIMIT = 1 << 20
+from .retry import TransientError, parse_retry_after
 #: Encodings we can decode; sent as Accept-Encoding so a server never picks one we cannot.
 ACCEPT_ENCODING = "gzip, br, zstd"
 _SAFE = "/-_.~!$&'()*+,;=:@"
@@ -75,7 +73,19 @@ class _Head:
     encoding: str | None
 
 
-class HttpStore(Store):
+@dataclass
+class _Conn:
+    loop: asyncio.AbstractEventLoop
+    stack: contextlib.AsyncExitStack
+    session: aiohttp.ClientSession
+    abandoned: bool = field(default=False, init=False)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        abandon_sessions(self.session)
+
+
+class HttpStore(RemoteStore):
     """A read-only store rooted at an ``http(s)://host[:port]/path`` URL.
 
     md5_etags: treat a strong 32-hex-digit ETag as the MD5 of the object (S3 and
@@ -99,9 +109,9 @@ class HttpStore(Store):
     ) -> None:
         cp = parse_cloudpath(url)
         if cp.scheme not in ("http", "https"):
-            raise ValueError(f"HttpStore takes http:// or https:// URLs, not {cp.url}")
+            raise UnsupportedProtocolError(f"HttpStore takes http:// or https:// URLs, not {cp.url}")
         if not read_only:
-            raise ValueError(f"{cp.url}: HTTP(S) layers are read-only; write through file://, gs:// or s3://")
+            raise ReadOnlyException(f"{cp.url}: HTTP(S) layers are read-only; write through file://, gs:// or s3://")
         super().__init__(cp.url, options, read_only=True)
         self.scheme = cp.scheme
         self._origin = f"{cp.scheme}://{cp.bucket}"  # no credentials
@@ -114,47 +124,19 @@ class HttpStore(Store):
         if cp.auth:
             # aiohttp drops Authorization when a redirect leaves the origin
             self._headers["Authorization"] = _basic_auth(*cp.auth)
-        self._budget = RetryBudget()
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
-        self._guard: AsyncGenerator[None, None] | None = None
 
-    # -- session (one per store, bound to the loop that uses it) ---------------------------
-    async def _client(self) -> aiohttp.ClientSession:
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and not session.closed and self._session_loop is loop:
-            return session
-        if session is not None:
-            _abandon(session, self._session_loop, self._guard)
-        opts = self.options
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=opts.concurrency_for(self.scheme)),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=opts.connect_timeout, sock_read=opts.read_timeout),
-            auto_decompress=False,
+    # -- session (one per store and loop) -------------------------------------------------
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
+        stack = contextlib.AsyncExitStack()
+        session = await stack.enter_async_context(client_session(
+            self.options, self.options.concurrency_for(self.scheme),
             trust_env=False,  # no proxies or .netrc credentials picked up behind the user's back
             headers=self._headers,
-        )
-        guard = _closes_at_loop_shutdown(session)
-        self._session, self._session_loop, self._guard = session, loop, guard
-        await guard.__anext__()  # registered with the loop: closed by asyncio.run()'s shutdown
-        return session
+        ))
+        return _Conn(loop, stack, session)
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        session, self._session = self._session, None
-        guard, self._guard = self._guard, None
-        if session is None:
-            return
-        if self._session_loop is asyncio.get_running_loop():
-            await session.close()
-            if guard is not None:
-                await guard.aclose()
-        else:
-            _abandon(session, self._session_loop, guard)
+    async def _client(self) -> aiohttp.ClientSession:
+        return (await self._conn()).session
 
     # -- keys and URLs -------------------------------------------------------------------
     def _locate(self, key: str) -> tuple[URL, str]:
@@ -165,9 +147,6 @@ class HttpStore(Store):
         shown = f"{self._shown_origin}/{path}" if "=" not in path and "@" not in path else redact(text)
         return URL(text, encoded=True), shown
 
-    async def _retrying(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retries(op, policy=self.options.retry, what=what, budget=self._budget)
-
     # -- reads ---------------------------------------------------------------------------
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         rng = check_range(byte_range)
@@ -175,14 +154,14 @@ class HttpStore(Store):
         self._check_open()
         if rng is not None and rng[1] is not None and rng[1] == rng[0]:
             # HTTP cannot ask for zero bytes; a HEAD tells missing from present
-            head = await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown))
+            head = await self._retry(partial(self._head_once, url, shown), f"HEAD {shown}")
             return None if head is None else Blob(b"", head.encoding)
         if rng == (0, None):
             rng = None  # a full read, which can be checksummed
-        return await self._retrying(f"GET {shown}", partial(self._get_once, url, shown, rng))
+        return await self._retry(partial(self._get_once, url, shown, rng), f"GET {shown}")
 
     async def _get_once(self, url: URL, shown: str, rng: ByteRange | None) -> Blob | None:
-        headers = {"Range": _range_header(rng)} if rng is not None else None
+        headers = {"Range": range_header(rng)} if rng is not None else None
         try:
             async with (await self._client()).get(url, headers=headers) as resp:
                 status = resp.status
@@ -215,16 +194,16 @@ class HttpStore(Store):
     async def exists(self, key: str) -> bool:
         url, shown = self._locate(key)
         self._check_open()
-        return await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown)) is not None
+        return await self._retry(partial(self._head_once, url, shown), f"HEAD {shown}") is not None
 
     async def size(self, key: str) -> int | None:
         url, shown = self._locate(key)
         self._check_open()
-        head = await self._retrying(f"HEAD {shown}", partial(self._head_once, url, shown))
+        head = await self._retry(partial(self._head_once, url, shown), f"HEAD {shown}")
         if head is None or head.size is not None:
             return None if head is None else head.size
         # no Content-Length on HEAD (chunked server): ask for one byte and read the total
-        return await self._retrying(f"GET {shown}", partial(self._size_by_range, url, shown))
+        return await self._retry(partial(self._size_by_range, url, shown), f"GET {shown}")
 
     async def _head_once(self, url: URL, shown: str) -> _Head | None:
         try:
@@ -289,33 +268,28 @@ class HttpStore(Store):
         self, body: bytes, headers: "CIMultiDictProxy[str]", full_object: bool, encoding: str | None, shown: str
     ) -> None:
         """Check ``body`` against every checksum the response offers; IntegrityError if wrong."""
-        checks: list[tuple[str, str, Callable[[bytes], str]]] = []  # (name, expected, digest fn)
+        what = f"GET {shown}"
+        checked = False
         md5_header = headers.get("Content-MD5")
         if md5_header:
-            checks.append(("Content-MD5", md5_header.strip(), _md5_b64))
+            await verify_digest(body, "md5", md5_header.strip(), what=what, source="Content-MD5")
+            checked = True
         if full_object:
-            goog = _goog_hashes(headers)
+            goog = goog_hashes(headers.getall("x-goog-hash", []))
             stored = headers.get("x-goog-stored-content-encoding")
             # GCS may serve a gzip object decompressed; its hashes describe the stored bytes
             transcoded = stored is not None and _ENCODING_ALIASES.get(stored.lower(), stored.lower()) != encoding
-            if not transcoded:
-                if "crc32c" in goog:
-                    checks.append(("x-goog-hash crc32c", goog["crc32c"], _crc32c_b64))
-                elif "md5" in goog:
-                    checks.append(("x-goog-hash md5", goog["md5"], _md5_b64))
+            if not transcoded and ("crc32c" in goog or "md5" in goog):
+                await verify_goog_hashes(body, goog, what=what)
+                checked = True
             if self.md5_etags:
                 m = _MD5_ETAG.match(headers.get("ETag") or "")
                 if m:
-                    checks.append(("ETag (MD5)", m.group(1).lower(), _md5_hex))
-        if checks:
-            for name, expected, digest in checks:
-                actual = await _off_loop_if_large(digest, body)
-                if actual != expected:
-                    raise IntegrityError(
-                        f"GET {shown}: {name} mismatch (server says {expected}, body hashes to {actual}); "
-                        "the bytes were damaged in transit or at rest"
-                    )
-        elif self.check_gzip and full_object and encoding == "gzip" and body:
+                    await verify_digest(body, "md5-hex", m.group(1).lower(), what=what, source="ETag (MD5)")
+                    checked = True
+        if checked:
+            return
+        if self.check_gzip and full_object and encoding == "gzip" and body:
             error = await asyncio.to_thread(_gzip_error, body)
             if error is not None:
                 raise IntegrityError(f"GET {shown}: gzip body failed its integrity check ({error})")
@@ -330,59 +304,10 @@ class HttpStore(Store):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-async def _closes_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    """Started once per session: a loop's ``shutdown_asyncgens()`` (``asyncio.run``,
-    ``asyncio.Runner``) closes it, so a store used under ``asyncio.run`` and not closed does
-    not leave sockets behind on a dead loop."""
-    try:
-        yield
-    finally:
-        if not session.closed:
-            await session.close()
-
-
-def _abandon(
-    session: aiohttp.ClientSession,
-    loop: asyncio.AbstractEventLoop | None,
-    guard: AsyncGenerator[None, None] | None,
-) -> None:
-    """Close a session that belongs to another loop, without awaiting it from this one."""
-    if not session.closed and loop is not None and loop.is_running() and not loop.is_closed():
-        # that loop lives on (another thread): let it close its own session
-        asyncio.run_coroutine_threadsafe(guard.aclose() if guard is not None else session.close(), loop)
-        return
-    if not session.closed and session.connector is not None:
-        # The loop is stopped or closed: nothing can await the close. Closing the transports
-        # synchronously is what the connector does itself when garbage-collected.
-        session.connector._close()  # noqa: SLF001
-    if guard is not None:
-        _finish(guard)
-
-
-def _finish(guard: AsyncGenerator[None, None]) -> None:
-    """Run the guard's ``finally`` now; its session is closed, so it awaits nothing."""
-    closing = guard.aclose()
-    try:
-        closing.send(None)
-    except StopIteration:
-        pass
-    else:  # pragma: no cover - the finally awaited something after all
-        closing.close()
-
-
 def _basic_auth(user: str, password: str) -> str:
     if ":" in user:
-        raise ValueError("a user name in an http(s) URL cannot contain ':'")
+        raise UnsupportedProtocolError("a user name in an http(s) URL cannot contain ':'")
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def _range_header(rng: ByteRange) -> str:
-    start, stop = rng
-    if start < 0:
-        return f"bytes=-{-start}"
-    if stop is None:
-        return f"bytes={start}-"
-    return f"bytes={start}-{stop - 1}"
 
 
 def _encoding(value: str | None, shown: str) -> str | None:
@@ -437,36 +362,6 @@ def _transport_error(exc: aiohttp.ClientError) -> StorageError:
     if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
         return TransientError(f"{name}: {text}")
     return StorageError(f"{name}: {text}")
-
-
-def _goog_hashes(headers: "CIMultiDictProxy[str]") -> dict[str, str]:
-    found: dict[str, str] = {}
-    for value in headers.getall("x-goog-hash", []):
-        for part in value.split(","):
-            name, _, digest = part.strip().partition("=")
-            if digest:
-                found[name.strip().lower()] = digest.strip()
-    return found
-
-
-def _md5_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-def _md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def _crc32c_b64(data: bytes) -> str:
-    import google_crc32c
-
-    return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
-
-
-async def _off_loop_if_large(fn: Callable[[bytes], str], data: bytes) -> str:
-    if len(data) > HASH_INLINE_LIMIT:
-        return await asyncio.to_thread(fn, data)
-    return fn(data)
 
 
 def _gzip_error(data: bytes) -> str | None:

@@ -9,8 +9,9 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
+from ..exceptions import UnsupportedProtocolError
 from ..options import Options
 from .base import (
     Blob,
@@ -23,6 +24,7 @@ from .base import (
     join_key,
     slice_range,
 )
+from .ranges import check_ranges, encoded_error, past_end_error
 
 # Deliberate process-wide state. mem:// stands for a bucket service, so every store opened on
 # the same mem://name must see the same objects (CloudVolume's mem:// behaves the same way).
@@ -46,7 +48,7 @@ class MemoryStore(Store):
         read_only: bool = False,
     ) -> None:
         if not bucket or "/" in bucket:
-            raise ValueError(f"mem:// bucket name must be a single non-empty component, got {bucket!r}")
+            raise UnsupportedProtocolError(f"mem:// bucket name must be a single non-empty component, got {bucket!r}")
         self._bucket = bucket
         self._root = path.strip("/")
         url = f"mem://{bucket}" + (f"/{self._root}" if self._root else "")
@@ -86,6 +88,22 @@ class MemoryStore(Store):
             start, stop = slice_range(len(data), rng)
             data = data[start:stop]
         return Blob(data, encoding)
+
+    async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
+        """As :meth:`Store.get_ranges`; slices of the stored bytes (nothing to coalesce)."""
+        self._check_open()
+        wanted = check_ranges(ranges)
+        name = self._name(key)
+        with _LOCK:
+            found = _BUCKETS.get(self._bucket, {}).get(name)
+        if found is None:
+            return None
+        data, encoding = found
+        if encoding is not None:
+            raise encoded_error(f"{self.url}/{key}", encoding)
+        if any(stop > len(data) for _, stop in wanted):
+            raise past_end_error(f"{self.url}/{key}", wanted, len(data))
+        return [data[start:stop] for start, stop in wanted]
 
     async def put(
         self,

@@ -105,7 +105,7 @@ def parse_cloudpath(cloudpath: str | CloudPath) -> CloudPath:
     if isinstance(cloudpath, CloudPath):
         return cloudpath
     if not isinstance(cloudpath, str):
-        raise TypeError(f"a cloudpath is a str, got {type(cloudpath).__name__}")
+        raise UnsupportedProtocolError(f"a cloudpath is a str, got {type(cloudpath).__name__}")
     shown = redact(cloudpath)
     text = cloudpath.strip()
     if not text:

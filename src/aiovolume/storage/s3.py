@@ -36,8 +36,8 @@ import hashlib
 import io
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -46,30 +46,19 @@ from botocore import exceptions as bx
 from botocore.auth import EMPTY_SHA256_HASH, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from ..exceptions import AuthenticationError, IntegrityError, StorageError, UnsupportedProtocolError
+from ..exceptions import AuthenticationError, IntegrityError, MD5IntegrityError, StorageError, UnsupportedProtocolError
 from ..options import Options
 from . import paths
-from .base import (
-    Blob,
-    ByteRange,
-    Store,
-    as_bytes,
-    bounded_map,
-    check_encoding,
-    check_prefix,
-    check_range,
-    join_key,
+from ._aiohttp import (
+    HASH_OFF_LOOP_BYTES, RemoteStore, abandon_sessions, client_session, off_loop, range_header, verify_digest,
 )
-from .loopclients import LoopClients
-from .retry import RetryBudget, TransientError, call_with_retries, parse_retry_after
+from .base import Blob, ByteRange, as_bytes, bounded_map, check_encoding, check_prefix, check_range, join_key, slice_range
+from .retry import TransientError, parse_retry_after
 from .secrets import SecretsArg, aws_credentials, env_endpoint, protect_logs, scrub
 
 __all__ = ["S3Store", "register_s3_alias", "unregister_s3_alias", "s3_aliases"]
 
-T = TypeVar("T")
 
-#: Hash in a worker thread above this size (hashlib releases the GIL for large buffers).
-HASH_OFF_LOOP_BYTES = 1 << 20
 DELETE_BATCH = 1000  # S3's DeleteObjects limit
 LIST_PAGE = 1000
 
@@ -111,12 +100,12 @@ def register_s3_alias(name: str, endpoint: str) -> None:
     """
     name = name.lower()
     if not re.fullmatch(r"[a-z][a-z0-9+.\-]*", name):
-        raise ValueError(f"alias {name!r} is not a valid URL scheme name")
+        raise UnsupportedProtocolError(f"alias {name!r} is not a valid URL scheme name")
     if name in paths.SUPPORTED_SCHEMES and name not in paths.S3_ALIASES:
-        raise ValueError(f"{name}:// is a built-in protocol and cannot become an S3 alias")
+        raise UnsupportedProtocolError(f"{name}:// is a built-in protocol and cannot become an S3 alias")
     split = urlsplit(endpoint)
     if split.scheme not in ("http", "https") or not split.netloc or "@" in split.netloc:
-        raise ValueError(f"alias endpoint must be http(s)://host[:port] without credentials, got {paths.redact(endpoint)!r}")
+        raise UnsupportedProtocolError(f"alias endpoint must be http(s)://host[:port] without credentials, got {paths.redact(endpoint)!r}")
     paths.S3_ALIASES[name] = f"{split.scheme}://{split.netloc}"
 
 
@@ -124,7 +113,7 @@ def unregister_s3_alias(name: str) -> None:
     """Forget an alias added with :func:`register_s3_alias` (built-in ones stay)."""
     name = name.lower()
     if name in _BUILTIN_ALIASES:
-        raise ValueError(f"{name}:// is a built-in alias")
+        raise UnsupportedProtocolError(f"{name}:// is a built-in alias")
     paths.S3_ALIASES.pop(name, None)
 
 
@@ -144,6 +133,11 @@ class _Conn:
     region: str
     base_url: str  # endpoint + bucket, for the fast path
     signed: bool
+    abandoned: bool = field(default=False, init=False)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        abandon_sessions(self.http)  # aiobotocore's own session cannot be closed without a loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +156,7 @@ def _xml_fields(body: bytes) -> dict[str, str]:
     return dict(_XML_FIELD.findall(body[:65536].decode("utf-8", "replace")))
 
 
-class S3Store(Store):
+class S3Store(RemoteStore):
     """A store rooted at ``bucket/path`` on S3 or an S3-compatible service."""
 
     scheme = "s3"
@@ -180,7 +174,7 @@ class S3Store(Store):
         fast_path: bool | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
-            raise ValueError(f"S3 bucket name must be a single non-empty component, got {bucket!r}")
+            raise UnsupportedProtocolError(f"S3 bucket name must be a single non-empty component, got {bucket!r}")
         self.bucket = bucket
         self._root = path.strip("/")
         self.service = service
@@ -197,8 +191,6 @@ class S3Store(Store):
         super().__init__(self._bucket_url + (f"/{self._root}" if self._root else ""), options, read_only=read_only)
         self._secrets_arg = secrets
         self.fast_path = self.options.s3_fast_path if fast_path is None else bool(fast_path)
-        self._clients: LoopClients[_Conn] = LoopClients(self._connect)
-        self._budget = RetryBudget()
         self._scrub_values: tuple[str, ...] = ()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -215,9 +207,6 @@ class S3Store(Store):
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._scrub_values)
-
-    async def _conn(self) -> _Conn:
-        return await self._clients.get(self._check_open)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
         from aiobotocore.config import AioConfig
@@ -272,16 +261,7 @@ class S3Store(Store):
             region = region or client.meta.region_name or "us-east-1"
             http = None
             if self.fast_path:
-                http = await stack.enter_async_context(
-                    aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(limit=conc),
-                        auto_decompress=False,
-                        timeout=aiohttp.ClientTimeout(
-                            total=None, sock_connect=self.options.connect_timeout,
-                            sock_read=self.options.read_timeout,
-                        ),
-                    )
-                )
+                http = await stack.enter_async_context(client_session(self.options, conc))
         except BaseException:
             await stack.aclose()
             raise
@@ -293,16 +273,6 @@ class S3Store(Store):
         if re.fullmatch(r"[a-z0-9][a-z0-9\-]{1,61}[a-z0-9]", self.bucket):  # DNS-safe, no dots
             return f"https://{self.bucket}.s3.{region}.amazonaws.com"
         return f"https://s3.{region}.amazonaws.com/{quote(self.bucket, safe='')}"
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._clients.close()
-
-    async def _retry(self, op: Callable[[], Awaitable[T]], what: str) -> T:
-        # ``what`` is the credential-free URL of the object; error texts are scrubbed where made.
-        return await call_with_retries(op, policy=self.options.retry, what=what, budget=self._budget)
 
     # -- fast path: one signed aiohttp request ----------------------------------------------------
     async def _signed_headers(self, conn: _Conn, method: str, url: str, headers: dict[str, str],
@@ -427,7 +397,7 @@ class S3Store(Store):
         return None if head is None else Blob(b"", head.headers.get("content-encoding") or None)
 
     async def _get_once(self, conn: _Conn, name: str, rng: ByteRange | None) -> _Resp | None:
-        headers = {"Range": _range_header(rng)} if rng is not None else {}
+        headers = {"Range": range_header(rng)} if rng is not None else {}
         if conn.http is not None:
             resp = await self._send(conn, "GET", name, headers)
             if resp.status in (200, 206, 416):
@@ -462,12 +432,8 @@ class S3Store(Store):
                 "x-amz-server-side-encryption-customer-algorithm" in headers
             )
             if _MD5_ETAG.match(etag) and not encrypted:
-                digest = await _md5(data)
-                if digest.hex() != etag:
-                    raise IntegrityError(f"GET {where}: MD5 of the body does not match its ETag (corrupted in transit)")
+                await verify_digest(data, "md5-hex", etag, what=f"GET {where}", source="ETag (MD5)")
             if rng is not None:  # the server ignored Range: cut the slice ourselves
-                from .base import slice_range
-
                 start, stop = slice_range(len(data), rng)
                 data = data[start:stop]
         return Blob(data, headers.get("content-encoding") or None)
@@ -535,7 +501,7 @@ class S3Store(Store):
                 "x-amz-server-side-encryption-customer-algorithm" in headers_back
             )
             if etag and _MD5_ETAG.match(etag) and not encrypted and etag != md5.hex():
-                raise IntegrityError(f"PUT {where}: the stored object's ETag {etag} is not the MD5 we sent")
+                raise MD5IntegrityError(f"PUT {where}: the stored object's ETag {etag} is not the MD5 we sent")
 
         await self._retry(once, f"PUT {where}")
 
@@ -621,28 +587,11 @@ class S3Store(Store):
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _range_header(rng: ByteRange) -> str:
-    start, stop = rng
-    if start < 0:
-        return f"bytes={start}"  # suffix: "bytes=-N"
-    if stop is None:
-        return f"bytes={start}-"
-    return f"bytes={start}-{stop - 1}"
-
-
-async def _md5(data: bytes) -> bytes:
-    if len(data) > HASH_OFF_LOOP_BYTES:
-        return await asyncio.to_thread(lambda: hashlib.md5(data).digest())
-    return hashlib.md5(data).digest()
-
-
 async def _digests(data: bytes, want_sha256: bool) -> tuple[bytes, str | None]:
-    def work() -> tuple[bytes, str | None]:
+    def work(data: bytes) -> tuple[bytes, str | None]:
         return hashlib.md5(data).digest(), hashlib.sha256(data).hexdigest() if want_sha256 else None
 
-    if len(data) > HASH_OFF_LOOP_BYTES:
-        return await asyncio.to_thread(work)
-    return work()
+    return await off_loop(work, data)
 
 
 class _Signer(S3SigV4Auth):

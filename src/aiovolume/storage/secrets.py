@@ -128,7 +128,7 @@ def _from_arg(secrets: SecretsArg, what: str) -> tuple[dict[str, Any], str] | No
         if not os.path.isfile(path):
             raise AuthenticationError(f"secrets file {path} for {what} does not exist")
         return _read_json_file(path, what), path
-    raise TypeError(f"secrets must be a dict, a path or a JSON string, got {type(secrets).__name__}")
+    raise AuthenticationError(f"unusable secrets for {what}: pass a dict, a path or a JSON string, not {type(secrets).__name__}")
 
 
 # -- AWS ---------------------------------------------------------------------------------------
