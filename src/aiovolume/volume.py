@@ -29,6 +29,8 @@ from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
 from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
+from .pipeline.shardindex import ShardIndexCache
+from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
@@ -319,10 +321,12 @@ class Volume(LayerMetadata):
         if not self.non_aligned_writes and not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i))
         fmt = self._format(mip_i)
+        source = self._source(mip_i)
         try:
             await write_region(
-                self._source(mip_i), fmt, region, array,
-                compress=resolve_compress(self.compress, fmt.encoding), compress_level=self.compress_level,
+                source, fmt, region, array,
+                compress=source.chunk_compression(resolve_compress(self.compress, fmt.encoding)),
+                compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
                 cache_control=_cache_control(self.cdn_cache), options=self.options,
                 on_progress=self._progress(region, scale),
@@ -350,6 +354,8 @@ class Volume(LayerMetadata):
         if self.lru is not None:
             self.lru.discard(self._source(mip).plan(region).keys)
 
+    _shard_indexes: ShardIndexCache | None = None  # shard/minishard indexes, shared by every sharded scale
+
     def _source(self, mip: int) -> ChunkSource:
         """The chunks of scale ``mip``: made once per store and scale (both can change)."""
         scale, store = self._info.scales[mip], self.store
@@ -359,7 +365,13 @@ class Volume(LayerMetadata):
         why = fmtinfo.unsupported_storage(self._info, mip)
         if why is not None:
             raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
-        source = self._sources[mip] = UnshardedSource(store, scale)
+        if scale.sharding is not None:
+            if self._shard_indexes is None:
+                self._shard_indexes = ShardIndexCache()
+            source: ChunkSource = ShardedSource(store, scale, self._shard_indexes)
+        else:
+            source = UnshardedSource(store, scale)
+        self._sources[mip] = source
         return source
 
     def _data_mip(self, mip: int | Sequence[float] | None) -> int:

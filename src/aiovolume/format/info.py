@@ -280,16 +280,12 @@ def scale_index(info: LayerInfo, mip: _Mip) -> int:
 
 
 def unsupported_storage(info: LayerInfo, mip: int) -> str | None:
-    """Why chunk bytes of scale ``mip`` do not live where unsharded chunk names say, or None.
+    """Why chunk bytes of scale ``mip`` live where no source of ours looks, or None.
 
-    Reading such a scale as unsharded would find no chunks (zeros with ``fill_missing``) and a
-    write would leave files no other reader sees, so callers refuse instead.
+    Reading such a scale would find no chunks (zeros with ``fill_missing``) and a write would
+    leave files no other reader sees, so callers refuse instead. (Sharded scales have their
+    own source.)
     """
-    scale = info.scales[mip]
-    if scale.sharding is not None:
-        kind = scale.sharding.get("@type", "?") if isinstance(scale.sharding, Mapping) else "?"
-        return (f"scale {scale.key!r} (mip {mip}) is sharded ({kind}); sharded layers are not supported "
-                "by aiovolume yet")
     if "data_dir" in info.extra:
         # a graphene (PyChunkedGraph) info: its chunks live under data_dir, not beside the info
         return (f"the info names a separate data_dir {str(info.extra['data_dir'])[:200]!r} (a graphene "

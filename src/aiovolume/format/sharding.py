@@ -6,7 +6,7 @@ hash picks a shard file and a minishard in it. A shard file is a fixed-size shar
 minishard indexes in any order; a minishard index lists (key, offset, size) delta-coded.
 
 >>> spec = ShardingSpec(preshift_bits=0, hash="identity", minishard_bits=1, shard_bits=0)
->>> blob = encode_shard(spec, {1: b"AAAA", 2: b"BB", 3: b"CCC"})
+>>> blob = encode_shard(spec, {1: b"AAAA", 2: b"BB", 3: b"CCC"})  # raw data_encoding
 >>> index = decode_shard_index(spec, blob[:spec.shard_index_bytes])
 >>> start, end = index[1]
 >>> keys, starts, sizes = decode_minishard_index(spec, blob[start:end])
@@ -179,13 +179,13 @@ def shard_shape(spec: ShardingSpec, grid_size: Sequence[int]) -> tuple[int, int,
 
 
 # -- indexes ---------------------------------------------------------------------------------
-def decode_shard_index(spec: ShardingSpec, data: bytes) -> np.ndarray:
+def decode_shard_index(spec: ShardingSpec, data: bytes, what: str = "shard index") -> np.ndarray:
     """The shard index as ``(2**minishard_bits, 2)`` uint64 absolute ``[start, end)`` file offsets."""
     if len(data) != spec.shard_index_bytes:
-        raise DecodingError(f"shard index: expected {spec.shard_index_bytes} bytes, got {len(data)}")
+        raise DecodingError(f"{what}: expected a {spec.shard_index_bytes}-byte index, got {len(data)} bytes")
     index = np.frombuffer(data, dtype=_U64).reshape(-1, 2).astype(np.uint64)
     if np.any(index[:, 0] > index[:, 1]):
-        raise DecodingError("shard index: a minishard ends before it starts")
+        raise DecodingError(f"{what}: a minishard ends before it starts")
     return index + np.uint64(spec.shard_index_bytes)
 
 
@@ -206,7 +206,8 @@ def decode_minishard_index(spec: ShardingSpec, data: bytes, what: str = "minisha
 
 
 def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes]) -> bytes:
-    """A whole shard file holding ``{key: stored bytes before data_encoding}``.
+    """A whole shard file holding ``{key: stored bytes}`` (already ``data_encoding``-encoded:
+    the codec workers gzip chunks in parallel, so the shard is only assembled here).
 
     Layout: per minishard in order, its chunks' data sorted by key, then every minishard index
     (readers use only the indexes, so any order is valid; this one keeps a minishard's data
@@ -221,7 +222,7 @@ def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes]) -> bytes:
     for m in np.unique(minishards).tolist():
         picked = order[minishards[order] == m]
         mkeys = keys[picked]
-        blobs = [spec.encode_data(chunks[int(k)]) for k in mkeys.tolist()]
+        blobs = [chunks[int(k)] for k in mkeys.tolist()]
         sizes = np.array([len(b) for b in blobs], dtype=np.uint64)
         offsets = np.zeros(len(blobs), dtype=np.uint64)
         offsets[0] = pos

@@ -227,7 +227,7 @@ async def _finish(job: ReadJob) -> None:
             await map_bounded(partial(_local_group, job), interleave_spans(groups, threads), 2 * threads)
     else:
         limit = max(4, job.source.fetch_concurrency() // GROUP)
-        await map_bounded(partial(_remote_group, job), batched(todo, GROUP), limit)
+        await map_bounded(partial(_remote_group, job), job.source.groups(todo), limit)
 
 
 async def _local_group(job: ReadJob, group: Sequence[ChunkTask]) -> None:

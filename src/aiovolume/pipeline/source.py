@@ -7,8 +7,9 @@ store methods move their stored bytes. The read and write algorithms (``read.py`
 source and nothing else:
 
 - :class:`UnshardedSource`: one object per chunk, named by ``format/chunks.py``.
-- later: ``ShardedSource`` (groups tasks by shard, ``Store.get_ranges`` for index and data
-  ranges), ``CachedSource`` (wraps another source with the on-disk cache), ``BossSource``.
+- :class:`~.sharded.ShardedSource`: chunks packed into shard files (``format/sharding.py``),
+  grouped by shard, index and data ranges through ``Store.get_ranges``.
+- later: ``CachedSource`` (wraps another source with the on-disk cache), ``BossSource``.
 
 Methods take :class:`ChunkTask` s (which carry the grid position and the chunk's name) rather
 than bare positions: every caller holds a plan, and a sharded source needs the positions while
@@ -28,6 +29,7 @@ from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
 from ..geometry import Bbox
 from ..storage.base import Blob, PutItem, Store
+from .schedule import GROUP
 from .tasks import ChunkPlan, ChunkTask, Position
 
 
@@ -122,6 +124,16 @@ class ChunkSource(ABC):
     def fetch_concurrency(self) -> int:
         """Chunks worth having in flight at once (fetch_many groups are sized from it)."""
         return 64
+
+    def groups(self, tasks: Sequence[ChunkTask]) -> list[Sequence[ChunkTask]]:
+        """How the read and write algorithms batch tasks into fetch/decode hops: GROUP chunks at a
+        time; a sharded source groups by shard file."""
+        return [tasks[i:i + GROUP] for i in range(0, len(tasks), GROUP)]
+
+    def chunk_compression(self, requested: str | None) -> str | None:
+        """The transport compression chunk writes use: what the user asked for (``compress``), or
+        what the layout dictates (a shard's ``data_encoding``)."""
+        return requested
 
 
     # -- reads -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..options import Options
 from . import worker
 from .executor import codec_threads, process_pool, thread_pool
 from .fanout import map_bounded
-from .schedule import GROUP, batched, choose_mode, interleave_spans
+from .schedule import GROUP, choose_mode, interleave_spans
 from .shm import SharedArray
 from .source import ChunkSource
 from .tasks import ChunkTask
@@ -63,7 +63,7 @@ async def write_region(
             if on_progress is not None:
                 on_progress(len(group))
 
-        groups = batched(plan.tasks, GROUP)
+        groups = source.groups(plan.tasks)
         if store_now is not None:
             threads = codec_threads()
             await map_bounded(do_group, interleave_spans(groups, threads), 2 * threads)

@@ -1,0 +1,245 @@
+"""``ShardedSource``: a ``neuroglancer_uint64_sharded_v1`` scale seen as chunks (format/sharding.py).
+
+Reads group the chunks by shard (``groups``), so one group is one shard file:
+
+- most of a shard wanted: one GET of the whole file, indexes parsed from it;
+- otherwise the shard index, then the minishard indexes, then the chunk data, each as one
+  ``Store.get_ranges`` call (ranges near each other coalesce); the indexes are kept in a
+  :class:`~.shardindex.ShardIndexCache` so later reads of the same shards fetch only data.
+
+Writes never lose a shard's other chunks: a write covering a whole shard builds it from the new
+chunks; a write covering part of one reads the shard, merges and writes it back whole (one PUT,
+atomic on every store). Within a process, writers of one shard take turns (a lock per shard).
+Deleting chunks rewrites their shards without them (or removes a shard left empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import defaultdict
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from ..exceptions import EncodingError, IntegrityError, UnsupportedFeatureError
+from ..format.chunks import grid_chunk_key
+from ..format.info import ScaleInfo
+from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index, encode_shard, morton_codes, \
+    shard_shape
+from ..storage.base import Blob, Store
+from .shardindex import ShardIndexCache
+from .source import ChunkSource
+from .tasks import ChunkTask, Position
+
+#: a read wanting at least this share of a shard's chunks GETs the whole file
+WHOLE_SHARD_SHARE = 0.5
+_INDEX = "index"
+
+Located = tuple[ChunkTask, int, int]  # task, chunk key (Morton code), minishard
+
+
+class ShardedSource(ChunkSource):
+    """One sharded scale; see the module docstring."""
+
+    def __init__(self, store: Store, scale: ScaleInfo, cache: ShardIndexCache | None = None) -> None:
+        super().__init__(scale)
+        self.store = store
+        self.url = store.url
+        self.spec = ShardingSpec.from_json(scale.sharding)  # type: ignore[arg-type]
+        self.grid = tuple(-(-int(s) // int(c)) for s, c in zip(scale.size, scale.chunk_size))
+        self._cuboid = shard_shape(self.spec, self.grid)
+        self.chunk_name = functools.partial(grid_chunk_key, scale.key)  # type: ignore[method-assign]
+        self.cache = cache if cache is not None else ShardIndexCache()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._data_encoding = "gzip" if self.spec.data_encoding == "gzip" else None
+
+    def fetch_concurrency(self) -> int:
+        return self.store.options.concurrency_for(self.store.scheme)
+
+    def chunk_compression(self, requested: str | None) -> str | None:
+        """Chunks inside a shard carry the shard's ``data_encoding``, whatever ``compress`` says."""
+        return self._data_encoding
+
+    # -- where chunks live ---------------------------------------------------------------------
+    def _locate(self, tasks: Sequence[ChunkTask]) -> dict[str, list[Located]]:
+        """``{shard object key: [(task, chunk key, minishard)]}``."""
+        codes = morton_codes([t.position for t in tasks], self.grid).reshape(-1)
+        shards, minishards = self.spec.locate(codes)
+        found: dict[str, list[Located]] = defaultdict(list)
+        prefix = self.scale.key + "/"
+        for task, code, shard, mini in zip(tasks, codes.tolist(), shards.tolist(), minishards.tolist()):
+            found[prefix + self.spec.shard_name(shard)].append((task, code, mini))
+        return found
+
+    def groups(self, tasks: Sequence[ChunkTask]) -> list[Sequence[ChunkTask]]:
+        """One group per shard file, so a shard's indexes and data are fetched together."""
+        return [[t for t, _, _ in entries] for entries in self._locate(tasks).values()]
+
+    def _chunks_in_shard(self, position: Position) -> int | None:
+        """How many chunks of the volume the shard holding ``position`` has (None: unknown)."""
+        if self._cuboid is None:
+            return None
+        count = 1
+        for g, side, size in zip(position, self._cuboid, self.grid):
+            origin = g - g % side
+            count *= min(origin + side, size) - origin
+        return count
+
+    def _whole(self, entries: Sequence[Located]) -> bool:
+        total = self._chunks_in_shard(entries[0][0].position)
+        return total is not None and len(entries) >= WHOLE_SHARD_SHARE * total
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+        found: dict[Position, Blob | None] = {}
+
+        async def one(key: str, entries: list[Located]) -> None:
+            found.update(await self._fetch_shard(key, entries))
+
+        async with asyncio.TaskGroup() as group:
+            for key, entries in self._locate(tasks).items():
+                group.create_task(one(key, entries))
+        return found
+
+    async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
+        if self._whole(entries):
+            return await self._fetch_whole(key, entries)
+        try:
+            return await self._fetch_ranges(key, entries)
+        except IntegrityError:
+            # cached offsets past the end: the shard was rewritten elsewhere; read it afresh
+            self.cache.drop(key)
+            return await self._fetch_ranges(key, entries)
+
+    async def _fetch_whole(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
+        stored = await self._read_shard(key)
+        return {t.position: None if stored is None or code not in stored else Blob(stored[code], self._data_encoding)
+                for t, code, _ in entries}
+
+    async def _fetch_ranges(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
+        where = await self._chunk_ranges(key, entries)
+        wanted = [(t, where[code]) for t, code, _ in entries if where.get(code) is not None]
+        found: dict[Position, Blob | None] = {t.position: None for t, _, _ in entries}
+        if wanted:
+            data = await self.store.get_ranges(key, [r for _, r in wanted])
+            if data is None:  # the shard vanished since its index was read
+                self.cache.drop(key)
+                return found
+            for (task, _), blob in zip(wanted, data):
+                found[task.position] = Blob(blob, self._data_encoding)
+        return found
+
+    async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> dict[int, tuple[int, int] | None]:
+        """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent)."""
+        index = (await self.cache.get_many([(key, _INDEX)], functools.partial(self._load_index, key)))[(key, _INDEX)]
+        if index is None:
+            return {}
+        minis = sorted({m for _, _, m in entries if index[m][0] != index[m][1]})
+        loaded = await self.cache.get_many([(key, m) for m in minis],
+                                           functools.partial(self._load_minishards, key, index))
+        where: dict[int, tuple[int, int] | None] = {}
+        for _, code, m in entries:
+            table = loaded.get((key, m))
+            where[code] = None if table is None else table.get(code)
+        return where
+
+    async def _load_index(self, key: str, _: list[Hashable]) -> dict[Hashable, Any]:
+        data = await self.store.get_ranges(key, [(0, self.spec.shard_index_bytes)])
+        if data is None:
+            return {}
+        return {(key, _INDEX): decode_shard_index(self.spec, data[0], f"shard {self.url}/{key}")}
+
+    async def _load_minishards(self, key: str, index: np.ndarray, wanted: list[Hashable]) -> dict[Hashable, Any]:
+        minis = [m for _, m in wanted]  # type: ignore[misc]
+        data = await self.store.get_ranges(key, [(int(index[m][0]), int(index[m][1])) for m in minis])
+        if data is None:
+            return {}
+        return {(key, m): _table(self.spec, blob, f"minishard {m} of {self.url}/{key}") for m, blob in zip(minis, data)}
+
+    async def _read_shard(self, key: str) -> dict[int, bytes] | None:
+        """Every chunk of a shard file as ``{chunk key: stored bytes}`` (one GET), or None."""
+        blob = await self.store.get(key)
+        if blob is None:
+            return None
+        if blob.encoding:
+            raise UnsupportedFeatureError(f"{self.url}/{key} is stored with Content-Encoding {blob.encoding}; "
+                                          "a shard file must be stored as is")
+        what = f"shard {self.url}/{key}"
+        return await asyncio.to_thread(_parse_shard, self.spec, blob.data, what)
+
+    async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
+        present: dict[Position, bool] = {}
+
+        async def one(key: str, entries: list[Located]) -> None:
+            where = await self._chunk_ranges(key, entries)
+            present.update({t.position: where.get(code) is not None for t, code, _ in entries})
+
+        async with asyncio.TaskGroup() as group:
+            for key, entries in self._locate(tasks).items():
+                group.create_task(one(key, entries))
+        return [present[t.position] for t in tasks]
+
+    # -- writes --------------------------------------------------------------------------------
+    async def store_many(self, items: Sequence[tuple[ChunkTask, bytes]], *, content_encoding: str | None,
+                         cache_control: str | None) -> None:
+        if content_encoding != self._data_encoding:
+            raise EncodingError(f"chunks for {self.url} arrived as {content_encoding!r}; its shards store "
+                                f"{self.spec.data_encoding!r} data")
+        payload = {t.position: data for t, data in items}
+        async with asyncio.TaskGroup() as group:
+            for key, entries in self._locate([t for t, _ in items]).items():
+                new = {code: payload[t.position] for t, code, _ in entries}
+                group.create_task(self._rewrite(key, new, (), whole=self._covers(entries), cache_control=cache_control))
+
+    def _covers(self, entries: Sequence[Located]) -> bool:
+        return self._chunks_in_shard(entries[0][0].position) == len({code for _, code, _ in entries})
+
+    async def delete_many(self, tasks: Sequence[ChunkTask]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for key, entries in self._locate(tasks).items():
+                group.create_task(self._rewrite(key, {}, [code for _, code, _ in entries], whole=False))
+
+    async def _rewrite(self, key: str, new: dict[int, bytes], drop: Sequence[int], *, whole: bool,
+                       cache_control: str | None = None) -> None:
+        """Replace a shard file by its old chunks (unless ``whole``) minus ``drop`` plus ``new``."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            chunks: dict[int, bytes] = {}
+            if not whole:
+                chunks = await self._read_shard(key) or {}
+                if not new and not any(code in chunks for code in drop):
+                    return  # nothing to delete
+                for code in drop:
+                    chunks.pop(code, None)
+            chunks.update(new)
+            try:
+                if not chunks:
+                    await self.store.delete(key)
+                else:
+                    blob = await asyncio.to_thread(encode_shard, self.spec, chunks)
+                    await self.store.put(key, blob, cache_control=cache_control)
+            finally:
+                self.cache.drop(key)
+
+
+def _table(spec: ShardingSpec, data: bytes, what: str) -> dict[int, tuple[int, int]]:
+    keys, starts, sizes = decode_minishard_index(spec, data, what)
+    return {k: (s, s + n) for k, s, n in zip(keys.tolist(), starts.tolist(), sizes.tolist())}
+
+
+def _parse_shard(spec: ShardingSpec, data: bytes, what: str) -> dict[int, bytes]:
+    index = decode_shard_index(spec, data[:spec.shard_index_bytes], what)
+    chunks: dict[int, bytes] = {}
+    for m, (start, stop) in enumerate(index.tolist()):
+        if start == stop:
+            continue
+        if stop > len(data):
+            raise IntegrityError(f"{what}: minishard {m} index at [{start}, {stop}) is past the end ({len(data)} bytes)")
+        for code, (s, e) in _table(spec, data[start:stop], f"{what} minishard {m}").items():
+            if e > len(data):
+                raise IntegrityError(f"{what}: chunk {code} at [{s}, {e}) is past the end ({len(data)} bytes)")
+            chunks[code] = data[s:e]
+    return chunks
+
+
+__all__ = ["ShardedSource", "WHOLE_SHARD_SHARE"]
