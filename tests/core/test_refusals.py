@@ -1,6 +1,6 @@
-"""Refusals are typed: infos whose chunk bytes live where unsharded names do not point, and bad option values.
+"""Refusals are typed: infos whose chunk bytes live where no source of ours looks, and bad option values.
 
-(The TensorStore-written sharded layer is in ``tests/interop/test_sharded_refused.py``.)
+(Sharded layers are read and written: ``tests/core/test_sharded.py``, ``tests/interop/test_interop_sharded.py``.)
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from aiovolume import Bbox, CloudVolume, Volume
 from aiovolume.exceptions import UnsupportedFeatureError
 from volume_helpers import make_info, random_volume
 
-SHARDING = {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0, "hash": "identity",
-            "minishard_bits": 0, "shard_bits": 0}
 BOX = Bbox((0, 0, 0), (64, 64, 16))
 
 
@@ -26,26 +24,6 @@ def _write_info(layer_url, info):
     with open(os.path.join(root, "info"), "w") as f:
         json.dump(info, f)
     return root
-
-
-async def test_sharded_scale_refused_and_unsharded_mip_works(layer_url):
-    info = make_info("uint8", 1, size=(128, 128, 32), max_mip=1)
-    async with Volume(layer_url, info=info, compress=False) as vol:
-        await vol.commit_info()
-        data = random_volume((64, 64, 16, 1), "uint8", seed=3)
-        await vol.upload(BOX, data, mip=1)
-    info["scales"][0]["sharding"] = SHARDING
-    root = _write_info(layer_url, info)
-    files = sorted(os.listdir(root))
-    with CloudVolume(layer_url, fill_missing=True) as vol:
-        with pytest.raises(UnsupportedFeatureError, match=r"scale '4_4_40' \(mip 0\) is sharded"):
-            vol[0:64, 0:64, 0:16]
-        with pytest.raises(UnsupportedFeatureError, match="4_4_40"):
-            vol[0:64, 0:64, 0:16] = np.zeros((64, 64, 16), np.uint8)
-        np.testing.assert_array_equal(vol.download(BOX, mip=1), data)
-        vol.mip = 1
-        np.testing.assert_array_equal(vol[0:64, 0:64, 0:16], data)
-    assert sorted(os.listdir(root)) == files
 
 
 async def test_sharding_null_is_unsharded(layer_url):
