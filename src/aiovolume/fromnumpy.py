@@ -80,7 +80,7 @@ def from_numpy_info(
     enc = parsed.scales[0].encoding
     if encoding_effort is not None:
         raise OptionError(
-            f"from_numpy: encoding_effort={encoding_effort!r} applies only to JPEG XL, which aiovolume "
+            f"from_numpy: encoding_effort={encoding_effort!r} applies only to JPEG XL ('jxl'), which aiovolume "
             "cannot write; pass encoding_effort=None"
         )
     if encoding_level is not None:
