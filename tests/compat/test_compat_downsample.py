@@ -172,19 +172,23 @@ def test_matches_a_per_block_reference(dtype, shape, factor):
     np.testing.assert_array_equal(downsample_mode(full, factor), _reference(full, factor, "mode"))
 
 
-def test_mode_batches_give_the_same_answer(monkeypatch):
+@pytest.mark.parametrize("factor", [(2, 2, 1), (2, 2, 3)])
+def test_slabs_give_the_same_answer(monkeypatch, factor):
     import aiovolume.pipeline.downsample as ds
 
     rng = np.random.default_rng(3)
-    labels = rng.integers(0, 4, size=(20, 18, 3), dtype=np.uint64) + np.uint64(BIG)
-    whole = downsample_mode(labels, (2, 2, 1))
-    monkeypatch.setattr(ds, "_MODE_BATCH_ROWS", 7)
-    np.testing.assert_array_equal(downsample_mode(labels, (2, 2, 1)), whole)
-    np.testing.assert_array_equal(whole, _reference(labels, (2, 2, 1), "mode"))
+    labels = rng.integers(0, 4, size=(20, 18, 7, 2), dtype=np.uint64) + np.uint64(BIG)
+    image = rng.integers(-2**63, 2**63 - 1, size=(20, 18, 7, 2), dtype=np.int64)
+    whole = downsample_mode(labels, factor), downsample_average(image, factor)
+    monkeypatch.setattr(ds, "_SLAB_VOXELS", 300)  # one output z plane at a time (and less)
+    np.testing.assert_array_equal(downsample_mode(labels, factor), whole[0])
+    np.testing.assert_array_equal(downsample_average(image, factor), whole[1])
+    np.testing.assert_array_equal(whole[0], _reference(labels, factor, "mode"))
+    np.testing.assert_array_equal(whole[1], _reference(image, factor, "avg"))
 
 
 # -- refusals -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("factor", [(0, 2, 1), (2, 2), (2.5, 2, 1), (2, 2, 1, 2), "221", None])
+@pytest.mark.parametrize("factor", [(0, 2, 1), (2, 2), (2.5, 2, 1), (2, 2, 1, 2), "221", None, (2**11, 2**10, 2**10)])
 def test_bad_factors_are_dimension_errors(factor):
     with pytest.raises(DimensionError, match="factor must be 3 positive integers"):
         downsample_average(np.zeros((4, 4, 4), np.uint8), factor)

@@ -36,8 +36,9 @@ from ..exceptions import DimensionError, DtypeError
 
 __all__ = ["downsample", "downsample_average", "downsample_mode"]
 
-# rows of blocks sorted at once by downsample_mode: bounds its temporary memory (~k * 8 bytes per row)
-_MODE_BATCH_ROWS = 1 << 18
+# input voxels reduced at once: bounds the temporaries (uint64 copies, sorted rows) to tens of MiB
+# whatever the array's size
+_SLAB_VOXELS = 1 << 22
 _LOW32 = np.uint64(0xFFFFFFFF)
 _SIGN64 = np.uint64(1 << 63)
 
@@ -81,7 +82,7 @@ def _as_4d(img: Any, factor: Sequence[int]) -> tuple[np.ndarray, tuple[int, int,
         f, exact = (), False
     if len(f) == 4 and f[3] == 1:
         f = f[:3]
-    if len(f) != 3 or not exact or min(f) < 1:
+    if len(f) != 3 or not exact or min(f) < 1 or f[0] * f[1] * f[2] >= 2**31:  # the sums' headroom
         raise DimensionError(f"downsampling factor must be 3 positive integers (x, y, z), got {factor!r}")
     squeeze = arr.ndim == 3
     return (arr[..., np.newaxis] if squeeze else arr), f, squeeze  # type: ignore[return-value]
@@ -107,12 +108,15 @@ def _apply(arr: np.ndarray, factor: tuple[int, int, int], reduce: Any, squeeze: 
     sx, sy, sz, nc = arr.shape
     out = np.empty((*(-(-s // f) for s, f in zip((sx, sy, sz), factor)), nc), dtype=arr.dtype, order="F")
     for src, dst, (bx, by, bz) in _regions((sx, sy, sz), factor):
-        part = arr[src]
         ox, oy, oz = (s.stop - s.start for s in dst)
-        # (bx, ox, by, oy, bz, oz, c) in Fortran order: x = i_bx + bx * i_ox, so each block's voxels
-        # are on axes 0, 2, 4 (a view, no copy, when the input is Fortran-ordered like our cutouts)
-        blocks = part.reshape(bx, ox, by, oy, bz, oz, nc, order="F")
-        out[dst] = reduce(blocks, bx * by * bz)
+        step = max(1, _SLAB_VOXELS // (ox * bx * oy * by * bz * nc))  # output z planes per slab
+        for z in range(0, oz, step):
+            n = min(step, oz - z)
+            part = arr[src[0], src[1], src[2].start + z * bz:src[2].start + (z + n) * bz]
+            # (bx, ox, by, oy, bz, oz, c) in Fortran order: x = i_bx + bx * i_ox, so each block's
+            # voxels are on axes 0, 2, 4 (a view, no copy, when the input is Fortran-ordered)
+            blocks = part.reshape(bx, ox, by, oy, bz, n, nc, order="F")
+            out[dst[0], dst[1], dst[2].start + z:dst[2].start + z + n] = reduce(blocks, bx * by * bz)
     return out[..., 0] if squeeze else out
 
 
@@ -125,11 +129,16 @@ def _float_mean(blocks: np.ndarray, k: int) -> np.ndarray:
 def _integer_mean(blocks: np.ndarray, k: int) -> np.ndarray:
     """Exact mean truncated toward zero, for every integer dtype up to 64 bits.
 
-    Values are mapped monotonically onto uint64 (signed ones biased by 2**63) and split into
+    For 64-bit values, they are mapped monotonically onto uint64 (signed ones biased by 2**63) and split into
     32-bit halves whose sums cannot overflow; the floor of the biased mean is then exact, and
     the signed result is moved toward zero where the division left a remainder.
     """
     signed = blocks.dtype.kind == "i"
+    if blocks.dtype.itemsize <= 4:  # an int64 sum is exact (k < 2**31 values under 2**32)
+        total = blocks.sum(axis=(0, 2, 4), dtype=np.int64)
+        if signed:
+            return (np.sign(total) * (np.abs(total) // k)).astype(blocks.dtype)
+        return (total // k).astype(blocks.dtype)
     u = blocks.astype(np.int64).view(np.uint64) ^ _SIGN64 if signed else blocks.astype(np.uint64)
     n = np.uint64(k)
     hi = (u >> np.uint64(32)).sum(axis=(0, 2, 4), dtype=np.uint64)
@@ -149,14 +158,11 @@ def _mode(blocks: np.ndarray, k: int) -> np.ndarray:
     rows = blocks.transpose(1, 3, 5, 6, 0, 2, 4).reshape(-1, k)
     if k == 1:
         return rows[:, 0].reshape(ox, oy, oz, nc)
-    modes = np.empty(rows.shape[0], dtype=rows.dtype)
+    s = np.sort(rows, axis=1)
     steps = np.arange(k)
-    for start in range(0, rows.shape[0], _MODE_BATCH_ROWS):
-        s = np.sort(rows[start:start + _MODE_BATCH_ROWS], axis=1)
-        new_run = np.ones(s.shape, dtype=bool)
-        new_run[:, 1:] = s[:, 1:] != s[:, :-1]
-        # length - 1 of the run of equal values ending at each position
-        run = steps - np.maximum.accumulate(np.where(new_run, steps, 0), axis=1)
-        # argmax takes the first longest run, i.e. the smallest of the most frequent values
-        modes[start:start + s.shape[0]] = s[np.arange(s.shape[0]), run.argmax(axis=1)]
-    return modes.reshape(ox, oy, oz, nc)
+    new_run = np.ones(s.shape, dtype=bool)
+    new_run[:, 1:] = s[:, 1:] != s[:, :-1]
+    # length - 1 of the run of equal values ending at each position
+    run = steps - np.maximum.accumulate(np.where(new_run, steps, 0), axis=1)
+    # argmax takes the first longest run, i.e. the smallest of the most frequent values
+    return s[np.arange(s.shape[0]), run.argmax(axis=1)].reshape(ox, oy, oz, nc)
