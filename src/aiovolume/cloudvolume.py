@@ -49,6 +49,23 @@ class CloudVolume:
         self._vol = Volume(cloudpath, *args, **kwargs)
         run(self._vol._open())
 
+    @classmethod
+    def _wrap(cls, vol: Volume) -> "CloudVolume":
+        """A facade over an already open Volume."""
+        obj = cls.__new__(cls)
+        obj._vol = vol
+        return obj
+
+    @classmethod
+    def from_numpy(cls, arr: Any, vol_path: str | None = None, resolution: Sequence[float] = (4, 4, 40),
+                   voxel_offset: Sequence[int] = (0, 0, 0), chunk_size: Sequence[int] = (128, 128, 64),
+                   layer_type: str | None = None, max_mip: int = 0, encoding: str = "raw",
+                   compress: bool | str | None = None, progress: bool = False,
+                   encoding_level: int | None = None, encoding_effort: int | None = None) -> "CloudVolume":
+        """A new layer holding ``arr``, with mips 1..max_mip written; see :meth:`Volume.from_numpy`."""
+        return cls._wrap(run(Volume.from_numpy(arr, vol_path, resolution, voxel_offset, chunk_size, layer_type,
+                                               max_mip, encoding, compress, progress, encoding_level, encoding_effort)))
+
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> VolumeCutout:
         return self.download(key)

@@ -22,6 +22,7 @@ from .exceptions import (
 )
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
@@ -462,6 +463,8 @@ class Volume(LayerMetadata):
         return f"Volume({self.cloudpath!r}, mip={self._mip})"
 
     create_new_info = staticmethod(fmtinfo.create_new_info)
+    # ``await Volume.from_numpy(arr, vol_path, ...)``: a new layer from an array, returned open
+    from_numpy = classmethod(_from_numpy)
 
 
 def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
