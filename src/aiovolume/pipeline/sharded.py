@@ -103,7 +103,7 @@ class ShardedSource(ChunkSource):
         return found
 
     async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        if self._whole(entries):
+        if self._whole(entries) and (key, _INDEX) not in self.cache:  # indexes known: fetch only data
             return await self._fetch_whole(key, entries)
         try:
             return await self._fetch_ranges(key, entries)
@@ -113,7 +113,7 @@ class ShardedSource(ChunkSource):
             return await self._fetch_ranges(key, entries)
 
     async def _fetch_whole(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        stored = await self._read_shard(key)
+        stored = await self._read_shard(key, keep_indexes=True)
         return {t.position: None if stored is None or code not in stored else Blob(stored[code], self._data_encoding)
                 for t, code, _ in entries}
 
@@ -157,8 +157,9 @@ class ShardedSource(ChunkSource):
             return {}
         return {(key, m): _table(self.spec, blob, f"minishard {m} of {self.url}/{key}") for m, blob in zip(minis, data)}
 
-    async def _read_shard(self, key: str) -> dict[int, bytes] | None:
-        """Every chunk of a shard file as ``{chunk key: stored bytes}`` (one GET), or None."""
+    async def _read_shard(self, key: str, keep_indexes: bool = False) -> dict[int, bytes] | None:
+        """Every chunk of a shard file as ``{chunk key: stored bytes}`` (one GET), or None.
+        ``keep_indexes``: remember its indexes, so later reads of this shard fetch only data."""
         blob = await self.store.get(key)
         if blob is None:
             return None
@@ -166,7 +167,13 @@ class ShardedSource(ChunkSource):
             raise UnsupportedFeatureError(f"{self.url}/{key} is stored with Content-Encoding {blob.encoding}; "
                                           "a shard file must be stored as is")
         what = f"shard {self.url}/{key}"
-        return await asyncio.to_thread(_parse_shard, self.spec, blob.data, what)
+        index, tables = await asyncio.to_thread(_parse_indexes, self.spec, blob.data, what)
+        if keep_indexes:
+            self.cache.put((key, _INDEX), index)
+            for m, table in tables.items():
+                self.cache.put((key, m), table)
+        data = blob.data
+        return {code: data[s:e] for table in tables.values() for code, (s, e) in table.items()}
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
@@ -227,19 +234,21 @@ def _table(spec: ShardingSpec, data: bytes, what: str) -> dict[int, tuple[int, i
     return {k: (s, s + n) for k, s, n in zip(keys.tolist(), starts.tolist(), sizes.tolist())}
 
 
-def _parse_shard(spec: ShardingSpec, data: bytes, what: str) -> dict[int, bytes]:
+def _parse_indexes(spec: ShardingSpec, data: bytes, what: str) -> tuple[np.ndarray, dict[int, dict[int, tuple[int, int]]]]:
+    """A whole shard file's index and ``{minishard: {chunk key: (start, stop)}}``, every range
+    checked to lie within the file."""
     index = decode_shard_index(spec, data[:spec.shard_index_bytes], what)
-    chunks: dict[int, bytes] = {}
+    tables: dict[int, dict[int, tuple[int, int]]] = {}
     for m, (start, stop) in enumerate(index.tolist()):
         if start == stop:
             continue
         if stop > len(data):
             raise IntegrityError(f"{what}: minishard {m} index at [{start}, {stop}) is past the end ({len(data)} bytes)")
-        for code, (s, e) in _table(spec, data[start:stop], f"{what} minishard {m}").items():
+        table = tables[m] = _table(spec, data[start:stop], f"{what} minishard {m}")
+        for code, (s, e) in table.items():
             if e > len(data):
                 raise IntegrityError(f"{what}: chunk {code} at [{s}, {e}) is past the end ({len(data)} bytes)")
-            chunks[code] = data[s:e]
-    return chunks
+    return index, tables
 
 
 __all__ = ["ShardedSource", "WHOLE_SHARD_SHARE"]

@@ -74,6 +74,12 @@ class ShardIndexCache:
             if value is not None:
                 self._put(key, value)
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._put(key, value)
+
     def _put(self, key: Hashable, value: Any) -> None:
         self._entries[key] = value
         self._entries.move_to_end(key)

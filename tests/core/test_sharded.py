@@ -1,0 +1,197 @@
+"""Sharded scales through our own API on mem://, file://, s3:// (moto) and gs:// (emulator).
+
+What the user relies on: values exact; a write covering part of a shard keeps every other
+chunk of that shard; deletes remove only their chunks; missing shards follow ``fill_missing``;
+indexes are read once per shard, not per cutout. (Interop with TensorStore and CloudVolume is
+in ``tests/interop/test_interop_sharded.py``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "storage"))
+
+from cloud_fixtures import CloudEnv, gcs_env, gcs_server, moto_server, s3_env  # noqa: E402,F401
+
+from aiovolume import Bbox, CloudVolume, Volume  # noqa: E402
+from aiovolume.exceptions import AlignmentError, DecodingError, EmptyVolumeException  # noqa: E402
+from aiovolume.format.sharding import ShardingSpec, compute_shard_params  # noqa: E402
+from volume_helpers import make_info, random_volume  # noqa: E402
+
+SIZE, CHUNK = (100, 70, 40), (16, 16, 16)  # 7x5x3 chunks: edge chunks and edge shards everywhere
+# 2x2x2-chunk shards (preshift 1 + minishard 2 = 3 low Morton bits), two minishards per shard
+IDENTITY = {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 1, "hash": "identity",
+            "minishard_bits": 2, "shard_bits": 5, "minishard_index_encoding": "gzip", "data_encoding": "gzip"}
+MURMUR = {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0, "hash": "murmurhash3_x86_128",
+          "minishard_bits": 1, "shard_bits": 2, "minishard_index_encoding": "raw", "data_encoding": "raw"}
+
+
+def sharded_info(dtype="uint16", sharding=IDENTITY, encoding="raw", layer_type="image", channels=1):
+    info = make_info(dtype, channels, size=SIZE, chunk=CHUNK, encoding=encoding, layer_type=layer_type)
+    info["scales"][0]["sharding"] = dict(sharding)
+    return info
+
+
+def sub(data: np.ndarray, box: Bbox) -> np.ndarray:
+    (x0, y0, z0), (x1, y1, z1) = box.minpt.tolist(), box.maxpt.tolist()
+    return data[x0:x1, y0:y1, z0:z1]
+
+
+@pytest.fixture(params=["mem", "file", "s3", "gs"])
+def url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "mem":
+        return f"mem://sharded-{os.urandom(4).hex()}/layer"
+    if request.param == "file":
+        return f"file://{tmp_path}/layer"
+    env: CloudEnv = request.getfixturevalue("s3_env" if request.param == "s3" else "gcs_env")
+    return f"{request.param}://{env.bucket}/{env.prefix}/layer"
+
+
+@pytest.mark.parametrize("sharding", [IDENTITY, MURMUR], ids=["identity-gzip", "murmur-raw"])
+async def test_round_trip_and_partial_shard_writes_keep_other_chunks(url: str, sharding: dict) -> None:
+    data = random_volume((*SIZE, 1), "uint16", seed=1)
+    async with Volume(url, info=sharded_info(sharding=sharding)) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        # one chunk inside a shard whose other 7 chunks exist
+        box = Bbox((16, 16, 16), (32, 32, 32))
+        patch = np.full((16, 16, 16, 1), 7, np.uint16)
+        await vol.upload(box, patch)
+        data[16:32, 16:32, 16:32] = patch
+    async with Volume(url) as vol:  # a fresh handle: no cached index
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        cut = Bbox((5, 3, 7), (93, 61, 33))
+        np.testing.assert_array_equal(np.asarray(await vol.download(cut)), sub(data, cut))
+
+
+async def test_concurrent_writes_to_one_shard_both_land(url: str) -> None:
+    data = random_volume((*SIZE, 1), "uint16", seed=2)
+    async with Volume(url, info=sharded_info()) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+        boxes = [Bbox((0, 0, 0), (16, 16, 16)), Bbox((16, 0, 0), (32, 16, 16)), Bbox((0, 16, 16), (16, 32, 32))]
+        patches = [np.full((16, 16, 16, 1), 100 + i, np.uint16) for i in range(3)]
+        await asyncio.gather(*(vol.upload(b, p) for b, p in zip(boxes, patches)))
+        for box, patch in zip(boxes, patches):
+            data[box.to_slices()[:3]] = patch
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+
+
+async def test_non_aligned_writes_merge_within_shards(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    data = random_volume((*SIZE, 1), "uint16", seed=3)
+    async with Volume(url, info=sharded_info(), non_aligned_writes=True) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+        box = Bbox((9, 11, 3), (41, 50, 37))
+        patch = random_volume((*box.size3(), 1), "uint16", seed=4)
+        await vol.upload(box, patch)
+        data[box.to_slices()[:3]] = patch
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+    async with Volume(url) as vol:
+        with pytest.raises(AlignmentError):
+            await vol.upload(box, patch)
+
+
+async def test_delete_and_exists_rewrite_only_their_chunks(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    data = random_volume((*SIZE, 1), "uint16", seed=5)
+    async with Volume(url, info=sharded_info(), fill_missing=True) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+        gone = Bbox((16, 0, 0), (32, 16, 16))
+        await vol.delete(gone)
+        exists = await vol.exists(Bbox((0, 0, 0), (32, 16, 16)))
+        assert exists == {"4_4_40/0-16_0-16_0-16": True, "4_4_40/16-32_0-16_0-16": False}
+        data[16:32, 0:16, 0:16] = 0
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        # deleting every chunk of a shard removes its file
+        files = set(os.listdir(tmp_path / "layer" / "4_4_40"))
+        await vol.delete(Bbox((96, 64, 32), (100, 70, 40)))  # the far corner shard holds one chunk
+        assert len(set(os.listdir(tmp_path / "layer" / "4_4_40"))) == len(files) - 1
+
+
+async def test_missing_shards_follow_fill_missing(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    async with Volume(url, info=sharded_info()) as vol:
+        await vol.commit_info()
+        await vol.upload(Bbox((0, 0, 0), (32, 32, 32)), np.ones((32, 32, 32, 1), np.uint16))
+        with pytest.raises(EmptyVolumeException, match="32-48_0-16_0-16"):
+            await vol.download(Bbox((0, 0, 0), (48, 16, 16)))
+    async with Volume(url, fill_missing=True, background_color=9) as vol:
+        got = np.asarray(await vol.download(Bbox((0, 0, 0), (48, 16, 16))))
+        assert (got[:32] == 1).all() and (got[32:] == 9).all()
+
+
+def test_second_cutout_reads_no_index(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    data = random_volume((*SIZE, 1), "uint16", seed=6)
+    with CloudVolume(url, info=sharded_info()) as vol:
+        vol.commit_info()
+        vol[:, :, :] = data
+    with CloudVolume(url) as vol:
+        cut = np.s_[3:14, 5:40, 2:14]  # 2 of 8 chunks of one shard, 1 of another: ranged reads
+        np.testing.assert_array_equal(np.asarray(vol[cut]), data[cut])
+        cache = vol._vol._shard_indexes
+        loads = cache.loads
+        # chunks (0,0,0), (0,1,0) in shard 0 (Morton 0 and 2: minishards 0 and 1), (0,2,0) in another
+        assert loads == 2 + 3  # two shard indexes, three minishard indexes
+        np.testing.assert_array_equal(np.asarray(vol[cut]), data[cut])
+        assert cache.loads == loads and cache.hits == 5
+        whole = np.s_[32:64, 32:64, 0:32]  # one whole shard: one GET, whose indexes are kept
+        np.testing.assert_array_equal(np.asarray(vol[whole]), data[whole])
+        entries = len(cache)
+        assert entries > 4
+        np.testing.assert_array_equal(np.asarray(vol[whole]), data[whole])
+        assert cache.loads == loads and len(cache) == entries
+        vol[0:16, 0:16, 0:16] = np.zeros((16, 16, 16), np.uint16)  # our own write drops that shard's entries
+        data[0:16, 0:16, 0:16] = 0
+        np.testing.assert_array_equal(np.asarray(vol[cut]), data[cut])
+        assert cache.loads > loads
+
+
+def test_a_corrupt_shard_is_an_error_not_zeros(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    with CloudVolume(url, info=sharded_info(sharding=MURMUR), fill_missing=True) as vol:
+        vol.commit_info()
+        vol[:, :, :] = random_volume((*SIZE, 1), "uint16", seed=7)
+    shard_dir = tmp_path / "layer" / "4_4_40"
+    for name in os.listdir(shard_dir):
+        path = shard_dir / name
+        path.write_bytes(path.read_bytes()[:40])  # index intact-looking, data gone
+    with CloudVolume(url, fill_missing=True) as vol:
+        with pytest.raises((DecodingError, OSError)):
+            vol[:, :, :]
+
+
+@pytest.mark.parametrize("encoding, dtype, layer_type", [
+    ("compressed_segmentation", "uint64", "segmentation"), ("raw", "float32", "image"),
+])
+def test_encodings_inside_shards(tmp_path, encoding: str, dtype: str, layer_type: str) -> None:
+    url = f"file://{tmp_path}/layer"
+    info = sharded_info(dtype, encoding=encoding, layer_type=layer_type)
+    data = random_volume((*SIZE, 1), dtype, seed=8)
+    with CloudVolume(url, info=info) as vol:
+        vol.commit_info()
+        vol[:, :, :] = data
+        np.testing.assert_array_equal(np.asarray(vol[:, :, :]), data)
+
+
+def test_compute_shard_params_make_a_writable_layer(tmp_path) -> None:
+    info = make_info("uint8", 1, size=SIZE, chunk=CHUNK)
+    spec = compute_shard_params(SIZE, CHUNK, "uint8", max_shard_bytes=8 * 16**3)
+    info["scales"][0]["sharding"] = spec.to_json()
+    data = random_volume((*SIZE, 1), "uint8", seed=9)
+    with CloudVolume(f"file://{tmp_path}/layer", info=info) as vol:
+        vol.commit_info()
+        vol[:, :, :] = data
+        np.testing.assert_array_equal(np.asarray(vol[:, :, :]), data)
+    assert ShardingSpec.from_json(info["scales"][0]["sharding"]).shard_bits > 0
+    assert len(os.listdir(tmp_path / "layer" / "4_4_40")) == 4 * 3 * 2  # 2x2x2-chunk shards over 7x5x3 chunks
