@@ -195,3 +195,33 @@ def test_compute_shard_params_make_a_writable_layer(tmp_path) -> None:
         np.testing.assert_array_equal(np.asarray(vol[:, :, :]), data)
     assert ShardingSpec.from_json(info["scales"][0]["sharding"]).shard_bits > 0
     assert len(os.listdir(tmp_path / "layer" / "4_4_40")) == 4 * 3 * 2  # 2x2x2-chunk shards over 7x5x3 chunks
+
+
+async def test_http_reads_count_requests(tmp_path) -> None:
+    """Read-only http(s)://: a ranged cutout costs index + minishard + data requests; the same
+    cutout again costs only its data requests (the indexes are cached on the volume)."""
+    from http_fixtures import get_stats, requests_for, reset_stats, served
+
+    root = tmp_path / "root"
+    data = random_volume((*SIZE, 1), "uint16", seed=10)
+    async with Volume(f"file://{root}/layer", info=sharded_info()) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+    async with served(root) as srv, Volume(f"{srv.url}/layer") as vol:
+        cut = Bbox((3, 5, 2), (14, 40, 14))  # 3 chunks of 2 shards, 3 minishards
+        await reset_stats(srv.url)
+        np.testing.assert_array_equal(np.asarray(await vol.download(cut)), sub(data, cut))
+        first = requests_for(await get_stats(srv.url), ".shard")
+        # 2 shard indexes; 3 minishard indexes, two of them adjacent in 00.shard (one request);
+        # 3 chunks, two of them in 00.shard with another chunk's data between them (two requests)
+        assert first == 2 + 2 + 3
+        await reset_stats(srv.url)
+        np.testing.assert_array_equal(np.asarray(await vol.download(cut)), sub(data, cut))
+        assert requests_for(await get_stats(srv.url), ".shard") == 3  # only the data
+        await reset_stats(srv.url)
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        # one GET per shard: the two shards read before have only some minishard indexes cached
+        assert requests_for(await get_stats(srv.url), ".shard") == 24
+        await reset_stats(srv.url)
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        assert requests_for(await get_stats(srv.url), ".shard") == 24  # now each shard's data in one range

@@ -77,6 +77,10 @@ class ShardIndexCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._entries
 
+    def peek(self, key: Hashable) -> Any:
+        """A cached entry (KeyError if absent), without counting a hit or reordering."""
+        return self._entries[key]
+
     def put(self, key: Hashable, value: Any) -> None:
         self._put(key, value)
 
