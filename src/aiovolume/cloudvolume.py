@@ -70,10 +70,10 @@ class CloudVolume:
     def download(self, bbox: Any, mip: int | Sequence[float] | None = None, parallel: int | None = None,
                  segids: Sequence[Any] | None = None, preserve_zeros: bool = False, agglomerate: bool | None = None,
                  timestamp: int | None = None, stop_layer: int | None = None, renumber: bool = False,
-                 coord_resolution: Sequence[float] | None = None, label: Any = None) -> Any:
-        if segids is not None or renumber or coord_resolution is not None or label is not None:
+                 coord_resolution: Sequence[float] | None = None, label: Any = None, crackle: bool = False) -> Any:
+        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
             return run(self._vol.download(bbox, mip, parallel, segids, preserve_zeros, agglomerate, timestamp,
-                                          stop_layer, renumber, coord_resolution, label))
+                                          stop_layer, renumber, coord_resolution, label, crackle))
         started = self._vol.download_here(bbox, mip=mip)  # local page-cached raw reads: no hand-offs
         return started if isinstance(started, VolumeCutout) else run(self._vol.finish_download(started))
 

@@ -1,8 +1,9 @@
 """Label operations behind ``download(segids=, preserve_zeros=, renumber=, label=)`` and ``unique``.
 
 Pure array functions; none changes its input (CloudVolume's ``segids`` path appends 0 to the
-caller's list and masks in place). Integer images go through fastremap (hash-based, one pass,
-what CloudVolume uses); other dtypes through numpy.
+caller's list and masks in place). Unsigned images (segmentation) go through fastremap
+(hash-based, one pass, what CloudVolume uses); other dtypes through numpy (fastremap 1.21's
+``unique`` aborts the process on a full-range int8 image, and its ``renumber`` wraps past 127).
 
     >>> img = np.array([[[5, 0], [7, 9]]], dtype=np.uint64)
     >>> mask_except(img, [5]).ravel().tolist()
@@ -41,7 +42,7 @@ def mask_except(img: np.ndarray, segids: Iterable[Any], preserve_zeros: bool = F
     if preserve_zeros:
         keep.append(0)
     value = mask_value(img.dtype, preserve_zeros)
-    if img.dtype.kind in "iu" and img.size:
+    if img.dtype.kind == "u" and img.size:
         out = fastremap.mask_except(np.asarray(img), keep, in_place=False, value=value)
         return np.asarray(out, dtype=img.dtype)
     return np.where(np.isin(img, np.asarray(keep, dtype=img.dtype)), img, np.asarray(value, dtype=img.dtype))
@@ -61,10 +62,7 @@ def renumber(img: np.ndarray) -> tuple[np.ndarray, dict[Any, int]]:
     src = np.asarray(img)
     if src.dtype.kind == "b":
         src = src.view(np.uint8)
-    if src.dtype.kind in "iu":
-        uniq = fastremap.unique(src)
-    else:
-        uniq = np.unique(src)
+    uniq = fastremap.unique(src) if src.dtype.kind == "u" else np.unique(src)
     uniq = uniq.tolist()
     nonzero = [v for v in uniq if v != 0]
     mapping: dict[Any, int] = {0: 0}
@@ -73,8 +71,7 @@ def renumber(img: np.ndarray) -> tuple[np.ndarray, dict[Any, int]]:
     if src.dtype.kind == "u":  # new labels never exceed the old dtype's range: remap in it
         out = fastremap.remap(src, mapping, preserve_missing_labels=True, in_place=False)
         return np.asarray(out).astype(out_dtype, copy=False), mapping
-    # signed and float images: fastremap would wrap new labels past int8's 127, so look each
-    # voxel up in the sorted labels instead
+    # signed and float images: look each voxel up in the sorted labels
     keys = np.asarray(uniq, dtype=src.dtype)
     values = np.asarray([mapping[k] for k in uniq], dtype=out_dtype)
     return values[np.searchsorted(keys, src)], mapping
@@ -89,6 +86,6 @@ def unique_labels(img: np.ndarray) -> set[Any]:
     """The distinct values of ``img`` as a set of Python numbers."""
     if img.size == 0:
         return set()
-    if img.dtype.kind in "iu":
+    if img.dtype.kind == "u":
         return set(fastremap.unique(np.asarray(img)).tolist())
     return set(np.unique(img).tolist())

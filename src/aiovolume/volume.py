@@ -234,7 +234,7 @@ class Volume(LayerMetadata, VolumeExtras):
         self, bbox: Any, mip: int | Sequence[float] | None = None, parallel: int | None = None,
         segids: Sequence[Any] | None = None, preserve_zeros: bool = False, agglomerate: bool | None = None,
         timestamp: int | None = None, stop_layer: int | None = None, renumber: bool = False,
-        coord_resolution: Sequence[float] | None = None, label: Any = None,
+        coord_resolution: Sequence[float] | None = None, label: Any = None, crackle: bool = False,
     ) -> "VolumeCutout | tuple[VolumeCutout, dict]":
         """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout.
 
@@ -242,9 +242,13 @@ class Volume(LayerMetadata, VolumeExtras):
         (others 0, or the dtype's max with ``preserve_zeros``); ``label=L`` gives a boolean image
         of ``== L``; ``renumber=True`` returns ``(cutout, {original: new})`` with labels 1, 2, ...;
         ``coord_resolution`` reads ``bbox`` as voxels of that resolution. ``parallel``,
-        ``agglomerate``, ``timestamp`` and ``stop_layer`` are accepted and ignored.
+        ``agglomerate``, ``timestamp`` and ``stop_layer`` are accepted and ignored; ``crackle=True``
+        is refused (UnsupportedFeatureError).
         """
-        if segids is not None or renumber or coord_resolution is not None or label is not None:
+        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
+            if crackle:
+                raise UnsupportedFeatureError("download(crackle=True) is not supported by aiovolume; "
+                                              "read the image and encode it with crackle.compress()")
             return await self._download_extra(bbox, mip, segids, preserve_zeros, renumber, coord_resolution, label)
         pending = self._start_download(bbox, mip)
         if read_in_loop(pending.job):  # small page-cached reads: done without another await
