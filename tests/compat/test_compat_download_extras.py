@@ -245,3 +245,26 @@ def test_download_files_with_segids_reencodes_masked_chunks(layer):
     expected = np.where(_crop(data, box) == 1000, 1000, 0)
     np.testing.assert_array_equal(chunk, expected)
     assert key == "4_4_40/3-35_5-37_7-15"
+
+
+# -- above mip 0 -----------------------------------------------------------------------------
+@pytest.mark.interop
+def test_scattered_points_and_unique_at_mip_1(tmp_path):
+    url = "file://" + str(tmp_path / "two")
+    info = cloudvolume.CloudVolume.create_new_info(
+        1, "segmentation", "uint64", "raw", list(RES), [0, 0, 0], [128, 128, 16], chunk_size=[32, 32, 8])
+    cv = cloudvolume.CloudVolume(url, info=info, parallel=1, progress=False)
+    cv.add_scale((2, 2, 1), chunk_size=[32, 32, 8])
+    cv.commit_info()
+    mip1 = np.random.default_rng(5).integers(0, 2**40, size=(64, 64, 16, 1), dtype=np.uint64)
+    cloudvolume.CloudVolume(url, mip=1, parallel=1, progress=False)[:, :, :] = mip1
+    pts = [(0, 0, 0), (127, 127, 15), (50, 70, 3), (51, 71, 3)]  # mip-0 coordinates
+    theirs = _cv(url).scattered_points(pts, mip=1)
+    ours = _ours(url).scattered_points(pts, mip=1)
+    assert {tuple(int(v) for v in k): int(v) for k, v in theirs.items()} == ours
+    assert ours == {(x // 2, y // 2, z): int(mip1[x // 2, y // 2, z, 0]) for x, y, z in pts}
+    assert len(ours) == 3  # (50, 70) and (51, 71) are one voxel at mip 1
+    vol = _ours(url, mip=1)
+    assert vol.unique(np.s_[0:40, 0:40, 0:9]) == {int(v) for v in _cv(url, mip=1).unique(np.s_[0:40, 0:40, 0:9])}
+    # vol[xs, ys, zs] takes voxels of the current mip (cloud-volume converts from mip 0, then fails)
+    np.testing.assert_array_equal(vol[[1, 63], [2, 60], [3, 15]], [mip1[1, 2, 3, 0], mip1[63, 60, 15, 0]])

@@ -224,3 +224,11 @@ async def test_values_that_would_change_are_refused(tmp_path, layer_dtype, value
         with pytest.raises(DtypeError, match=r"\(x, y, z, c\) = \(3, 5, 7, 0\)"):
             await vol.upload(Bbox((3, 5, 7), (35, 37, 15)), block)
         assert not any((await vol.exists(Bbox((3, 5, 7), (35, 37, 15)))).values())
+
+
+def test_download_to_file_with_a_channel_and_steps(layer, tmp_path):
+    url, data = layer
+    got = CloudVolume(url).download_to_file(str(tmp_path / "c.bin"), np.s_[3:35:2, 5:37, 7:15, 1:2])
+    np.testing.assert_array_equal(np.asarray(got), data[0:32:2, 0:32, 0:8, 1:2])
+    # the file holds the whole region, every channel
+    assert (tmp_path / "c.bin").read_bytes() == data[0:32, 0:32, 0:8].tobytes(order="F")
