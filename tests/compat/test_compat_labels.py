@@ -72,7 +72,8 @@ def test_label_image_and_unique():
 
 
 def test_crackle_is_refused(tmp_path):
-    vol = CloudVolume("file://" + str(tmp_path / "l"), info=make_info("uint32", 1, size=(64, 64, 16), chunk=(32, 32, 16)))
+    info = make_info("uint32", 1, size=(64, 64, 16), chunk=(32, 32, 16))
+    vol = CloudVolume("file://" + str(tmp_path / "l"), info=info)
     vol.commit_info()
     with pytest.raises(UnsupportedFeatureError, match="crackle"):
         vol.download(np.s_[0:8, 0:8, 0:8], crackle=True)
