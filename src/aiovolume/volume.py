@@ -474,7 +474,8 @@ def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
         if not info.min <= int(value) <= info.max:
             raise DtypeError(f"value {value!r} does not fit the layer's {dtype}")
     elif arr.dtype.kind == "f" and dtype.kind in "iu":
-        if float(value) != int(value) or not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
+        if not np.isfinite(value) or float(value) != int(value) or \
+                not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
             raise DtypeError(f"value {value!r} cannot be stored exactly in the layer's {dtype}")
     elif arr.dtype.kind not in "biuf":
         raise DtypeError(f"value {value!r} of type {type(value).__name__} cannot be written to a {dtype} layer")

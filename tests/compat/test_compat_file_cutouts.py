@@ -233,3 +233,12 @@ def test_download_to_file_with_a_channel_and_steps(layer, tmp_path):
     np.testing.assert_array_equal(np.asarray(got), data[0:32:2, 0:32, 0:8, 1:2])
     # the file holds the whole region, every channel
     assert (tmp_path / "c.bin").read_bytes() == data[0:32, 0:32, 0:8].tobytes(order="F")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 0.5, 256])
+async def test_scalar_that_does_not_fit_is_refused(tmp_path, value):
+    url, _ = _empty(tmp_path, "s", "uint8", 1)
+    async with Volume(url, fill_missing=True) as vol:
+        with pytest.raises(DtypeError, match="uint8"):
+            await vol.upload(Bbox((3, 5, 7), (35, 37, 15)), value)
+        assert not any((await vol.exists(Bbox((3, 5, 7), (35, 37, 15)))).values())
