@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
+
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
@@ -51,7 +53,7 @@ class CloudVolume:
 
     @classmethod
     def _wrap(cls, vol: Volume) -> "CloudVolume":
-        """A facade over an already open Volume."""
+        """The facade over an already open Volume (from_numpy, memory_cutout)."""
         obj = cls.__new__(cls)
         obj._vol = vol
         return obj
@@ -67,15 +69,53 @@ class CloudVolume:
                                                max_mip, encoding, compress, progress, encoding_level, encoding_effort)))
 
     # -- I/O: one line each ---------------------------------------------------------------
-    def __getitem__(self, key: Any) -> VolumeCutout:
+    def __getitem__(self, key: Any) -> Any:
+        if _is_point_lists(key):  # vol[[x1, x2], [y1, y2], [z1, z2]]: values at those voxels
+            return self.coordinate_indexing(key)
         return self.download(key)
 
     def __setitem__(self, key: Any, data: Any) -> None:
         run(self._vol.upload(key, data))
 
-    def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
+    def download(self, bbox: Any, mip: int | Sequence[float] | None = None, parallel: int | None = None,
+                 segids: Sequence[Any] | None = None, preserve_zeros: bool = False, agglomerate: bool | None = None,
+                 timestamp: int | None = None, stop_layer: int | None = None, renumber: bool = False,
+                 coord_resolution: Sequence[float] | None = None, label: Any = None, crackle: bool = False) -> Any:
+        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
+            return run(self._vol.download(bbox, mip, parallel, segids, preserve_zeros, agglomerate, timestamp,
+                                          stop_layer, renumber, coord_resolution, label, crackle))
         started = self._vol.download_here(bbox, mip=mip)  # local page-cached raw reads: no hand-offs
         return started if isinstance(started, VolumeCutout) else run(self._vol.finish_download(started))
+
+    def unique(self, bbox: Any, mip: Any = None, agglomerate: bool | None = None, timestamp: int | None = None,
+               stop_layer: int | None = None, coord_resolution: Sequence[float] | None = None) -> set:
+        return run(self._vol.unique(bbox, mip, agglomerate, timestamp, stop_layer, coord_resolution))
+
+    def scattered_points(self, pts: Any, mip: Any = None, coord_resolution: Sequence[float] | None = None) -> dict:
+        return run(self._vol.scattered_points(pts, mip=mip, coord_resolution=coord_resolution))
+
+    def download_points(self, points: Any, mip: Any = None) -> dict:
+        return run(self._vol.download_points(points, mip=mip))
+
+    def coordinate_indexing(self, slices: Any) -> np.ndarray:
+        return run(self._vol.coordinate_indexing(slices))
+
+    def download_files(self, bbox: Any, mip: Any = None, parallel: int | None = None, segids: Any = None,
+                       agglomerate: bool | None = None, timestamp: int | None = None, stop_layer: int | None = None,
+                       coord_resolution: Sequence[float] | None = None, cache_only: bool = False,
+                       decompress: bool = True) -> dict[str, bytes | None]:
+        return run(self._vol.download_files(bbox, mip, parallel, segids, agglomerate, timestamp, stop_layer,
+                                            coord_resolution, cache_only, decompress))
+
+    def memory_cutout(self, bbox: Any, mip: Any = None, encoding: str | None = None, compress: Any = None,
+                      compress_level: int | None = None, **graphene: Any) -> "CloudVolume":
+        return self._wrap(run(self._vol.memory_cutout(bbox, mip, encoding, compress, compress_level, **graphene)))
+
+    def download_to_file(self, path: str, bbox: Any, mip: Any = None) -> VolumeCutout:
+        return run(self._vol.download_to_file(path, bbox, mip=mip))
+
+    def upload_from_file(self, location: str, bbox: Any, order: str = "F", cutout_bbox: Any = None) -> None:
+        return run(self._vol.upload_from_file(location, bbox, order=order, cutout_bbox=cutout_bbox))
 
     def download_point(self, pt: Sequence[float], size: Any = 256, mip: Any = None,
                        coord_resolution: Sequence[float] | None = None) -> VolumeCutout:
@@ -136,6 +176,11 @@ class CloudVolume:
 
     def __repr__(self) -> str:
         return f"CloudVolume({self.cloudpath!r}, mip={self.mip})"
+
+
+def _is_point_lists(key: Any) -> bool:
+    """Three lists/arrays of coordinates (CloudVolume's limited fancy indexing), not slices."""
+    return isinstance(key, tuple) and len(key) == 3 and all(isinstance(k, (list, tuple, np.ndarray)) for k in key)
 
 
 # Metadata and option attributes, forwarded to the Volume (settable where Volume allows it).

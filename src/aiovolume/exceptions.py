@@ -23,6 +23,7 @@ scripts keep working. This module imports nothing from the package.
     ├── IndexTypeError (TypeError)         an index, coordinate or box of a type that names no voxels
     ├── EmptyVolumeException               a chunk is missing and fill_missing=False
     ├── EmptyFileException
+    ├── SharedMemoryReadError (OSError)     upload_from_file: missing file or wrong size
     ├── DecodingError                      a stored chunk is corrupt, truncated or the wrong size
     │   └── DecompressionError             its transport compression (gzip, br, ...) is corrupt
     ├── EncodingError
@@ -137,6 +138,11 @@ class ShapeMismatchError(AlignmentError, DimensionError):
 # -- data ------------------------------------------------------------------------------
 class EmptyVolumeException(AiovolumeError):
     """A chunk is missing and ``fill_missing=False``."""
+
+
+class SharedMemoryReadError(AiovolumeError, OSError):
+    """A file given to ``upload_from_file`` is missing or its size does not match the array
+    it should hold (CloudVolume's name, from ``cloudvolume.sharedmemory``)."""
 
 
 class EmptyFileException(AiovolumeError):

@@ -14,6 +14,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from .casting import cast_exactly
 from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, OptionError,
@@ -35,6 +36,7 @@ from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .storage import CloudPath, Store, open_store, parse_cloudpath
+from .volume_extras import VolumeExtras
 
 def _bounds_of(scale: Any) -> Bbox:
     """``scale.bounds``, built once per offset and size: only read here, never handed out."""
@@ -55,7 +57,7 @@ _IGNORED_DEFAULTS = {
 }
 
 
-class Volume(LayerMetadata):
+class Volume(LayerMetadata, VolumeExtras):
     """An async Precomputed layer. Options follow CloudVolume's constructor."""
 
     def __init__(
@@ -231,8 +233,26 @@ class Volume(LayerMetadata):
         await self.store.put("info", data, content_type="application/json", cache_control="no-cache")
 
     # -- reads -------------------------------------------------------------------------
-    async def download(self, bbox: Any, mip: int | Sequence[float] | None = None) -> VolumeCutout:
-        """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout."""
+    async def download(
+        self, bbox: Any, mip: int | Sequence[float] | None = None, parallel: int | None = None,
+        segids: Sequence[Any] | None = None, preserve_zeros: bool = False, agglomerate: bool | None = None,
+        timestamp: int | None = None, stop_layer: int | None = None, renumber: bool = False,
+        coord_resolution: Sequence[float] | None = None, label: Any = None, crackle: bool = False,
+    ) -> "VolumeCutout | tuple[VolumeCutout, dict]":
+        """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout.
+
+        CloudVolume's extra arguments (``volume_extras``): ``segids`` keeps only those labels
+        (others 0, or the dtype's max with ``preserve_zeros``); ``label=L`` gives a boolean image
+        of ``== L``; ``renumber=True`` returns ``(cutout, {original: new})`` with labels 1, 2, ...;
+        ``coord_resolution`` reads ``bbox`` as voxels of that resolution. ``parallel``,
+        ``agglomerate``, ``timestamp`` and ``stop_layer`` are accepted and ignored; ``crackle=True``
+        is refused (UnsupportedFeatureError).
+        """
+        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
+            if crackle:
+                raise UnsupportedFeatureError("download(crackle=True) is not supported by aiovolume; "
+                                              "read the image and encode it with crackle.compress()")
+            return await self._download_extra(bbox, mip, segids, preserve_zeros, renumber, coord_resolution, label)
         pending = self._start_download(bbox, mip)
         if read_in_loop(pending.job):  # small page-cached reads: done without another await
             return self._cutout(pending.job.out, pending)  # type: ignore[arg-type]
@@ -432,13 +452,8 @@ class Volume(LayerMetadata):
                 f"array shape {tuple(np.shape(data))} does not match the region {region} "
                 f"(shape {shape}, x y z channels); nothing was written"
             )
-        if array.dtype != self.dtype:
-            if not np.can_cast(array.dtype, self.dtype, casting="safe"):
-                raise DtypeError(
-                    f"cannot safely cast {array.dtype} data to the layer's {self.dtype}; cast it "
-                    "explicitly (e.g. arr.astype(...)) if the values fit. Nothing was written"
-                )
-            array = array.astype(self.dtype)
+        if array.dtype != self.dtype:  # exact casts only: a value that would change is refused
+            array = cast_exactly(array, self.dtype, origin=region.minpt.tolist())
         return np.asarray(array)
 
     def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo) -> Callable[[int], None] | None:
@@ -474,7 +489,8 @@ def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
         if not info.min <= int(value) <= info.max:
             raise DtypeError(f"value {value!r} does not fit the layer's {dtype}")
     elif arr.dtype.kind == "f" and dtype.kind in "iu":
-        if float(value) != int(value) or not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
+        if not np.isfinite(value) or float(value) != int(value) or \
+                not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
             raise DtypeError(f"value {value!r} cannot be stored exactly in the layer's {dtype}")
     elif arr.dtype.kind not in "biuf":
         raise DtypeError(f"value {value!r} of type {type(value).__name__} cannot be written to a {dtype} layer")

@@ -194,10 +194,11 @@ async def test_shape_mismatch_names_both_shapes(vol, layer_url):
 async def test_unsafe_dtype_raises_and_safe_cast_works(layer_url):
     info = make_info("uint16", 1, size=SIZE, chunk=CHUNK)
     async with Volume(layer_url, info=info) as v:
+        # unsafe dtypes are accepted only when every value fits exactly (tests/compat/test_compat_casting.py)
         with pytest.raises(DtypeError, match="float64"):
-            await v.upload(Bbox((0, 0, 0), (64, 64, 16)), np.zeros((64, 64, 16), np.float64))
+            await v.upload(Bbox((0, 0, 0), (64, 64, 16)), np.full((64, 64, 16), 0.5, np.float64))
         with pytest.raises(DtypeError):
-            await v.upload(Bbox((0, 0, 0), (64, 64, 16)), np.zeros((64, 64, 16), np.int32))
+            await v.upload(Bbox((0, 0, 0), (64, 64, 16)), np.full((64, 64, 16), 70000, np.int32))
         with pytest.raises(DtypeError):
             await v.upload(Bbox((0, 0, 0), (64, 64, 16)), 70000)  # does not fit uint16
         with pytest.raises(DtypeError):

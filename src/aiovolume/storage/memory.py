@@ -60,6 +60,12 @@ class MemoryStore(Store):
         with _LOCK:
             _BUCKETS.clear()
 
+    @staticmethod
+    def drop_bucket(bucket: str) -> None:
+        """Forget one mem:// bucket and its objects (e.g. a disposable ``memory_cutout``)."""
+        with _LOCK:
+            _BUCKETS.pop(bucket, None)
+
     def _name(self, key: str) -> str:
         return join_key(self._root, key)
 
