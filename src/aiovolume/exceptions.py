@@ -47,6 +47,7 @@ scripts keep working. This module imports nothing from the package.
     │   │   └── CRC32CIntegrityError
     │   ├── TransientError                 worth retrying (5xx, 429, resets); internal to retries
     │   ├── RetriesExhausted               a transient failure that outlasted the retry policy
+    │   ├── ConcurrentModificationError    other writers kept changing a shard we were merging into
     │   └── ListingNotSupported (NotImplementedError)   http(s) cannot list
     └── ResourceLimitError (MemoryError)   more memory than is available or allowed
 """
@@ -266,6 +267,11 @@ class RetriesExhausted(StorageError):
     def __init__(self, message: str, attempts: int) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class ConcurrentModificationError(StorageError):
+    """A read-merge-write of a shard file lost the race to other writers too many times in a
+    row; nothing of ours was written and nothing of theirs was lost. Retry the write later."""
 
 
 class ListingNotSupported(StorageError, NotImplementedError):

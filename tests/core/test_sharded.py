@@ -112,10 +112,13 @@ async def test_delete_and_exists_rewrite_only_their_chunks(tmp_path) -> None:
         assert exists == {"4_4_40/0-16_0-16_0-16": True, "4_4_40/16-32_0-16_0-16": False}
         data[16:32, 0:16, 0:16] = 0
         np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
-        # deleting every chunk of a shard removes its file
-        files = set(os.listdir(tmp_path / "layer" / "4_4_40"))
-        await vol.delete(Bbox((96, 64, 32), (100, 70, 40)))  # the far corner shard holds one chunk
-        assert len(set(os.listdir(tmp_path / "layer" / "4_4_40"))) == len(files) - 1
+        # deleting every chunk of a shard leaves it empty (a plain delete could lose another
+        # writer's chunk); its chunks read as missing
+        corner = Bbox((96, 64, 32), (100, 70, 40))  # the far corner shard holds one chunk
+        await vol.delete(corner)
+        assert (await vol.exists(corner)) == {"4_4_40/96-100_64-70_32-40": False}
+        shard = max(os.listdir(tmp_path / "layer" / "4_4_40"))
+        assert os.path.getsize(tmp_path / "layer" / "4_4_40" / shard) == 16 << 2  # only its index
 
 
 async def test_missing_shards_follow_fill_missing(tmp_path) -> None:
@@ -225,3 +228,58 @@ async def test_http_reads_count_requests(tmp_path) -> None:
         await reset_stats(srv.url)
         np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
         assert requests_for(await get_stats(srv.url), ".shard") == 24  # now each shard's data in one range
+
+
+async def test_writers_without_a_shared_lock_never_drop_each_other(url: str) -> None:
+    """Two volumes (as two processes would be) write different chunks of the same shards at
+    once: every write lands, through conditional writes, or raises ConcurrentModificationError."""
+    from aiovolume.exceptions import ConcurrentModificationError
+
+    async with Volume(url, info=sharded_info(), fill_missing=True) as vol:
+        await vol.commit_info()
+    boxes = [Bbox((x, y, z), (x + 16, y + 16, z + 16)) for x in (0, 16) for y in (0, 16) for z in (0, 16)]
+    async with Volume(url, fill_missing=True) as a, Volume(url, fill_missing=True) as b:
+        writes = [(a if i % 2 else b).upload(box, np.full((16, 16, 16, 1), i + 1, np.uint16))
+                  for i, box in enumerate(boxes)]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+    landed = [r is None for r in results]
+    assert all(r is None or isinstance(r, ConcurrentModificationError) for r in results), results
+    async with Volume(url, fill_missing=True) as vol:
+        got = np.asarray(await vol.download(Bbox((0, 0, 0), (32, 32, 32))))
+    for i, (box, ok) in enumerate(zip(boxes, landed)):
+        if ok:
+            assert (got[box.to_slices()[:3]] == i + 1).all(), f"write {i} was lost"
+    assert sum(landed) >= len(boxes) // 2
+
+
+def test_kill_9_mid_write_leaves_each_shard_old_or_new(tmp_path) -> None:
+    import subprocess
+    import textwrap
+    import time
+
+    url = f"file://{tmp_path}/layer"
+    with CloudVolume(url, info=sharded_info()) as vol:
+        vol.commit_info()
+        vol[:, :, :] = np.ones((*SIZE, 1), np.uint16)
+    script = textwrap.dedent(f"""
+        import numpy as np, aiovolume
+        vol = aiovolume.CloudVolume({url!r}, non_aligned_writes=True)
+        print("ready", flush=True)
+        for i in range(2, 10**6):
+            vol[0:100, 0:70, 0:40] = np.full((100, 70, 40), i, np.uint16)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.5)  # several whole-volume writes in, then mid-write
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    with CloudVolume(url) as vol:
+        got = np.asarray(vol[:, :, :])  # every shard parses; no chunk is missing or torn
+    for z0 in range(0, 40, 16):
+        for y0 in range(0, 70, 16):
+            for x0 in range(0, 100, 16):
+                values = np.unique(got[x0:x0 + 16, y0:y0 + 16, z0:z0 + 16])
+                assert len(values) == 1, (x0, y0, z0, values)  # one write's chunk, never a mix

@@ -405,3 +405,25 @@ class StoreContract(ReadContract):
         await store.close()
         with pytest.raises(StorageError, match="closed"):
             await store.put("k", b"v")
+
+    # -- conditional writes (read-merge-write of shards) ------------------------------------------
+    async def test_conditional_writes(self, store: Store) -> None:
+        assert await store.get_versioned("d/0.shard") == (None, None)
+        assert await store.put_if("d/0.shard", b"first", None)
+        assert not await store.put_if("d/0.shard", b"again", None)  # exists now: create-only fails
+        blob, v1 = await store.get_versioned("d/0.shard")
+        assert blob == Blob(b"first", None) and v1 is not None
+        assert await store.put_if("d/0.shard", b"second", v1)
+        assert not await store.put_if("d/0.shard", b"stale", v1)  # v1 is gone
+        blob, v2 = await store.get_versioned("d/0.shard")
+        assert blob == Blob(b"second", None) and v2 != v1
+        await store.put("d/0.shard", b"plain put")  # an unconditional write changes the version too
+        assert not await store.put_if("d/0.shard", b"stale", v2)
+        assert (await store.get("d/0.shard")).data == b"plain put"
+
+    async def test_racing_conditional_writers_never_both_win(self, store: Store) -> None:
+        await store.put("d/1.shard", b"base")
+        _, version = await store.get_versioned("d/1.shard")
+        won = await asyncio.gather(*(store.put_if("d/1.shard", f"w{i}".encode(), version) for i in range(4)))
+        assert sum(won) == 1
+        assert (await store.get("d/1.shard")).data == f"w{won.index(True)}".encode()

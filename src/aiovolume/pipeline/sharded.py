@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 from collections import defaultdict
 from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-from ..exceptions import EncodingError, IntegrityError, UnsupportedFeatureError
+from ..exceptions import ConcurrentModificationError, EncodingError, IntegrityError, UnsupportedFeatureError
 from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
 from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index, encode_shard, morton_codes, \
@@ -34,6 +35,8 @@ from .tasks import ChunkTask, Position
 
 #: a read wanting at least this share of a shard's chunks GETs the whole file
 WHOLE_SHARD_SHARE = 0.5
+#: read-merge-writes of one shard lost to other writers before ConcurrentModificationError
+MERGE_ATTEMPTS = 8
 _INDEX = "index"
 
 Located = tuple[ChunkTask, int, int]  # task, chunk key (Morton code), minishard
@@ -170,17 +173,18 @@ class ShardedSource(ChunkSource):
         blob = await self.store.get(key)
         if blob is None:
             return None
-        if blob.encoding:
-            raise UnsupportedFeatureError(f"{self.url}/{key} is stored with Content-Encoding {blob.encoding}; "
-                                          "a shard file must be stored as is")
-        what = f"shard {self.url}/{key}"
-        index, tables = await asyncio.to_thread(_parse_indexes, self.spec, blob.data, what)
+        index, tables = await self._parse(key, blob)
         if keep_indexes:
             self.cache.put((key, _INDEX), index)
             for m, table in tables.items():
                 self.cache.put((key, m), table)
-        data = blob.data
-        return {code: data[s:e] for table in tables.values() for code, (s, e) in table.items()}
+        return _chunks(blob.data, tables)
+
+    async def _parse(self, key: str, blob: Blob) -> tuple[np.ndarray, dict[int, dict[int, tuple[int, int]]]]:
+        if blob.encoding:
+            raise UnsupportedFeatureError(f"{self.url}/{key} is stored with Content-Encoding {blob.encoding}; "
+                                          "a shard file must be stored as is")
+        return await asyncio.to_thread(_parse_indexes, self.spec, blob.data, f"shard {self.url}/{key}")
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
@@ -216,24 +220,41 @@ class ShardedSource(ChunkSource):
 
     async def _rewrite(self, key: str, new: dict[int, bytes], drop: Sequence[int], *, whole: bool,
                        cache_control: str | None = None) -> None:
-        """Replace a shard file by its old chunks (unless ``whole``) minus ``drop`` plus ``new``."""
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            chunks: dict[int, bytes] = {}
-            if not whole:
-                chunks = await self._read_shard(key) or {}
-                if not new and not any(code in chunks for code in drop):
-                    return  # nothing to delete
-                for code in drop:
-                    chunks.pop(code, None)
-            chunks.update(new)
+        """Replace a shard file by its old chunks (unless ``whole``) minus ``drop`` plus ``new``.
+
+        A write covering the whole shard needs no read and is one plain PUT. Anything else is
+        read -> merge -> conditional write (``Store.put_if``), again from the read when another
+        writer changed the shard in between; after ``MERGE_ATTEMPTS`` lost races,
+        ``ConcurrentModificationError``. A shard left without chunks is written empty (a plain
+        delete could drop a chunk another writer just added).
+        """
+        async with self._locks.setdefault(key, asyncio.Lock()):  # this process's writers take turns
             try:
-                if not chunks:
-                    await self.store.delete(key)
-                else:
-                    blob = await asyncio.to_thread(encode_shard, self.spec, chunks)
-                    await self.store.put(key, blob, cache_control=cache_control)
+                if whole and not drop:
+                    await self.store.put(key, await asyncio.to_thread(encode_shard, self.spec, new),
+                                         cache_control=cache_control)
+                    return
+                for attempt in range(MERGE_ATTEMPTS):
+                    blob, version = await self.store.get_versioned(key)
+                    chunks = {} if blob is None else _chunks(blob.data, (await self._parse(key, blob))[1])
+                    if not new and not any(code in chunks for code in drop):
+                        return  # nothing to delete
+                    for code in drop:
+                        chunks.pop(code, None)
+                    chunks.update(new)
+                    data = await asyncio.to_thread(encode_shard, self.spec, chunks)
+                    if await self.store.put_if(key, data, version, cache_control=cache_control):
+                        return
+                    await asyncio.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # let the other writer finish
+                raise ConcurrentModificationError(
+                    f"{self.url}/{key}: other writers changed this shard {MERGE_ATTEMPTS} times while we merged "
+                    "into it; nothing was written, retry the write")
             finally:
                 self.cache.drop(key)
+
+
+def _chunks(data: bytes, tables: dict[int, dict[int, tuple[int, int]]]) -> dict[int, bytes]:
+    return {code: data[s:e] for table in tables.values() for code, (s, e) in table.items()}
 
 
 def _table(spec: ShardingSpec, data: bytes, what: str) -> dict[int, tuple[int, int]]:

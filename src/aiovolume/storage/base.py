@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from ..exceptions import (
     InvalidKeyError, InvalidRangeError, ReadOnlyException, StorageError, UnsupportedCompressionType,
+    UnsupportedFeatureError,
 )
 from ..options import Options
 from .ranges import ranges_via_get
@@ -254,6 +255,24 @@ class Store(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[str]:
         """Keys under the root starting with ``prefix``: recursive, sorted, relative to the root."""
+
+    # -- conditional writes (read-merge-write of shard files) ----------------------------------
+    async def get_versioned(self, key: str) -> tuple[Blob | None, object]:
+        """The whole object and an opaque version token for :meth:`put_if` (None when absent).
+
+        Example::
+
+            blob, version = await store.get_versioned("0.shard")
+            if not await store.put_if("0.shard", merged, version):
+                ...  # someone else wrote it first: read again and merge again
+        """
+        raise UnsupportedFeatureError(f"{self.url}: this store cannot do conditional writes")
+
+    async def put_if(self, key: str, data: bytes, version: object, *, cache_control: str | None = None) -> bool:
+        """Store ``data`` (no transport encoding) under ``key`` only if the object is still at
+        ``version`` (None: only if it does not exist), atomically; False if it changed first
+        (S3 ``If-Match``/``If-None-Match``, GCS ``ifGenerationMatch``, file:// a directory lock)."""
+        raise UnsupportedFeatureError(f"{self.url}: this store cannot do conditional writes")
 
     # -- byte ranges of one object (shards)
     #: ranges at most this many bytes apart are read as one (remote stores: 4 KiB)

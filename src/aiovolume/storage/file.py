@@ -46,6 +46,7 @@ from .base import (
     plain_key,
 )
 from . import fileaio
+from .fileversion import read_versioned, write_if
 from .fileio import SIBLINGS, TMP_PREFIX  # noqa: F401  (re-exported: part of file://'s interface)
 from .fileio import (
     NOWAIT_READS,
@@ -210,6 +211,15 @@ class FileStore(Store):
         self._check_writable()
         encoding = check_encoding(content_encoding)
         await self._run(self._write, self._path(key), as_bytes(data), encoding)
+
+    async def get_versioned(self, key: str) -> tuple[Blob | None, object]:
+        data, version = await self._run(read_versioned, self._path(key))
+        return (None if data is None else Blob(data, None)), version
+
+    async def put_if(self, key: str, data: bytes, version: object, *, cache_control: str | None = None) -> bool:
+        self._check_writable()
+        path, body = self._path(key), as_bytes(data)
+        return await self._run(write_if, path, version, lambda: self._write(path, body, None))
 
     async def put_many(self, items: Sequence[PutItem]) -> None:
         self._check_writable()

@@ -127,6 +127,24 @@ class MemoryStore(Store):
         with _LOCK:
             _BUCKETS.setdefault(self._bucket, {})[name] = value
 
+    async def get_versioned(self, key: str) -> tuple[Blob | None, object]:
+        self._check_open()
+        with _LOCK:
+            found = _BUCKETS.get(self._bucket, {}).get(self._name(key))
+        # the stored tuple itself is the version: every put stores a new one (compared with `is`)
+        return (None if found is None else Blob(*found)), found
+
+    async def put_if(self, key: str, data: bytes, version: object, *, cache_control: str | None = None) -> bool:
+        self._check_writable()
+        name = self._name(key)
+        value = (as_bytes(data), None)
+        with _LOCK:
+            bucket = _BUCKETS.setdefault(self._bucket, {})
+            if bucket.get(name) is not version:
+                return False
+            bucket[name] = value
+        return True
+
     async def delete(self, key: str) -> None:
         self._check_writable()
         name = self._name(key)

@@ -147,6 +147,7 @@ class _Resp:
     data: bytes = b""
 
 
+_CONDITION_CODES = {"PreconditionFailed": False, "ConditionalRequestConflict": False}
 _GET_CODES: dict[str, Any] = {c: None for c in _MISSING_CODES} | {"InvalidRange": _Resp(416, {})}
 _HEAD_CODES: dict[str, Any] = {c: None for c in _MISSING_CODES}
 
@@ -455,6 +456,23 @@ class S3Store(RemoteStore):
 
         return await self._retry(once, f"HEAD {self._where(name)}")
 
+    async def get_versioned(self, key: str) -> tuple[Blob | None, object]:
+        name = self._name(key)
+        conn = await self._conn()
+
+        async def once() -> tuple[Blob | None, object]:
+            resp = await self._get_once(conn, name, None)
+            if resp is None:
+                return None, None
+            return await self._verified_blob(name, resp, None), resp.headers.get("etag")
+
+        return await self._retry(once, f"GET {self._where(name)}")
+
+    async def put_if(self, key: str, data: bytes, version: object, *, cache_control: str | None = None) -> bool:
+        # If-None-Match: * (create only) / If-Match: <ETag>; a 412 means someone else wrote first
+        condition = {"If-None-Match": "*"} if version is None else {"If-Match": str(version)}
+        return await self._put(key, data, None, "application/octet-stream", cache_control, condition)
+
     async def put(
         self,
         key: str,
@@ -464,6 +482,10 @@ class S3Store(RemoteStore):
         content_type: str = "application/octet-stream",
         cache_control: str | None = None,
     ) -> None:
+        await self._put(key, data, content_encoding, content_type, cache_control, None)
+
+    async def _put(self, key: str, data: bytes, content_encoding: str | None, content_type: str,
+                   cache_control: str | None, condition: dict[str, str] | None) -> bool:
         self._check_writable()
         encoding = check_encoding(content_encoding)
         body = as_bytes(data)
@@ -474,15 +496,17 @@ class S3Store(RemoteStore):
         content_md5 = base64.b64encode(md5).decode()
         where = self._where(name)
 
-        async def once() -> None:
+        async def once() -> bool:
             if conn.http is not None:
                 headers = {"Content-MD5": content_md5, "Content-Type": content_type,
-                           "Content-Length": str(len(body))}
+                           "Content-Length": str(len(body)), **(condition or {})}
                 if encoding:
                     headers["Content-Encoding"] = encoding
                 if cache_control:
                     headers["Cache-Control"] = cache_control
                 resp = await self._send(conn, "PUT", name, headers, data=body, payload_sha256=sha)
+                if resp.status in (409, 412) and condition:
+                    return False  # precondition failed (409: a conflicting conditional write in flight)
                 if resp.status != 200:
                     raise self._fast_error("PUT", name, resp)
                 headers_back = resp.headers
@@ -494,7 +518,11 @@ class S3Store(RemoteStore):
                     kwargs["ContentEncoding"] = encoding
                 if cache_control:
                     kwargs["CacheControl"] = cache_control
-                out = await self._call(conn, "put_object", **kwargs)
+                if condition:
+                    kwargs.update({"IfMatch" if k == "If-Match" else "IfNoneMatch": v for k, v in condition.items()})
+                out = await self._call(conn, "put_object", on_code=_CONDITION_CODES if condition else None, **kwargs)
+                if out is False:
+                    return False
                 headers_back = {k.lower(): v for k, v in out["ResponseMetadata"]["HTTPHeaders"].items()}
             etag = headers_back.get("etag", "").strip('"').lower()
             encrypted = headers_back.get("x-amz-server-side-encryption") == "aws:kms" or (
@@ -502,8 +530,9 @@ class S3Store(RemoteStore):
             )
             if etag and _MD5_ETAG.match(etag) and not encrypted and etag != md5.hex():
                 raise MD5IntegrityError(f"PUT {where}: the stored object's ETag {etag} is not the MD5 we sent")
+            return True
 
-        await self._retry(once, f"PUT {where}")
+        return await self._retry(once, f"PUT {where}")
 
     async def delete(self, key: str) -> None:
         self._check_writable()
