@@ -106,7 +106,7 @@ class ShardedSource(ChunkSource):
         return found
 
     async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        if self._whole(entries) and not self._indexes_cached(key, entries):  # else fetch only data
+        if self._whole(entries):  # one request, even when its indexes are cached
             return await self._fetch_whole(key, entries)
         try:
             return await self._fetch_ranges(key, entries)
@@ -114,13 +114,6 @@ class ShardedSource(ChunkSource):
             # cached offsets past the end: the shard was rewritten elsewhere; read it afresh
             self.cache.drop(key)
             return await self._fetch_ranges(key, entries)
-
-    def _indexes_cached(self, key: str, entries: Sequence[Located]) -> bool:
-        """Whether the shard index and every minishard index these chunks need are cached."""
-        if (key, _INDEX) not in self.cache:
-            return False
-        index = self.cache.peek((key, _INDEX))
-        return all((key, m) in self.cache for _, _, m in entries if index[m][0] != index[m][1])
 
     async def _fetch_whole(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
         stored = await self._read_shard(key, keep_indexes=True)
