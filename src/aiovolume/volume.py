@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -213,8 +214,10 @@ class Volume(Placeholders, LayerMetadata):
         self._read_only = self._store.read_only
         try:
             if self._given_info is not None:
-                # the caller's dict becomes the live info, as in CloudVolume
-                self._adopt_info(fmtinfo.parse_info(self._given_info, self.info_cloudpath), self._given_info)
+                # a copy becomes the live info: CloudVolume adopts the caller's dict itself, so
+                # add_scale/reset_scales on one volume changed the template of the next
+                given = copy.deepcopy(self._given_info)
+                self._adopt_info(fmtinfo.parse_info(given, self.info_cloudpath), given)
             else:
                 await self.refresh_info()
             if self.mesh_dir:  # CloudVolume overrides the info's directories in memory
