@@ -164,8 +164,8 @@ class Volume(Placeholders, LayerMetadata):
         self.compress_level = compress_level
         self.non_aligned_writes = bool(non_aligned_writes)
         self.overwrite_partial_chunks = bool(overwrite_partial_chunks)
-        self.parallel = _num_threads(parallel, "parallel")
-        self.codec_threads = _num_threads(codec_threads, "codec_threads")
+        self.parallel = parallel
+        self.codec_threads = codec_threads
         self.delete_black_uploads = bool(delete_black_uploads)
         self.background_color = background_color
         self.green_threads = bool(green_threads)
@@ -276,6 +276,24 @@ class Volume(Placeholders, LayerMetadata):
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def parallel(self) -> int:
+        """CloudVolume's process count, stored only (see the class docstring); True = one per core."""
+        return self._parallel
+
+    @parallel.setter
+    def parallel(self, value: int | bool) -> None:
+        self._parallel = _num_threads(value, "parallel")
+
+    @property
+    def codec_threads(self) -> int:
+        """Threads per codec call in CloudVolume (jpeg-xl); stored only: we decode chunks in parallel."""
+        return self._codec_threads
+
+    @codec_threads.setter
+    def codec_threads(self, value: int | bool) -> None:
+        self._codec_threads = _num_threads(value, "codec_threads")
 
     @property
     def basepath(self) -> str:

@@ -201,3 +201,13 @@ def test_overwrite_partial_chunks_matches_cloudvolume(tmp_path):
     theirs[10:20, 40:52, 0:16] = patch
     np.testing.assert_array_equal(np.asarray(ours[:, :, :]), np.asarray(theirs[:, :, :]))
     ours.close()
+
+
+def test_parallel_set_later_reads_like_the_constructor(layer_url):
+    with CloudVolume(layer_url, info=make_info()) as vol:
+        vol.parallel = True
+        assert vol.parallel == (os.cpu_count() or 1)
+        vol.parallel = 2
+        assert vol.parallel == 2
+        with pytest.raises(OptionError, match="parallel"):
+            vol.parallel = -3
