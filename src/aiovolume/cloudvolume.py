@@ -54,8 +54,16 @@ class CloudVolume:
     def __init__(self, cloudpath: str, *args: Any, **kwargs: Any) -> None:
         self._vol = Volume(cloudpath, *args, **kwargs)
         run(self._vol._open())
-        self.meta = BlockingMetaView(self._vol)
-        self.image = BlockingImageView(self._vol)
+
+    @property
+    def meta(self) -> BlockingMetaView:
+        """CloudVolume's ``vol.meta`` (PrecomputedMetadata's names), blocking."""
+        return BlockingMetaView(self._vol)
+
+    @property
+    def image(self) -> BlockingImageView:
+        """CloudVolume's ``vol.image`` (PrecomputedImageSource's names), blocking."""
+        return BlockingImageView(self._vol)
 
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> VolumeCutout:

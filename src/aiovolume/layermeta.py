@@ -174,8 +174,18 @@ class LayerMetadata:
         return info.scales[fmtinfo.scale_index(info, mip)]
 
     def mip_scale(self, mip: int | Sequence[float]) -> dict[str, Any]:
-        """``info["scales"][mip]``, the live dict (as in CloudVolume)."""
-        return self._info_live["scales"][fmtinfo.scale_index(self._sync_info(), mip)]  # type: ignore[no-any-return]
+        """``info["scales"][mip]``, the live dict (as in CloudVolume). Not validated first, so an
+        info left invalid by one edit can be mended through it (``vol.scale["encoding"] = "raw"``)."""
+        scales = self._info_live["scales"]
+        if isinstance(mip, (int, np.integer)) and -len(scales) <= int(mip) < len(scales):
+            return scales[int(mip)]  # type: ignore[no-any-return]
+        for scale in scales if not isinstance(mip, (int, np.integer, str)) else ():
+            try:
+                if [float(r) for r in scale["resolution"]] == [float(r) for r in mip]:
+                    return scale  # type: ignore[no-any-return]
+            except (KeyError, TypeError, ValueError):
+                continue
+        return scales[fmtinfo.scale_index(self._sync_info(), mip)]  # raises ScaleUnavailableError
 
     def mip_ndim(self, mip: int | Sequence[float]) -> int:
         return 4

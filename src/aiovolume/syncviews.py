@@ -38,6 +38,10 @@ class BlockingMetaView(MetaView):
 class BlockingImageView(ImageView):
     """``CloudVolume.image``: :class:`ImageView` whose I/O methods block."""
 
+    @property
+    def meta(self) -> BlockingMetaView:
+        return BlockingMetaView(self._vol)
+
     def download(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return run(super().download(*args, **kwargs))
 

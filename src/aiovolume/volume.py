@@ -193,8 +193,6 @@ class Volume(Placeholders, LayerMetadata):
         self._formats: dict[int, tuple[Any, Any, ChunkFormat]] = {}
         self._read_only = False
         self._mip = 0
-        self.meta = MetaView(self)
-        self.image = ImageView(self)
         resolve_compress(compress, "raw")  # reject a bad compress= before any I/O
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -276,6 +274,16 @@ class Volume(Placeholders, LayerMetadata):
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def meta(self) -> MetaView:
+        """CloudVolume's ``vol.meta``: the metadata view (its I/O methods are coroutines here)."""
+        return MetaView(self)
+
+    @property
+    def image(self) -> ImageView:
+        """CloudVolume's ``vol.image``: the image-source view (its I/O methods are coroutines here)."""
+        return ImageView(self)
 
     @property
     def parallel(self) -> int:

@@ -79,7 +79,8 @@ def test_options_are_the_volumes_own(vol):
         assert getattr(vol, name) == value and getattr(vol._vol, name) == value, name
     vol.fill_missing = False
     assert vol.image.fill_missing is False
-    assert vol.image.readonly is False and vol.image.meta is vol._vol.meta
+    assert vol.image.readonly is False and type(vol.image.meta) is type(vol.meta)  # blocking on the facade
+    assert vol.image.meta.info is vol.info
     assert vol.image.lru is None and vol.image.lru_bytes == 0 and vol.image.lru_encoding == "same"
 
 

@@ -83,6 +83,20 @@ def test_encoding_edit_is_read_back_by_cloudvolume(vol, layer_url):
     np.testing.assert_array_equal(np.asarray(theirs[:, :, :]), data)
 
 
+def test_an_info_left_invalid_by_one_edit_can_be_mended_through_vol_scale(vol):
+    vol.info["data_type"] = "uint32"
+    vol.scale["encoding"] = "compressed_segmentation"
+    vol.info["data_type"] = "float32"  # cseg cannot store float32: invalid for now
+    with pytest.raises(InfoError, match="compressed_segmentation"):
+        vol.dtype
+    vol.scale["encoding"] = "raw"  # vol.scale is not validated, so this mends it
+    assert vol.mip_scale([4, 4, 40]) is vol.scale  # by resolution, unvalidated too
+    assert vol.dtype == np.float32 and vol.encoding == "raw"
+    vol.commit_info()
+    vol[0:64, 0:64, 0:16] = np.full((64, 64, 16), 0.5, np.float32)
+    assert (np.asarray(vol[0:64, 0:64, 0:16]) == 0.5).all()
+
+
 def test_chunk_size_edit_changes_the_write_grid(vol):
     with pytest.raises(AlignmentError):
         vol[32:64, 0:32, 0:16] = np.zeros((32, 32, 16), np.uint8)
