@@ -172,8 +172,8 @@ class Volume(Placeholders, LayerMetadata):
         if self.green_threads:
             _say_green_threads()
         self.use_https = bool(use_https)
-        if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)) or max_redirects < 0:
-            raise OptionError(f"max_redirects={max_redirects!r} must be an integer >= 0")
+        if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)):
+            raise OptionError(f"max_redirects={max_redirects!r} must be an integer (<= 0: do not follow redirects)")
         self.max_redirects = int(max_redirects)
         self.mesh_dir = None if mesh_dir is None else str(mesh_dir)
         self.skel_dir = None if skel_dir is None else str(skel_dir)
@@ -332,7 +332,9 @@ class Volume(Placeholders, LayerMetadata):
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:
-        """Reload the info from storage, following ``redirect``s like CloudVolume.
+        """Reload the info from storage, following ``redirect``s like CloudVolume (up to
+        ``max_redirects`` hops; ``max_redirects <= 0`` reads this layer's info and follows none;
+        with ``use_https`` the targets are rewritten to HTTPS too).
 
         All or nothing: if the chain fails part way, the stores it opened are closed and the
         volume keeps its store, info and writability.
@@ -340,11 +342,14 @@ class Volume(Placeholders, LayerMetadata):
         start = self.store
         store, seen = start, [start.url]
         try:
-            for _ in range(self.max_redirects + 1):
+            for _ in range(max(self.max_redirects, 0) + 1):
                 info = await load_info(store)
                 target = info.extra.get("redirect")
-                target_url = parse_cloudpath(target).url if target else None
-                if target_url is None or target_url == store.url:
+                if not target or self.max_redirects <= 0:
+                    break
+                target_path = parse_cloudpath(target)
+                target_url = (to_https(target_path) if self.use_https else target_path).url
+                if target_url == store.url:
                     break
                 if target_url in seen:
                     raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")

@@ -211,3 +211,29 @@ def test_parallel_set_later_reads_like_the_constructor(layer_url):
         assert vol.parallel == 2
         with pytest.raises(OptionError, match="parallel"):
             vol.parallel = -3
+
+
+@pytest.mark.parametrize("max_redirects", [0, -1])
+def test_max_redirects_at_most_zero_reads_this_info_without_following(tmp_path, max_redirects):
+    target = f"file://{tmp_path}/target"
+    CloudVolume(target, info=make_info(dtype="uint16")).commit_info()
+    here = f"file://{tmp_path}/here"
+    CloudVolume(here, info=dict(make_info(), redirect=target)).commit_info()
+    with CloudVolume(here, max_redirects=max_redirects) as vol:
+        assert vol.cloudpath == here and vol.dtype == np.uint8 and vol.info["redirect"] == target
+        assert vol.read_only is False and vol.max_redirects == max_redirects
+    with CloudVolume(here) as followed:
+        assert followed.dtype == np.uint16 and followed.read_only is True
+
+
+@pytest.mark.interop
+def test_max_redirects_zero_matches_cloudvolume(tmp_path):
+    from cloudvolume import CloudVolume as CV
+
+    target = f"file://{tmp_path}/target"
+    CloudVolume(target, info=make_info(dtype="uint16")).commit_info()
+    here = f"file://{tmp_path}/here"
+    CloudVolume(here, info=dict(make_info(), redirect=target)).commit_info()
+    theirs = CV(here, max_redirects=0, progress=False)
+    with CloudVolume(here, max_redirects=0) as ours:
+        assert ours.info == theirs.info and ours.dtype == theirs.dtype
