@@ -145,7 +145,8 @@ class ImageView:
 
     async def download_points(self, points: Any, mip: _Mip | None = None) -> dict[tuple[int, int, int], Any]:
         """``{(x, y, z): value}`` for each point (``mip`` voxels)."""
-        return await self._volume_method("scattered_points")(points, mip=mip)  # type: ignore[no-any-return]
+        name = "download_points" if hasattr(self._vol, "download_points") else "scattered_points"
+        return await self._volume_method(name)(points, mip=mip)  # type: ignore[no-any-return]
 
     async def unique(self, bbox: Any, mip: _Mip | None = None) -> set[int]:
         return await self._volume_method("unique")(bbox, mip=mip)  # type: ignore[no-any-return]

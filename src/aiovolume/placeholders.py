@@ -14,8 +14,8 @@ from .exceptions import UnsupportedFeatureError
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
     "cache": ("the local disk cache (vol.cache)", "issue 14"),
-    "mesh": ("meshes (vol.mesh)", "the meshes issue"),
-    "skeleton": ("skeletons (vol.skeleton)", "the skeletons issue"),
+    "mesh": ("meshes (vol.mesh)", "issue 15"),
+    "skeleton": ("skeletons (vol.skeleton)", "issue 16"),
     "provenance": ("provenance files (vol.provenance)", "issue 14"),
     "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
     "commit_provenance": ("provenance files (commit_provenance)", "issue 14"),
@@ -24,8 +24,8 @@ FEATURES: dict[str, tuple[str, str]] = {
     "upload_from_shared_memory": ("shared-memory input (upload_from_shared_memory)", "issue 14"),
     "unlink_shared_memory": ("shared-memory buffers (unlink_shared_memory)", "issue 14"),
     "shared_memory_id": ("shared-memory buffers (shared_memory_id)", "issue 14"),
-    "viewer": ("the Neuroglancer viewer (viewer)", "the viewer issue"),
-    "to_dask": ("dask arrays (to_dask)", "the dask issue"),
+    "viewer": ("the Neuroglancer viewer (viewer)", "issue 17"),
+    "to_dask": ("dask arrays (to_dask)", "issue 18"),
 }
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import logging
-import os
-import sys
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from . import cvargs
 from .cutout import VolumeCutout
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, OptionError,
@@ -30,7 +28,6 @@ from .geometry import Bbox, SliceRequest, normalize_slices
 from .imageview import ImageView
 from .layermeta import LayerMetadata
 from .meta import MetaView
-from .placeholders import Placeholders
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
@@ -38,6 +35,7 @@ from .pipeline.metadata import load_info
 from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
+from .placeholders import Placeholders
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 
@@ -49,34 +47,6 @@ def _bounds_of(scale: Any) -> Bbox:
 @functools.lru_cache(maxsize=64)
 def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
-
-
-_log = logging.getLogger("aiovolume")
-_said_green_threads = False
-
-# CloudVolume's default: progress bars in an interactive interpreter, none in scripts
-try:
-    INTERACTIVE = bool(sys.ps1)  # type: ignore[attr-defined]
-except AttributeError:
-    INTERACTIVE = bool(sys.flags.interactive)
-
-LRU_ENCODINGS = ("same", "raw")
-
-
-def _num_threads(value: Any, name: str) -> int:
-    """CloudVolume's reading of ``parallel``/``codec_threads``: True or 0 = every core, False = 1."""
-    if isinstance(value, bool):
-        return (os.cpu_count() or 1) if value else 1
-    if not isinstance(value, (int, np.integer)) or value < 0:
-        raise OptionError(f"{name}={value!r} must be a bool or an integer >= 0 (0 = one per core)")
-    return int(value) if value else (os.cpu_count() or 1)
-
-
-def _refuse(name: str, value: Any, feature: str, issue: int) -> UnsupportedFeatureError:
-    return UnsupportedFeatureError(
-        f"{name}={value!r} needs {feature}, which aiovolume does not support yet (issue {issue}); "
-        f"leave {name} at its default"
-    )
 
 
 class Volume(Placeholders, LayerMetadata):
@@ -115,7 +85,7 @@ class Volume(Placeholders, LayerMetadata):
         cache: bool | str = False,
         compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
-        progress: bool = INTERACTIVE,
+        progress: bool = cvargs.INTERACTIVE,
         info: dict | None = None,
         provenance: dict | str | None = None,
         compress: bool | str | None = None,
@@ -141,21 +111,13 @@ class Volume(Placeholders, LayerMetadata):
         *,
         options: Options | None = None,
     ) -> None:
-        if cache:
-            raise _refuse("cache", cache, "the local disk cache", 14)
-        if provenance is not None:
-            raise _refuse("provenance", provenance, "provenance files", 14)
-        if spatial_index_db is not None:
-            raise _refuse("spatial_index_db", spatial_index_db, "the mesh/skeleton spatial index", 15)
-        if lru_encoding not in LRU_ENCODINGS:
-            raise _refuse("lru_encoding", lru_encoding, "re-encoded LRU entries", 14)
+        cvargs.check_pending(cache, provenance, spatial_index_db, lru_encoding)
         path = parse_cloudpath(cloudpath)
         self._path: CloudPath = to_https(path) if use_https else path
         self._requested_mip = mip
         self.bounded = bool(bounded)
         self.autocrop = bool(autocrop)
         self.fill_missing = bool(fill_missing)
-        self.cache_enabled = False
         self.compress_cache = compress_cache
         self.cache_locking = bool(cache_locking)
         self.cdn_cache = cdn_cache
@@ -170,7 +132,7 @@ class Volume(Placeholders, LayerMetadata):
         self.background_color = background_color
         self.green_threads = bool(green_threads)
         if self.green_threads:
-            _say_green_threads()
+            cvargs.say_green_threads()
         self.use_https = bool(use_https)
         if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)):
             raise OptionError(f"max_redirects={max_redirects!r} must be an integer (<= 0: do not follow redirects)")
@@ -292,7 +254,7 @@ class Volume(Placeholders, LayerMetadata):
 
     @parallel.setter
     def parallel(self, value: int | bool) -> None:
-        self._parallel = _num_threads(value, "parallel")
+        self._parallel = cvargs.num_threads(value, "parallel")
 
     @property
     def codec_threads(self) -> int:
@@ -301,29 +263,24 @@ class Volume(Placeholders, LayerMetadata):
 
     @codec_threads.setter
     def codec_threads(self, value: int | bool) -> None:
-        self._codec_threads = _num_threads(value, "codec_threads")
+        self._codec_threads = cvargs.num_threads(value, "codec_threads")
 
     @property
     def basepath(self) -> str:
         """The path above the layer without the protocol, e.g. ``bucket/dataset`` or ``/data/dataset``."""
-        parts = self._path.components[:-1]
-        return ("/" if self._path.scheme == "file" else "") + "/".join(parts)
+        return cvargs.basepath(self._path.scheme, self._path.components)
 
     @property
     def layerpath(self) -> str:
         """``basepath`` plus the layer, e.g. ``bucket/dataset/layer``."""
-        return "/".join(p for p in (self.basepath, self.layer) if p) if self.basepath != "/" else "/" + self.layer
+        return cvargs.layerpath(self._path.scheme, self._path.components)
 
     @property
     def cache_path(self) -> str:
-        """Where CloudVolume's disk cache would keep this layer:
-        ``$CLOUD_VOLUME_CACHE_DIR`` or ``$CLOUD_VOLUME_DIR/cache`` (default ``~/.cloudvolume/cache``),
-        then ``protocol/basepath/layer``. aiovolume has no disk cache yet (issue 14); nothing is made there."""
-        base = os.environ.get("CLOUD_VOLUME_CACHE_DIR")
-        if base is None:
-            home = os.environ.get("CLOUD_VOLUME_DIR", os.path.join(os.path.expanduser("~"), ".cloudvolume"))
-            base = os.path.join(home, "cache")
-        return os.path.abspath(os.path.join(base, self._path.scheme, self.basepath.lstrip("/"), self.layer))
+        """Where CloudVolume's disk cache would keep this layer (``~/.cloudvolume/cache/$PROTOCOL/
+        $BUCKET/$DATASET/$LAYER`` by default; ``CLOUD_VOLUME_CACHE_DIR`` / ``CLOUD_VOLUME_DIR`` as
+        there). aiovolume has no disk cache yet (issue 14) and creates nothing there."""
+        return cvargs.cache_path(self._path.scheme, self._path.components)
 
     @property
     def ndim(self) -> int:
@@ -631,13 +588,6 @@ class Volume(Placeholders, LayerMetadata):
         return f"Volume({self.cloudpath!r}, mip={self._mip})"
 
     create_new_info = staticmethod(fmtinfo.create_new_info)
-
-
-def _say_green_threads() -> None:
-    global _said_green_threads
-    if not _said_green_threads:
-        _said_green_threads = True
-        _log.info("green_threads=True has no effect in aiovolume: its I/O is already concurrent (asyncio)")
 
 
 def _pad_to_grid(region: Bbox, array: np.ndarray, scale: fmtinfo.ScaleInfo, background: Any) -> tuple[Bbox, np.ndarray]:

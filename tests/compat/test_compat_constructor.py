@@ -10,14 +10,14 @@ import os
 import numpy as np
 import pytest
 
-import aiovolume.volume as volume_module
+import aiovolume.cvargs as cvargs
 from aiovolume import CloudVolume, Volume
 from aiovolume.exceptions import AlignmentError, OptionError, UnsupportedFeatureError
 from volume_helpers import make_info
 
 CV_ARGS = [
     ("mip", 0), ("bounded", True), ("autocrop", False), ("fill_missing", False), ("cache", False),
-    ("compress_cache", None), ("cdn_cache", True), ("progress", volume_module.INTERACTIVE), ("info", None),
+    ("compress_cache", None), ("cdn_cache", True), ("progress", cvargs.INTERACTIVE), ("info", None),
     ("provenance", None), ("compress", None), ("compress_level", None), ("non_aligned_writes", False),
     ("overwrite_partial_chunks", False), ("parallel", 1), ("delete_black_uploads", False),
     ("background_color", 0), ("green_threads", False), ("use_https", False), ("max_redirects", 10),
@@ -41,7 +41,7 @@ def test_signature_matches_the_real_cloudvolume():
 
     theirs = [(p.name, p.default) for p in list(inspect.signature(CV.__new__).parameters.values())[2:]]
     assert theirs == CV_ARGS
-    assert INTERACTIVE == volume_module.INTERACTIVE
+    assert INTERACTIVE == cvargs.INTERACTIVE
 
 
 def test_positional_arguments_land_where_cloudvolume_puts_them(layer_url):
@@ -116,7 +116,7 @@ def test_unknown_keyword_is_a_typeerror_as_in_python(layer_url):
 
 
 def test_green_threads_is_accepted_and_logs_once(layer_url, caplog, monkeypatch):
-    monkeypatch.setattr(volume_module, "_said_green_threads", False)
+    monkeypatch.setattr(cvargs, "_said_green_threads", False)
     with caplog.at_level(logging.INFO, logger="aiovolume"):
         for _ in range(3):
             vol = Volume(layer_url, green_threads=True)
