@@ -18,6 +18,7 @@ from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
 from .sync import run
+from .syncviews import BlockingImageView, BlockingMetaView
 from .volume import Volume
 
 
@@ -39,10 +40,15 @@ class _Delegate:
 class CloudVolume:
     """Blocking access to a Precomputed layer, with CloudVolume's constructor and API.
 
-    ``CloudVolume(cloudpath, mip=0, bounded=True, autocrop=False, fill_missing=False,
-    cdn_cache=True, progress=False, info=None, compress=None, compress_level=None,
-    non_aligned_writes=False, parallel=1, delete_black_uploads=False, background_color=0,
-    max_redirects=10, secrets=None, lru_bytes=0, options=None)``
+    ``CloudVolume(cloudpath, mip=0, bounded=True, autocrop=False, fill_missing=False, cache=False,
+    compress_cache=None, cdn_cache=True, progress=INTERACTIVE, info=None, provenance=None,
+    compress=None, compress_level=None, non_aligned_writes=False, overwrite_partial_chunks=False,
+    parallel=1, delete_black_uploads=False, background_color=0, green_threads=False,
+    use_https=False, max_redirects=10, mesh_dir=None, skel_dir=None, agglomerate=False,
+    secrets=None, spatial_index_db=None, lru_bytes=0, cache_locking=True, lru_encoding="same",
+    timestamp=None, codec_threads=1, *, options=None)`` — CloudVolume 12.15's arguments in its
+    order; see :class:`aiovolume.Volume` for how each is honoured. ``vol.meta`` and ``vol.image``
+    are the blocking metadata and image-source views.
     """
 
     create_new_info = staticmethod(create_new_info)
@@ -67,6 +73,16 @@ class CloudVolume:
         """A new layer holding ``arr``, with mips 1..max_mip written; see :meth:`Volume.from_numpy`."""
         return cls._wrap(run(Volume.from_numpy(arr, vol_path, resolution, voxel_offset, chunk_size, layer_type,
                                                max_mip, encoding, compress, progress, encoding_level, encoding_effort)))
+
+    @property
+    def meta(self) -> BlockingMetaView:
+        """CloudVolume's ``vol.meta`` (PrecomputedMetadata's names), blocking."""
+        return BlockingMetaView(self._vol)
+
+    @property
+    def image(self) -> BlockingImageView:
+        """CloudVolume's ``vol.image`` (PrecomputedImageSource's names), blocking."""
+        return BlockingImageView(self._vol)
 
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
@@ -136,6 +152,34 @@ class CloudVolume:
     def refresh_info(self) -> dict[str, Any]:
         return run(self._vol.refresh_info())
 
+    def reset_scales(self) -> None:
+        return run(self._vol.reset_scales())
+
+    def refresh_provenance(self) -> Any:
+        return run(self._vol.refresh_provenance())
+
+    def commit_provenance(self) -> None:
+        return run(self._vol.commit_provenance())
+
+    def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
+                    encoding: str | None = None, sharded: bool | None = None) -> Any:
+        return run(self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded))
+
+    def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> Any:
+        return run(self._vol.download_to_shared_memory(slices, location, mip))
+
+    def upload_from_shared_memory(self, location: str, bbox: Any, order: str = "F", cutout_bbox: Any = None) -> None:
+        return run(self._vol.upload_from_shared_memory(location, bbox, order, cutout_bbox))
+
+    def unlink_shared_memory(self) -> None:
+        return self._vol.unlink_shared_memory()
+
+    def viewer(self, port: int = 1337) -> None:
+        return self._vol.viewer(port)
+
+    def to_dask(self, chunks: Any = None, name: str | None = None) -> Any:
+        return self._vol.to_dask(chunks, name)
+
     def close(self) -> None:
         return run(self._vol.close())
 
@@ -149,9 +193,6 @@ class CloudVolume:
     def add_scale(self, factor: Sequence[int], encoding: str | None = None,
                   chunk_size: Sequence[int] | None = None, info: dict | None = None) -> dict[str, Any]:
         return self._vol.add_scale(factor, encoding=encoding, chunk_size=chunk_size, info=info)
-
-    def reset_scales(self) -> None:
-        return self._vol.reset_scales()
 
     def bbox_to_mip(self, bbox: Any, mip: Any, to_mip: Any) -> Bbox:
         return self._vol.bbox_to_mip(bbox, mip, to_mip)
@@ -192,6 +233,11 @@ _FORWARDED = (
     "bounds", "compressed_segmentation_block_size", "progress", "compress", "compress_level",
     "cdn_cache", "non_aligned_writes", "parallel", "delete_black_uploads", "background_color",
     "read_only", "options", "lru",
+    # the rest of CloudVolume's constructor arguments, and its path and placeholder properties
+    "overwrite_partial_chunks", "green_threads", "use_https", "max_redirects", "mesh_dir", "skel_dir",
+    "agglomerate", "timestamp", "secrets", "spatial_index_db", "lru_encoding", "codec_threads",
+    "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim",
+    "cache", "mesh", "skeleton", "provenance", "shared_memory_id",
 )
 for _name in _FORWARDED:
     setattr(CloudVolume, _name, _Delegate(_name))

@@ -30,6 +30,7 @@ scripts keep working. This module imports nothing from the package.
     │   └── CompressionError
     ├── UnsupportedCompressionType (ValueError)
     ├── ReadOnlyException
+    ├── WriteLockAcquisitionError, WriteLockReleaseError   vol.meta.lock_mips / unlock_mips failed
     ├── OptionError (ValueError)           an option value that cannot be used (lru_bytes=-1, cdn_cache=[])
     ├── VolumeClosedError (RuntimeError)   I/O on a Volume that is not open (or already closed)
     ├── BlockingCallInLoopError (RuntimeError)   a blocking facade call from aiovolume's own loop
@@ -172,6 +173,14 @@ class UnsupportedCompressionType(AiovolumeError, ValueError):
 
 class ReadOnlyException(AiovolumeError):
     """A write was attempted on a read-only layer (http, redirected info)."""
+
+
+class WriteLockAcquisitionError(AiovolumeError):
+    """``vol.meta.lock_mips`` could not read or write the info (the cause is chained)."""
+
+
+class WriteLockReleaseError(AiovolumeError):
+    """``vol.meta.unlock_mips`` could not read or write the info (the cause is chained)."""
 
 
 class OptionError(AiovolumeError, ValueError):

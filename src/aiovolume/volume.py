@@ -9,11 +9,13 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from . import cvargs
 from .casting import cast_exactly
 from .cutout import VolumeCutout
 from .exceptions import (
@@ -25,7 +27,9 @@ from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, normalize_slices
+from .imageview import ImageView
 from .layermeta import LayerMetadata
+from .meta import MetaView
 from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
@@ -35,7 +39,9 @@ from .pipeline.shardindex import ShardIndexCache
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
+from .placeholders import Placeholders
 from .storage import CloudPath, Store, open_store, parse_cloudpath
+from .storage.paths import to_https
 from .volume_extras import VolumeExtras
 
 def _bounds_of(scale: Any) -> Bbox:
@@ -48,17 +54,31 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-# CloudVolume options we accept for compatibility but that change nothing here yet
-_IGNORED_DEFAULTS = {
-    "cache": False, "compress_cache": None, "provenance": None, "overwrite_partial_chunks": False,
-    "green_threads": False, "use_https": False, "agglomerate": False, "spatial_index_db": None,
-    "cache_locking": True, "lru_encoding": "same", "timestamp": None,
-    "mesh_dir": None, "skel_dir": None,
-}
+class Volume(LayerMetadata, VolumeExtras, Placeholders):
+    """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
+    Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
+    compress, compress_level, non_aligned_writes, overwrite_partial_chunks, delete_black_uploads,
+    background_color, use_https, max_redirects, mesh_dir, skel_dir, secrets, lru_bytes``.
 
-class Volume(LayerMetadata, VolumeExtras):
-    """An async Precomputed layer. Options follow CloudVolume's constructor."""
+    Differences a CloudVolume user should know:
+
+    * ``parallel`` (int, or True = one per core) is kept as ``vol.parallel`` but starts no processes:
+      our I/O is already concurrent (``Options.concurrency``) and CPU-heavy decodes already run in
+      ``Options.decode_workers`` processes (default: one per core). It is *not* mapped onto
+      ``decode_workers``: CloudVolume's default ``parallel=1`` would then turn the process pool off.
+      Tune ``options=Options(decode_workers=N)`` instead.
+    * ``codec_threads`` is kept as ``vol.codec_threads``; our codecs decode one chunk per thread and
+      many chunks at once, so there is no per-chunk thread count to set.
+    * ``green_threads=True`` is accepted and has no effect (logged once): there is no gevent here.
+    * ``lru_encoding``: ``"same"`` or ``"raw"``; the LRU always holds decoded chunks (CloudVolume's
+      ``"raw"``: more memory, no decode on a hit). Other encodings raise UnsupportedFeatureError.
+    * ``cache`` (the disk cache), ``provenance``, ``spatial_index_db``: a non-default value raises
+      UnsupportedFeatureError until those features land. ``compress_cache`` and ``cache_locking``
+      only matter with a cache, so they are stored and, as in CloudVolume without a cache, unused.
+    * ``agglomerate`` and ``timestamp`` are graphene-only: stored, unused (graphene is refused).
+    * ``options`` (keyword only) is aiovolume's own engine tuning.
+    """
 
     def __init__(
         self,
@@ -67,44 +87,68 @@ class Volume(LayerMetadata, VolumeExtras):
         bounded: bool = True,
         autocrop: bool = False,
         fill_missing: bool = False,
+        cache: bool | str = False,
+        compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
-        progress: bool = False,
+        progress: bool = cvargs.INTERACTIVE,
         info: dict | None = None,
+        provenance: dict | str | None = None,
         compress: bool | str | None = None,
         compress_level: int | None = None,
         non_aligned_writes: bool = False,
+        overwrite_partial_chunks: bool = False,
         parallel: int | bool = 1,
         delete_black_uploads: bool = False,
         background_color: float = 0,
+        green_threads: bool = False,
+        use_https: bool = False,
         max_redirects: int = 10,
+        mesh_dir: str | None = None,
+        skel_dir: str | None = None,
+        agglomerate: bool = False,
         secrets: Any = None,
-        codec_threads: int = 1,
+        spatial_index_db: str | None = None,
         lru_bytes: int = 0,
+        cache_locking: bool = True,
+        lru_encoding: str = "same",
+        timestamp: int | None = None,
+        codec_threads: int = 1,
+        *,
         options: Options | None = None,
-        **compat: Any,
     ) -> None:
-        for name, value in compat.items():
-            if name not in _IGNORED_DEFAULTS:
-                raise TypeError(f"Volume() got an unexpected keyword argument {name!r}")
-            if value != _IGNORED_DEFAULTS[name]:
-                raise UnsupportedFeatureError(f"{name}={value!r} is not supported by aiovolume yet")
-        self._path: CloudPath = parse_cloudpath(cloudpath)
+        cvargs.check_pending(cache, provenance, spatial_index_db, lru_encoding)
+        path = parse_cloudpath(cloudpath)
+        self._path: CloudPath = to_https(path) if use_https else path
         self._requested_mip = mip
         self.bounded = bool(bounded)
         self.autocrop = bool(autocrop)
         self.fill_missing = bool(fill_missing)
+        self.compress_cache = compress_cache
+        self.cache_locking = bool(cache_locking)
         self.cdn_cache = cdn_cache
         self.progress = bool(progress)
         self.compress = compress
         self.compress_level = compress_level
         self.non_aligned_writes = bool(non_aligned_writes)
+        self.overwrite_partial_chunks = bool(overwrite_partial_chunks)
         self.parallel = parallel
+        self.codec_threads = codec_threads
         self.delete_black_uploads = bool(delete_black_uploads)
         self.background_color = background_color
-        if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)) or max_redirects < 0:
-            raise OptionError(f"max_redirects={max_redirects!r} must be an integer >= 0")
+        self.green_threads = bool(green_threads)
+        if self.green_threads:
+            cvargs.say_green_threads()
+        self.use_https = bool(use_https)
+        if isinstance(max_redirects, bool) or not isinstance(max_redirects, (int, np.integer)):
+            raise OptionError(f"max_redirects={max_redirects!r} must be an integer (<= 0: do not follow redirects)")
         self.max_redirects = int(max_redirects)
+        self.mesh_dir = None if mesh_dir is None else str(mesh_dir)
+        self.skel_dir = None if skel_dir is None else str(skel_dir)
+        self.agglomerate = bool(agglomerate)
+        self.timestamp = timestamp
         self.secrets = secrets
+        self.spatial_index_db = spatial_index_db
+        self.lru_encoding = lru_encoding
         if options is not None and not isinstance(options, Options):
             raise OptionError(f"options={options!r} must be an aiovolume.Options (e.g. Options(decode_workers=0))")
         self.options = options or DEFAULT_OPTIONS
@@ -135,10 +179,17 @@ class Volume(LayerMetadata, VolumeExtras):
         self._read_only = self._store.read_only
         try:
             if self._given_info is not None:
-                self._info = fmtinfo.parse_info(self._given_info, self.info_cloudpath)
+                # a copy becomes the live info: CloudVolume adopts the caller's dict itself, so
+                # add_scale/reset_scales on one volume changed the template of the next
+                given = copy.deepcopy(self._given_info)
+                self._adopt_info(fmtinfo.parse_info(given, self.info_cloudpath), given)
             else:
                 await self.refresh_info()
-            self._mip = fmtinfo.scale_index(self._info, self._requested_mip)
+            if self.mesh_dir:  # CloudVolume overrides the info's directories in memory
+                self._info_live["mesh"] = self.mesh_dir
+            if self.skel_dir:
+                self._info_live["skeletons"] = self.skel_dir
+            self._mip = fmtinfo.scale_index(self._sync_info(), self._requested_mip)
         except BaseException:  # also cancellation and Ctrl-C in the facade
             await self.close()
             raise
@@ -191,9 +242,61 @@ class Volume(LayerMetadata, VolumeExtras):
     def read_only(self) -> bool:
         return self._read_only
 
+    @property
+    def meta(self) -> MetaView:
+        """CloudVolume's ``vol.meta``: the metadata view (its I/O methods are coroutines here)."""
+        return MetaView(self)
+
+    @property
+    def image(self) -> ImageView:
+        """CloudVolume's ``vol.image``: the image-source view (its I/O methods are coroutines here)."""
+        return ImageView(self)
+
+    @property
+    def parallel(self) -> int:
+        """CloudVolume's process count, stored only (see the class docstring); True = one per core."""
+        return self._parallel
+
+    @parallel.setter
+    def parallel(self, value: int | bool) -> None:
+        self._parallel = cvargs.num_threads(value, "parallel")
+
+    @property
+    def codec_threads(self) -> int:
+        """Threads per codec call in CloudVolume (jpeg-xl); stored only: we decode chunks in parallel."""
+        return self._codec_threads
+
+    @codec_threads.setter
+    def codec_threads(self, value: int | bool) -> None:
+        self._codec_threads = cvargs.num_threads(value, "codec_threads")
+
+    @property
+    def basepath(self) -> str:
+        """The path above the layer without the protocol, e.g. ``bucket/dataset`` or ``/data/dataset``."""
+        return cvargs.basepath(self._path.scheme, self._path.components)
+
+    @property
+    def layerpath(self) -> str:
+        """``basepath`` plus the layer, e.g. ``bucket/dataset/layer``."""
+        return cvargs.layerpath(self._path.scheme, self._path.components)
+
+    @property
+    def cache_path(self) -> str:
+        """Where CloudVolume's disk cache would keep this layer (``~/.cloudvolume/cache/$PROTOCOL/
+        $BUCKET/$DATASET/$LAYER`` by default; ``CLOUD_VOLUME_CACHE_DIR`` / ``CLOUD_VOLUME_DIR`` as
+        there). aiovolume has no disk cache yet (issue 14) and creates nothing there."""
+        return cvargs.cache_path(self._path.scheme, self._path.components)
+
+    @property
+    def ndim(self) -> int:
+        """4: x, y, z and channel, as ``len(vol.shape)``."""
+        return 4
+
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:
-        """Reload the info from storage, following ``redirect``s like CloudVolume.
+        """Reload the info from storage, following ``redirect``s like CloudVolume (up to
+        ``max_redirects`` hops; ``max_redirects <= 0`` reads this layer's info and follows none;
+        with ``use_https`` the targets are rewritten to HTTPS too).
 
         All or nothing: if the chain fails part way, the stores it opened are closed and the
         volume keeps its store, info and writability.
@@ -201,11 +304,14 @@ class Volume(LayerMetadata, VolumeExtras):
         start = self.store
         store, seen = start, [start.url]
         try:
-            for _ in range(self.max_redirects + 1):
+            for _ in range(max(self.max_redirects, 0) + 1):
                 info = await load_info(store)
                 target = info.extra.get("redirect")
-                target_url = parse_cloudpath(target).url if target else None
-                if target_url is None or target_url == store.url:
+                if not target or self.max_redirects <= 0:
+                    break
+                target_path = parse_cloudpath(target)
+                target_url = (to_https(target_path) if self.use_https else target_path).url
+                if target_url == store.url:
                     break
                 if target_url in seen:
                     raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
@@ -223,14 +329,28 @@ class Volume(LayerMetadata, VolumeExtras):
             self._store = store
             self._read_only = True  # CloudVolume: a redirected layer is read-only
             await start.close()
-        self._info = info
+        self._adopt_info(info)
         return self.info
 
     async def commit_info(self) -> None:
-        """Validate the in-memory info and write it to ``<layer>/info``."""
+        """Validate the live info (with the edits made to ``vol.info``) and write it to ``<layer>/info``."""
         self._check_writable()
-        data = fmtinfo.info_to_json(fmtinfo.parse_info(self._info.to_dict(), self.info_cloudpath))
+        data = fmtinfo.info_to_json(self._sync_info())
         await self.store.put("info", data, content_type="application/json", cache_control="no-cache")
+
+    async def reset_scales(self) -> None:
+        """Keep only mip 0 and commit the info, as CloudVolume's ``vol.reset_scales()`` does
+        (``vol.meta.reset_scales()`` changes only the info in memory)."""
+        self._reset_scales_in_memory()
+        await self.commit_info()
+
+    def _info_changed(self) -> None:
+        # what was derived from the old info: per-scale sources and formats, decoded chunks
+        self._sources.clear()
+        self._formats.clear()
+        self._shard_indexes = None  # a changed sharding spec reads the same shard files differently
+        if self.lru is not None:
+            self.lru.clear()
 
     # -- reads -------------------------------------------------------------------------
     async def download(
@@ -275,7 +395,8 @@ class Volume(LayerMetadata, VolumeExtras):
         return self._cutout(await finish_read(pending.job), pending)
 
     def _start_download(self, bbox: Any, mip: int | Sequence[float] | None) -> "PendingDownload":
-        mip_i = self.to_mip(mip)
+        info = self._sync_info()
+        mip_i = self._mip if mip is None else fmtinfo.scale_index(info, mip)
         source = self._source(mip_i)  # refuses scales whose bytes live elsewhere, before any parsing
         req = self._request(bbox, mip_i)
         region = self._bounded_region(req.bbox, mip_i)
@@ -289,7 +410,7 @@ class Volume(LayerMetadata, VolumeExtras):
     def _cutout(self, img: np.ndarray, pending: "PendingDownload") -> VolumeCutout:
         sx, sy, sz = pending.req.steps
         img = img[::sx, ::sy, ::sz, pending.req.channels]
-        return VolumeCutout(img, self.dataset_name, self.layer, pending.mip, self.layer_type, pending.region,
+        return VolumeCutout(img, self.dataset_name, self.layer, pending.mip, self._info.type, pending.region,
                             self.cloudpath)
 
     async def download_point(
@@ -316,11 +437,11 @@ class Volume(LayerMetadata, VolumeExtras):
     async def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
         """Write ``data`` (3-D, 4-D or a scalar) into a region. Region first, then data."""
         self._check_writable()
-        mip_i = self._data_mip(mip)
+        mip_i = self._write_mip(mip)
         req = self._request(bbox, mip_i)
         if req.steps != (1, 1, 1):
             raise DimensionError(f"strided writes are not supported (steps {req.steps})")
-        if (req.channels.start, req.channels.stop, req.channels.step) != (0, self.num_channels, 1):
+        if (req.channels.start, req.channels.stop, req.channels.step) != (0, self._info.num_channels, 1):
             raise DimensionError("writes must cover every channel of the layer")
         scale = self._info.scales[mip_i]
         region = req.bbox
@@ -339,8 +460,15 @@ class Volume(LayerMetadata, VolumeExtras):
             region = inside
         if region.empty():
             return
-        if not self.non_aligned_writes and not is_aligned(region, scale.bounds, scale.chunk_size):
+        aligned = is_aligned(region, scale.bounds, scale.chunk_size)
+        if self.overwrite_partial_chunks and not self.non_aligned_writes:
+            raise OptionError("overwrite_partial_chunks=True needs non_aligned_writes=True (it only changes how "
+                              "the partial edge chunks of a non-aligned write are made); nothing was written")
+        if not self.non_aligned_writes and not aligned:
             raise AlignmentError(_alignment_message(region, scale, mip_i))
+        if self.overwrite_partial_chunks and not aligned:
+            # CloudVolume: the edge chunks are made from background_color, not read and merged
+            region, array = _pad_to_grid(region, array, scale, self.background_color)
         fmt = self._format(mip_i)
         source = self._source(mip_i)
         try:
@@ -358,7 +486,7 @@ class Volume(LayerMetadata, VolumeExtras):
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
         self._check_writable()
-        mip_i = self._data_mip(mip)
+        mip_i = self._write_mip(mip)
         scale = self._info.scales[mip_i]
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         if not is_aligned(region, scale.bounds, scale.chunk_size):
@@ -397,8 +525,19 @@ class Volume(LayerMetadata, VolumeExtras):
 
     def _data_mip(self, mip: int | Sequence[float] | None) -> int:
         """``to_mip`` for reads, writes, deletes and ``exists``: refuses scales whose bytes live elsewhere."""
-        mip_i = self.to_mip(mip)
+        info = self._sync_info()
+        mip_i = self._mip if mip is None else fmtinfo.scale_index(info, mip)
         self._source(mip_i)
+        return mip_i
+
+    def _write_mip(self, mip: int | Sequence[float] | None) -> int:
+        """``_data_mip`` for uploads and deletes: also refuses mips locked by ``meta.lock_mips``."""
+        mip_i = self._data_mip(mip)
+        if self._info.scales[mip_i].extra.get("locked"):
+            raise ReadOnlyException(
+                f"mip {mip_i} of {self.cloudpath} is write-locked (\"locked\": true in its info scale); "
+                f"if it should not be, run vol.meta.unlock_mips({mip_i}). Nothing was written"
+            )
         return mip_i
 
     def _check_writable(self) -> None:
@@ -421,7 +560,7 @@ class Volume(LayerMetadata, VolumeExtras):
             key = key.astype(np.int64)
         elif not isinstance(key, (tuple, slice, int, np.integer, type(Ellipsis))):
             key = Bbox.create(key, context=bounds)
-        return normalize_slices(key, bounds, self.num_channels)
+        return normalize_slices(key, bounds, self._info.num_channels)
 
     def _bounded_region(self, region: Bbox, mip: int) -> Bbox:
         bounds = _bounds_of(self._info.scales[mip])
@@ -441,7 +580,7 @@ class Volume(LayerMetadata, VolumeExtras):
         return region
 
     def _prepare_array(self, data: Any, region: Bbox) -> np.ndarray:
-        shape = (*(int(s) for s in region.size3()), self.num_channels)
+        shape = (*(int(s) for s in region.size3()), self._info.num_channels)
         if np.isscalar(data) or (isinstance(data, np.ndarray) and data.ndim == 0):
             return np.full(shape, _cast_scalar(data, self.dtype), dtype=self.dtype, order="F")
         array = np.asanyarray(data)
@@ -480,6 +619,17 @@ class Volume(LayerMetadata, VolumeExtras):
     create_new_info = staticmethod(fmtinfo.create_new_info)
     # ``await Volume.from_numpy(arr, vol_path, ...)``: a new layer from an array, returned open
     from_numpy = classmethod(_from_numpy)
+
+
+def _pad_to_grid(region: Bbox, array: np.ndarray, scale: fmtinfo.ScaleInfo, background: Any) -> tuple[Bbox, np.ndarray]:
+    """``region`` grown to whole chunks (clamped to the bounds), with ``array`` placed in a
+    ``background``-filled array of that size: CloudVolume's ``overwrite_partial_chunks``."""
+    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
+    out = np.full((*(int(s) for s in grown.size3()), array.shape[3]), background, dtype=array.dtype, order="F")
+    lo = region.minpt - grown.minpt
+    hi = lo + region.size3()
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :] = array
+    return grown, out
 
 
 def _cast_scalar(value: Any, dtype: np.dtype) -> Any:

@@ -12,6 +12,7 @@ The plain ``download(bbox, mip)`` never comes through here.
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 import weakref
@@ -190,7 +191,7 @@ class VolumeExtras:
         scale = self._info.scales[mip_i]
         region = expand_to_grid(self._region(bbox, mip_i), scale.bounds, scale.chunk_size)
         region = Bbox.intersection(region, scale.bounds)
-        info = self.info
+        info = copy.deepcopy(self.info)  # the live dict: edits here must not change this volume
         if encoding is not None:
             info["scales"][mip_i]["encoding"] = encoding
             if encoding == "compressed_segmentation":

@@ -77,9 +77,13 @@ async def test_cached_chunks_survive_caller_changes_and_deletes_drop_them(tmp_pa
         assert not np.asarray(gone).any()
 
 
-def test_lru_encoding_other_than_same_is_refused(tmp_path):
-    with pytest.raises(NotImplementedError, match="lru_encoding"):
-        CloudVolume(f"file://{tmp_path}/x", info=make_info(), lru_bytes=1000, lru_encoding="raw")
+def test_lru_encoding_other_than_same_or_raw_is_refused(tmp_path):
+    # our LRU holds decoded chunks: CloudVolume's "raw"; "same" is accepted and stored the same way
+    with pytest.raises(NotImplementedError, match="lru_encoding='jpeg'"):
+        CloudVolume(f"file://{tmp_path}/x", info=make_info(), lru_bytes=1000, lru_encoding="jpeg")
+    for encoding in ("same", "raw"):
+        with CloudVolume(f"file://{tmp_path}/x", info=make_info(), lru_bytes=1000, lru_encoding=encoding) as vol:
+            assert vol.lru_encoding == encoding and vol.image.lru_encoding == encoding
 
 
 @pytest.mark.parametrize("executor", ["auto", "inline"])

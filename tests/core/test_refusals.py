@@ -52,7 +52,7 @@ async def test_bad_option_values_are_typed(layer_url):
 
     with pytest.raises(OptionError, match="lru_bytes must be >= 0"):
         Volume(layer_url, lru_bytes=-1)
-    with pytest.raises(OptionError, match="max_redirects='x' must be an integer >= 0"):
+    with pytest.raises(OptionError, match="max_redirects='x' must be an integer"):
         Volume(layer_url, max_redirects="x")
     with pytest.raises(OptionError, match="options=1 must be an aiovolume.Options"):
         Volume(layer_url, options=1)

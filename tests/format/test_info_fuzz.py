@@ -214,7 +214,7 @@ async def use_volume(url: str, given: dict | None, fill_missing: bool, garbage: 
         check("bbox_to_mip", vol.bbox_to_mip, vol.bounds, 0, last)
         check("bbox_to_mip", vol.bbox_to_mip, vol.mip_bounds(last), last, 0)
         check("add_scale", vol.add_scale, (2, 2, 1))
-        check("reset_scales", vol.reset_scales)
+        check("meta.reset_scales", vol.meta.reset_scales)  # in memory; vol.reset_scales() also commits
         if given is None:
             await acheck("refresh_info", vol.refresh_info())
         else:

@@ -212,3 +212,23 @@ def _unsupported_format(fmt: str, shown: str) -> None:
         f"format {fmt}:// in {shown} is not supported; aiovolume reads and writes Neuroglancer "
         "Precomputed only (precomputed:// or no format prefix)"
     )
+
+
+# -- use_https ----------------------------------------------------------------------------------
+_PUBLIC_HTTPS = {"gs": "https://storage.googleapis.com", "s3": "https://s3.amazonaws.com"}
+
+
+def to_https(path: CloudPath) -> CloudPath:
+    """CloudVolume's ``use_https=True``: a bucket path as its public (read-only) HTTPS URL.
+
+    ``gs://b/p`` -> ``https://storage.googleapis.com/b/p``, ``s3://b/p`` -> ``https://s3.amazonaws.com/b/p``,
+    an S3-compatible service (``s3://https://host/b/p``, ``matrix://b/p``) -> ``https://host/b/p``,
+    as cloud-files' ``to_https_protocol``; other paths are returned unchanged.
+
+    >>> to_https(parse_cloudpath("gs://bucket/ds/layer")).url
+    'https://storage.googleapis.com/bucket/ds/layer'
+    """
+    if path.scheme not in ("gs", "s3") and path.scheme not in S3_ALIASES:
+        return path
+    host = path.endpoint or _PUBLIC_HTTPS[path.scheme]
+    return parse_cloudpath(f"{host}/{path.bucket}" + (f"/{path.path}" if path.path else ""))

@@ -1,0 +1,84 @@
+"""How aiovolume reads CloudVolume's constructor arguments and path names (no I/O).
+
+Kept out of ``volume.py`` so the Volume holds only what it does with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from .exceptions import OptionError, UnsupportedFeatureError
+
+_log = logging.getLogger("aiovolume")
+_said_green_threads = False
+
+# CloudVolume's default for progress=: bars in an interactive interpreter, none in scripts
+try:
+    INTERACTIVE = bool(sys.ps1)  # type: ignore[attr-defined]
+except AttributeError:
+    INTERACTIVE = bool(sys.flags.interactive)
+
+# our LRU holds decoded chunks, which is CloudVolume's "raw"; "same" is accepted as that
+LRU_ENCODINGS = ("same", "raw")
+
+
+def num_threads(value: Any, name: str) -> int:
+    """CloudVolume's reading of ``parallel``/``codec_threads``: True or 0 = every core, False = 1."""
+    if isinstance(value, bool):
+        return (os.cpu_count() or 1) if value else 1
+    if not isinstance(value, (int, np.integer)) or value < 0:
+        raise OptionError(f"{name}={value!r} must be a bool or an integer >= 0 (0 = one per core)")
+    return int(value) if value else (os.cpu_count() or 1)
+
+
+def refuse(name: str, value: Any, feature: str, issue: str) -> UnsupportedFeatureError:
+    """The error for an argument whose feature has its own open issue."""
+    return UnsupportedFeatureError(
+        f"{name}={value!r} needs {feature}, which aiovolume does not support yet ({issue}); "
+        f"leave {name} at its default"
+    )
+
+
+def check_pending(cache: Any, provenance: Any, spatial_index_db: Any, lru_encoding: Any) -> None:
+    """Refuse the non-default values of arguments whose feature is still to come."""
+    if cache:
+        raise refuse("cache", cache, "the local disk cache", "issue 14")
+    if provenance is not None:
+        raise refuse("provenance", provenance, "provenance files", "issue 14")
+    if spatial_index_db is not None:
+        raise refuse("spatial_index_db", spatial_index_db, "the mesh/skeleton spatial index", "issues 15 and 16")
+    if lru_encoding not in LRU_ENCODINGS:
+        raise refuse("lru_encoding", lru_encoding, "re-encoded LRU entries", "issue 14")
+
+
+def say_green_threads() -> None:
+    """Log, once per process, that green_threads has no effect."""
+    global _said_green_threads
+    if not _said_green_threads:
+        _said_green_threads = True
+        _log.info("green_threads=True has no effect in aiovolume: its I/O is already concurrent (asyncio)")
+
+
+def basepath(scheme: str, components: Sequence[str]) -> str:
+    """CloudVolume's ``basepath``: the path above the layer without the protocol."""
+    return ("/" if scheme == "file" else "") + "/".join(components[:-1])
+
+
+def layerpath(scheme: str, components: Sequence[str]) -> str:
+    """CloudVolume's ``layerpath``: ``basepath`` plus the layer."""
+    return ("/" if scheme == "file" else "") + "/".join(components)
+
+
+def cache_path(scheme: str, components: Sequence[str]) -> str:
+    """Where CloudVolume's disk cache keeps a layer: ``$CLOUD_VOLUME_CACHE_DIR``, else
+    ``$CLOUD_VOLUME_DIR/cache`` (default ``~/.cloudvolume/cache``), then ``protocol/basepath/layer``."""
+    base = os.environ.get("CLOUD_VOLUME_CACHE_DIR")
+    if base is None:
+        home = os.environ.get("CLOUD_VOLUME_DIR", os.path.join(os.path.expanduser("~"), ".cloudvolume"))
+        base = os.path.join(home, "cache")
+    return os.path.abspath(os.path.join(base, scheme, *components))

@@ -1,0 +1,164 @@
+"""``vol.image``: CloudVolume's ``PrecomputedImageSource`` names over a Volume.
+
+A view, not a second engine: downloads, uploads, deletes and existence checks go through the
+same :class:`aiovolume.Volume` methods as ``vol[...]``; the options (``fill_missing``,
+``bounded``, ...) are the volume's own attributes, so setting one here sets it there. On
+``Volume`` the I/O methods are coroutines; on the ``CloudVolume`` facade they block.
+
+>>> img = await vol.image.download(Bbox((0, 0, 0), (64, 64, 64)), mip=0)   # doctest: +SKIP
+>>> await vol.image.upload(img, (0, 0, 0), mip=0)                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .exceptions import ListingNotSupported, UnsupportedFeatureError
+from .geometry import Bbox, Vec
+from .placeholders import unsupported
+
+_Mip = int | Sequence[float]
+_MAX_PROBED_CHUNKS = 4096  # has_data without a listing (http): probe at most this many chunk names
+
+
+def _option(name: str) -> property:
+    def get(self: "ImageView") -> Any:
+        return getattr(self._vol, name)
+
+    def put(self: "ImageView", value: Any) -> None:
+        setattr(self._vol, name, value)
+
+    return property(get, put, doc=f"The volume's ``{name}`` (setting it here sets it there).")
+
+
+class ImageView:
+    """The image source of one layer, with ``PrecomputedImageSource``'s names (``vol.image``)."""
+
+    fill_missing = _option("fill_missing")
+    background_color = _option("background_color")
+    bounded = _option("bounded")
+    autocrop = _option("autocrop")
+    non_aligned_writes = _option("non_aligned_writes")
+    overwrite_partial_chunks = _option("overwrite_partial_chunks")
+    delete_black_uploads = _option("delete_black_uploads")
+    lru = _option("lru")
+    lru_encoding = _option("lru_encoding")
+
+    def __init__(self, vol: Any) -> None:
+        self._vol = vol
+
+    @property
+    def meta(self) -> Any:
+        return self._vol.meta
+
+    @property
+    def readonly(self) -> bool:
+        return self._vol.read_only  # type: ignore[no-any-return]
+
+    @property
+    def lru_bytes(self) -> int:
+        """The LRU's capacity in bytes (0: no LRU)."""
+        return 0 if self._vol.lru is None else int(self._vol.lru.max_bytes)
+
+    @property
+    def shared_memory_id(self) -> Any:
+        unsupported("shared_memory_id")
+
+    def unlink_shared_memory(self) -> None:
+        unsupported("unlink_shared_memory")
+
+    def grid_size(self, mip: _Mip | None = None) -> Vec:
+        """Chunks along x, y, z at ``mip``."""
+        info = self._vol._sync_info()
+        return Vec(*info.scales[self._vol.to_mip(mip)].grid_shape)
+
+    def is_sharded(self, mip: _Mip) -> bool:
+        return self._vol.meta.is_sharded(mip)  # type: ignore[no-any-return]
+
+    # -- I/O ----------------------------------------------------------------------------------
+    async def download(self, bbox: Any, mip: _Mip | None = None, parallel: int = 1, location: str | None = None,
+                       retain: bool = False, use_shared_memory: bool = False, use_file: bool = False,
+                       order: str = "F", renumber: bool = False, label: int | None = None,
+                       progress: Any = None) -> Any:
+        """The cutout of ``bbox`` at ``mip`` (``parallel`` is ignored: reads are concurrent already).
+
+        Shared memory, files, ``renumber`` and ``label`` are the volume's own ``download``
+        arguments (``vol.download``); here they raise UnsupportedFeatureError.
+        """
+        if use_shared_memory or use_file or location is not None:
+            unsupported("download_to_shared_memory")
+        if renumber or label is not None or order != "F":
+            raise UnsupportedFeatureError(
+                "vol.image.download(renumber=, label=, order=) is not supported; use vol.download(...)"
+            )
+        return await self._vol.download(bbox, mip=mip)
+
+    async def upload(self, image: Any, offset: Sequence[int], mip: _Mip | None = None, parallel: int = 1,
+                     location: str | None = None, location_bbox: Any = None, order: str = "F",
+                     use_shared_memory: bool = False, use_file: bool = False) -> None:
+        """Write ``image`` (x, y, z[, c]) with its first voxel at ``offset`` (CloudVolume's order:
+        image, offset, mip)."""
+        if use_shared_memory or use_file or location is not None:
+            unsupported("upload_from_shared_memory")
+        image = np.asanyarray(image)
+        lo = Vec(*offset)[:3]
+        await self._vol.upload(Bbox(lo, lo + Vec(*image.shape[:3])), image, mip=mip)
+
+    async def exists(self, bbox: Any, mip: _Mip | None = None) -> dict[str, bool]:
+        return await self._vol.exists(bbox, mip=mip)  # type: ignore[no-any-return]
+
+    async def delete(self, bbox: Any, mip: _Mip | None = None) -> None:
+        await self._vol.delete(bbox, mip=mip)
+
+    async def has_data(self, mip: _Mip | None = None) -> bool:
+        """Whether any chunk of ``mip`` is stored: one listing of ``<key>/`` (CloudVolume lists
+        the bare key prefix, which also matches e.g. ``4_4_400`` for ``4_4_40``; we do not).
+        Stores that cannot list (http) probe the chunk names instead, up to 4096 chunks."""
+        vol = self._vol
+        mip_i = vol.to_mip(mip)
+        key = vol._sync_info().scales[mip_i].key
+        listing = None
+        try:
+            listing = vol.store.list(key.rstrip("/") + "/")
+            async for _ in listing:
+                return True
+            return False
+        except ListingNotSupported:
+            source = vol._source(mip_i)
+            tasks = source.plan(vol._info.scales[mip_i].bounds).tasks
+            if len(tasks) > _MAX_PROBED_CHUNKS:
+                raise
+            return any(await source.exists_many(tasks))
+        finally:
+            aclose = getattr(listing, "aclose", None)
+            if aclose is not None:
+                await aclose()  # stop the listing after its first key
+
+    # -- methods the volume gains with the extras work: delegated by name -------------------------
+    def _volume_method(self, name: str) -> Any:
+        method = getattr(self._vol, name, None)
+        if method is None:
+            raise UnsupportedFeatureError(f"vol.image.{name} needs Volume.{name}, which this aiovolume lacks")
+        return method
+
+    async def download_points(self, points: Any, mip: _Mip | None = None) -> dict[tuple[int, int, int], Any]:
+        """``{(x, y, z): value}`` for each point (``mip`` voxels)."""
+        name = "download_points" if hasattr(self._vol, "download_points") else "scattered_points"
+        return await self._volume_method(name)(points, mip=mip)  # type: ignore[no-any-return]
+
+    async def unique(self, bbox: Any, mip: _Mip | None = None) -> set[int]:
+        return await self._volume_method("unique")(bbox, mip=mip)  # type: ignore[no-any-return]
+
+    async def download_files(self, bbox: Any, mip: _Mip | None = None, decompress: bool = True,
+                             parallel: int = 1, cache_only: bool = False) -> dict[str, bytes]:
+        return await self._volume_method("download_files")(bbox, mip=mip, decompress=decompress)  # type: ignore[no-any-return]
+
+    async def transfer_to(self, cloudpath: str, bbox: Any, mip: _Mip, block_size: int | None = None,
+                          compress: Any = "auto", compress_level: int | None = None, encoding: str | None = None,
+                          sharded: bool | None = None) -> Any:
+        unsupported("transfer_to")
+
+    def __repr__(self) -> str:
+        return f"<image of {self._vol.cloudpath}>"
