@@ -10,6 +10,8 @@ Example::
 from __future__ import annotations
 
 import functools
+import os
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -123,6 +125,10 @@ class Volume(LayerMetadata):
         # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
         self.lru = ChunkCache(lru_bytes) if lru_bytes else None
         self._store: Store | None = None
+        # where the chunks live when the info redirected elsewhere (None: at cloudpath)
+        self._store_url: str | None = None
+        # an unpickled (or forked) volume opens a fresh store on first use; see __setstate__
+        self._reopen = False
         self._sources: dict[int, ChunkSource] = {}
         self._formats: dict[int, tuple[Any, Any, ChunkFormat]] = {}
         self._read_only = False
@@ -142,7 +148,11 @@ class Volume(LayerMetadata):
         failed open leaves no threads or sessions behind (the caller never gets the Volume)."""
         if self._store is not None:
             return
-        self._store = open_store(self._path, self.options, secrets=self.secrets)
+        if self._reopen and "_info" in self.__dict__:  # unpickled: the info came with it
+            self.store
+            return
+        self._store_url = None  # (re)opening follows the info's redirects again
+        self._store = self._new_store()
         self._read_only = self._store.read_only
         try:
             if self._given_info is not None:
@@ -156,6 +166,8 @@ class Volume(LayerMetadata):
 
     async def close(self) -> None:
         """Close the store (its threads and network clients). Idempotent."""
+        self._reopen = False
+        _OPEN.discard(self)
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()
@@ -170,10 +182,40 @@ class Volume(LayerMetadata):
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise VolumeClosedError(
-                f"{self.cloudpath} is not open: use `async with Volume(...)` or `await Volume.open(...)`"
-            )
+            if not self._reopen:
+                raise VolumeClosedError(
+                    f"{self.cloudpath} is not open: use `async with Volume(...)` or `await Volume.open(...)`"
+                )
+            self._reopen = False
+            self._store = self._new_store()
         return self._store
+
+    def _new_store(self) -> Store:
+        # Stores are lazy: their threads and network clients start inside the loop that uses them.
+        store = open_store(self._store_url or self._path, self.options, secrets=self.secrets)
+        _OPEN.add(self)
+        return store
+
+    # -- pickling (multiprocessing.Pool, ProcessPoolExecutor) ----------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Options, info, mip and paths; never the store, its threads or sessions, nor the
+        chunk cache's contents (the other side starts with an empty cache of the same size)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _PROCESS_LOCAL}
+        state["lru"] = self.lru.max_bytes if self.lru is not None else 0
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._forget_process_state()
+
+    def _forget_process_state(self) -> None:
+        """Drop what belongs to another process; the store is reopened on first use, no I/O here."""
+        lru = self.__dict__.get("lru")
+        size = lru if isinstance(lru, int) else (lru.max_bytes if lru is not None else 0)
+        self.lru = ChunkCache(size) if size else None
+        self._store = None
+        self._sources, self._formats = {}, {}
+        self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -231,7 +273,7 @@ class Volume(LayerMetadata):
                 await store.close()
             raise
         if store is not start:
-            self._store = store
+            self._store, self._store_url = store, store.url
             self._read_only = True  # CloudVolume: a redirected layer is read-only
             await start.close()
         self._info = info
@@ -513,6 +555,23 @@ def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: s
         + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
            "Deleting part of a chunk would lose its other voxels.")
     )
+
+
+# Per-process state of a Volume, rebuilt lazily after unpickling or in a forked child.
+_PROCESS_LOCAL = frozenset({"_store", "_sources", "_formats", "lru", "_reopen"})
+# Volumes that have opened a store in this process, so a forked child can drop them.
+_OPEN: "weakref.WeakSet[Volume]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's store threads and network clients do not exist here: open fresh ones on use.
+    for vol in list(_OPEN):
+        if vol._store is not None or vol._reopen:
+            vol._forget_process_state()
+    _OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PendingDownload(NamedTuple):
