@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean compat-table
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: $(VENV)/.test
 BENCH_ARGS ?=
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# README.md's "CloudVolume compatibility" table, introspected from cloud-volume and aiovolume
+compat-table: $(VENV)/.test
+	$(PY) -m aiovolume.testing.compat_table --write README.md
 
 clean:
 	rm -rf $(VENV) demo-data

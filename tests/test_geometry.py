@@ -406,9 +406,12 @@ def test_normalize_bbox_key():
         (np.s_[:, :, :, -1], OutOfBoundsError),
         (np.s_[:, :, :, 0:3], OutOfBoundsError),
         (np.s_[1.5], TypeError),
-        (np.s_[:, 0:2.0], TypeError),
+        (np.s_[:, 0:2.5], TypeError),
+        (np.s_[:, np.float32(0.5)], TypeError),
+        (np.s_[float("nan")], TypeError),
         (np.s_["a"], TypeError),
-        (np.s_[[1, 2]], TypeError),
+        (np.s_[:, [1, 2]], TypeError),
+        (np.s_[[[1, 2], [1, 2], [1, 2]]], TypeError),  # point indexing, not slices
         (np.s_[np.array([1, 2])], TypeError),
         (np.s_[True], TypeError),
         (np.s_[None], TypeError),
@@ -428,12 +431,20 @@ def test_normalize_error_bases_match_cloudvolume():
 
 # -- normalize_slices vs a brute-force reference ----------------------------------------------
 def is_int(v: Any) -> bool:
+    """Integers, and floats holding whole numbers (CloudVolume takes float coordinates)."""
+    if isinstance(v, (float, np.floating)):
+        return float(v).is_integer()
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def is_item(v: Any) -> bool:
+    return isinstance(v, (slice, int, float, np.integer, np.floating)) or v is Ellipsis
 
 
 def reference(key: Any, bounds: Bbox, nc: int) -> tuple[list[range], set[type]]:
     """Per-axis Python ranges, and the set of errors that may be raised (empty when valid)."""
-    items = list(key) if isinstance(key, tuple) else [key]
+    as_tuple = isinstance(key, tuple) or (isinstance(key, list) and all(map(is_item, key)))
+    items = list(key) if as_tuple else [key]
     if isinstance(key, Bbox):
         items = [slice(int(a), int(b)) for a, b in zip(key.minpt, key.maxpt)]
     dots = [i for i, it in enumerate(items) if it is Ellipsis]
@@ -482,7 +493,7 @@ good_slices = st.builds(
 )
 junk = st.sampled_from([1.5, "x", None, True, np.float64(2.0), (1, 2), [0]])
 items = st.one_of(coords, slices, good_slices, st.just(Ellipsis), junk)
-keys = st.one_of(items, st.lists(items, min_size=1, max_size=5).map(tuple))
+keys = st.one_of(items, st.lists(items, min_size=1, max_size=5).map(tuple), st.lists(items, min_size=1, max_size=5))
 bounds_boxes = st.builds(
     lambda lo, size: Bbox(lo, [a + s for a, s in zip(lo, size)]),
     st.lists(st.integers(-10, 10), min_size=3, max_size=3),

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
 
 from aiovolume.exceptions import DimensionError, EmptyRequestException, IndexTypeError, OutOfBoundsError
 
-__all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices"]
+__all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices", "voxel_bbox", "is_bbox_like"]
 
 
 def _infer_dtype(dtype: np.dtype) -> np.dtype:
@@ -191,8 +192,16 @@ class Bbox:
         return cls._raw(starts, stops)
 
     @classmethod
-    def create(cls, obj: Any, context: Bbox | None = None, bounded: bool = False) -> Bbox:
-        """Bbox from a Bbox, slices, a 6-list, a dict or a Vec (size from the origin)."""
+    def create(
+        cls, obj: Any, context: Bbox | None = None, bounded: bool = False, autocrop: bool = False,
+        *, resolution: Any = None,
+    ) -> Bbox:
+        """Bbox from a Bbox (ours or ``cloudvolume.lib.Bbox``), slices, a 6-list, a dict or a Vec.
+
+        A box in physical units (CloudVolume's ``unit="nm"`` etc.) needs ``resolution`` (nm per
+        voxel) to become voxels; see :func:`voxel_bbox`. ``autocrop`` clips the box to
+        ``context`` before ``bounded`` checks it, as in CloudVolume.
+        """
         if isinstance(obj, Bbox):
             box = obj
         elif isinstance(obj, dict):
@@ -202,9 +211,13 @@ class Bbox:
         elif isinstance(obj, (list, tuple)) and len(obj) == 6 and all(map(_is_int, obj)):
             box = cls.from_list(obj)
         elif isinstance(obj, (list, tuple, slice)) or obj is Ellipsis:
-            box = cls.from_slices(obj, context, bounded)
+            box = cls.from_slices(obj, context, bounded and not autocrop)
+        elif is_bbox_like(obj):
+            box = voxel_bbox(obj, resolution)
         else:
             raise IndexTypeError(f"{type(obj).__name__} cannot be converted to a Bbox")
+        if autocrop and context is not None:
+            box = Bbox.intersection(box, context)
         if bounded and context is not None and not context.contains_bbox(box):
             raise OutOfBoundsError(f"{box} is not inside the bounds {context}")
         return box
@@ -383,15 +396,85 @@ def _index(value: Any, what: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
+        pass
+    # CloudVolume takes float coordinates (it truncates them); whole ones name a voxel exactly
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise IndexTypeError(
+        f"{what} must be an integer (or a whole float) or a slice of them, got {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+def _is_index_item(item: Any) -> bool:
+    """An item CloudVolume reads as one axis of a key: a slice, a number or ``...``."""
+    return isinstance(item, (slice, int, float, np.integer, np.floating)) or item is Ellipsis
+
+
+def is_bbox_like(obj: Any) -> bool:
+    """A box from another library (``cloudvolume.lib.Bbox``): duck-typed on ``minpt``/``maxpt``."""
+    return hasattr(obj, "minpt") and hasattr(obj, "maxpt")
+
+
+# powers of ten of the units CloudVolume's Bbox may carry (its lib.UNIT_SCALES)
+_UNIT_EXPONENTS = {"pm": -12, "nm": -9, "um": -6, "mm": -3, "m": 0, "km": 3, "Mm": 6, "Gm": 9, "Tm": 12}
+
+
+def _exact(value: Any) -> Fraction:
+    """A coordinate as an exact fraction; a float as the decimal it prints as (0.06, not 0.0599...)."""
+    if isinstance(value, (int, np.integer)):
+        return Fraction(int(value))
+    if not np.isfinite(value):
+        raise IndexTypeError(f"bbox corners must be finite numbers, got {value!r}")
+    return Fraction(str(value))
+
+
+def voxel_bbox(box: Any, resolution: Any = None) -> Bbox:
+    """``box`` (ours, or any object with ``minpt``/``maxpt`` and an optional ``unit``) in voxels.
+
+    A box in physical units becomes voxels as CloudVolume's ``convert_units("vx", resolution)``
+    does: every corner is floored to ``coordinate_nm // resolution_nm`` (int64). CloudVolume
+    12.15 scales units other than nm wrongly (a box in um becomes all zeros, one in pm 10**6
+    times too large); here every unit is converted exactly.
+
+    >>> class CVBox: minpt, maxpt, unit = (0, 0, 0), (41, 42, 400), "nm"
+    >>> voxel_bbox(CVBox(), resolution=(4, 4, 40))
+    Bbox([0, 0, 0],[10, 10, 10], dtype=int64)
+    """
+    unit = getattr(box, "unit", "vx")
+    if unit == "vx":
+        return box if isinstance(box, Bbox) else Bbox(np.asarray(box.minpt), np.asarray(box.maxpt))
+    if unit not in _UNIT_EXPONENTS:
+        raise IndexTypeError(f"unknown bbox unit {unit!r}; use 'vx' or one of {sorted(_UNIT_EXPONENTS)}")
+    if resolution is None:
         raise IndexTypeError(
-            f"{what} must be an integer or a slice of integers, got {value!r} "
-            f"({type(value).__name__})"
-        ) from None
+            f"a bbox in {unit} needs the layer's resolution to become voxels; pass it to a volume's "
+            "download/upload or vol[...], or convert it first (bbox.convert_units('vx', resolution))"
+        )
+    lo, hi, res = list(box.minpt), list(box.maxpt), list(np.asarray(resolution).reshape(-1))
+    if not len(lo) == len(hi) == len(res):
+        raise DimensionError(f"a {len(lo)}-D bbox cannot be converted with the resolution {resolution!r}")
+    to_nm = Fraction(10) ** (_UNIT_EXPONENTS[unit] + 9)
+    r = [_exact(v) for v in res]
+    if any(v <= 0 for v in r):
+        raise DimensionError(f"resolution must be positive, got {resolution!r}")
+    corner = lambda pt: [math.floor(_exact(v) * to_nm / rv) for v, rv in zip(pt, r)]  # noqa: E731
+    return Bbox(corner(lo), corner(hi), dtype=np.int64)
 
 
 def _expand(key: Any, ndim: int) -> list[Any]:
-    """Key -> exactly ``ndim`` items: one ``...`` expands, missing trailing items are ``:``."""
-    items = list(key) if isinstance(key, tuple) else [key]
+    """Key -> exactly ``ndim`` items: one ``...`` expands, missing trailing items are ``:``.
+
+    A list counts as a tuple when every item is a slice, a number or ``...`` (CloudVolume's
+    ``vol[[slice(0, 5), ...]]``); any other list is one item (and refused), since a list of
+    coordinate lists means point indexing.
+    """
+    if isinstance(key, tuple):
+        items = list(key)
+    elif isinstance(key, list) and all(map(_is_index_item, key)):
+        items = list(key)
+    else:
+        items = [key]
     ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
     if len(ellipses) > 1:
         raise DimensionError(f"at most one Ellipsis (...) may be used, got {key!r}")
@@ -415,7 +498,7 @@ def _axis(item: Any, lo: int | None, hi: int | None, what: str) -> tuple[int, in
         ends.append(fill if value is None else _index(value, f"{what} {name}"))
     step = 1 if item.step is None else _index(item.step, f"{what} step")
     if step <= 0:
-        raise DimensionError(f"{what} step must be positive, got {step}")
+        raise DimensionError(f"{what} step must be positive (negative steps are not supported), got {step}")
     return int(ends[0]), int(ends[1]), step  # type: ignore[arg-type]
 
 
@@ -448,7 +531,8 @@ def normalize_slices(key: Any, bounds: Bbox, num_channels: int) -> SliceRequest:
             steps=(1, 1, 1),
             channels=slice(0, num_channels, 1),
         )
-    if isinstance(key, Bbox):
+    if not isinstance(key, tuple) and (isinstance(key, Bbox) or is_bbox_like(key)):
+        key = voxel_bbox(key)  # a box in physical units needs a resolution: refused here
         if key.ndim != 3:
             raise DimensionError(f"a Bbox key must be 3-D, got {key}")
         if np.any(np.mod(key.to_list(), 1) != 0):

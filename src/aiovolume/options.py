@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Mapping
 
@@ -84,6 +84,17 @@ class Options:
 
     def with_(self, **changes: object) -> "Options":
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def __reduce__(self) -> tuple[object, tuple[dict[str, object]]]:
+        # a MappingProxyType does not pickle: the concurrency table travels as a dict
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["concurrency"] = dict(self.concurrency)
+        return (_rebuild_options, (values,))
+
+
+def _rebuild_options(values: dict[str, object]) -> Options:
+    values["concurrency"] = MappingProxyType(dict(values["concurrency"]))  # type: ignore[call-overload]
+    return Options(**values)  # type: ignore[arg-type]
 
 
 DEFAULT_OPTIONS = Options()

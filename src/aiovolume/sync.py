@@ -8,6 +8,7 @@ caller's loop, if any, is never re-entered and cannot deadlock.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any, Coroutine, TypeVar
 
@@ -39,6 +40,21 @@ def get_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop = loop
         return _loop
+
+
+def _forget_loop_after_fork() -> None:
+    # The loop thread does not exist in a forked child (and _lock may have been held at the
+    # fork): the child starts its own loop on first use.
+    global _lock, _loop, _thread
+    if _loop is not None:
+        _inherited_loops.append(_loop)  # kept, not closed: its selector is the parent's
+    _lock, _loop, _thread = threading.Lock(), None, None
+
+
+_inherited_loops: list[asyncio.AbstractEventLoop] = []
+
+
+os.register_at_fork(after_in_child=_forget_loop_after_fork)
 
 
 def in_loop_thread() -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -26,7 +28,7 @@ from .exceptions import (
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
 from .fromnumpy import from_numpy as _from_numpy
-from .geometry import Bbox, SliceRequest, normalize_slices
+from .geometry import Bbox, SliceRequest, is_bbox_like, normalize_slices, voxel_bbox
 from .imageview import ImageView
 from .layermeta import LayerMetadata
 from .meta import MetaView
@@ -52,6 +54,22 @@ def _bounds_of(scale: Any) -> Bbox:
 @functools.lru_cache(maxsize=64)
 def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
+
+
+# keys normalize_slices reads as they are (a tuple is checked first, on its own)
+_PLAIN_KEYS = (slice, int, float, np.integer, np.floating, type(Ellipsis))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_index_list(key: Any) -> bool:
+    """A list of slices, numbers or ``...`` is a key (``vol[[slice(0, 5)] * 3]``); a 6-list of
+    ints stays a box (``Bbox.create``), as in CloudVolume's download."""
+    if not isinstance(key, list) or (len(key) == 6 and all(map(_is_int, key))):
+        return False
+    return all(isinstance(k, (slice, int, float, np.integer, np.floating)) or k is Ellipsis for k in key)
 
 
 class Volume(LayerMetadata, VolumeExtras, Placeholders):
@@ -156,6 +174,10 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
         self.lru = ChunkCache(lru_bytes) if lru_bytes else None
         self._store: Store | None = None
+        # where the chunks live when the info redirected elsewhere (None: at cloudpath)
+        self._store_url: str | None = None
+        # an unpickled (or forked) volume opens a fresh store on first use; see __setstate__
+        self._reopen = False
         self._sources: dict[int, ChunkSource] = {}
         self._formats: dict[int, tuple[Any, Any, ChunkFormat]] = {}
         self._read_only = False
@@ -175,7 +197,11 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         failed open leaves no threads or sessions behind (the caller never gets the Volume)."""
         if self._store is not None:
             return
-        self._store = open_store(self._path, self.options, secrets=self.secrets)
+        if self._reopen and "_info" in self.__dict__:  # unpickled: the info came with it
+            self.store
+            return
+        self._store_url = None  # (re)opening follows the info's redirects again
+        self._store = self._new_store()
         self._read_only = self._store.read_only
         try:
             if self._given_info is not None:
@@ -196,6 +222,8 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
 
     async def close(self) -> None:
         """Close the store (its threads and network clients). Idempotent."""
+        self._reopen = False
+        _OPEN.discard(self)
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()
@@ -210,10 +238,41 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
     @property
     def store(self) -> Store:
         if self._store is None:
-            raise VolumeClosedError(
-                f"{self.cloudpath} is not open: use `async with Volume(...)` or `await Volume.open(...)`"
-            )
+            if not self._reopen:
+                raise VolumeClosedError(
+                    f"{self.cloudpath} is not open: use `async with Volume(...)` or `await Volume.open(...)`"
+                )
+            self._reopen = False
+            self._store = self._new_store()
         return self._store
+
+    def _new_store(self) -> Store:
+        # Stores are lazy: their threads and network clients start inside the loop that uses them.
+        store = open_store(self._store_url or self._path, self.options, secrets=self.secrets)
+        _OPEN.add(self)
+        return store
+
+    # -- pickling (multiprocessing.Pool, ProcessPoolExecutor) ----------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Options, info, mip and paths; never the store, its threads or sessions, nor the
+        chunk cache's contents (the other side starts with an empty cache of the same size)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _PROCESS_LOCAL}
+        state["lru"] = self.lru.max_bytes if self.lru is not None else 0
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._forget_process_state()
+
+    def _forget_process_state(self) -> None:
+        """Drop what belongs to another process; the store is reopened on first use, no I/O here."""
+        lru = self.__dict__.get("lru")
+        size = lru if isinstance(lru, int) else (lru.max_bytes if lru is not None else 0)
+        self.lru = ChunkCache(size) if size else None
+        self._store = None
+        self._sources, self._formats = {}, {}
+        self._shard_indexes = None
+        self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -326,7 +385,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
                 await store.close()
             raise
         if store is not start:
-            self._store = store
+            self._store, self._store_url = store, store.url
             self._read_only = True  # CloudVolume: a redirected layer is read-only
             await start.close()
         self._adopt_info(info)
@@ -555,10 +614,18 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         return fmt
 
     def _request(self, key: Any, mip: int) -> SliceRequest:
-        bounds = _bounds_of(self._info.scales[mip])
+        """What a key asks of scale ``mip``: slices, numbers, ``...``, lists of them, a Bbox
+        (ours or ``cloudvolume.lib.Bbox``, also in nm), a 6-list, a dict or a Vec, as CloudVolume."""
+        scale = self._info.scales[mip]
+        bounds = _bounds_of(scale)
         if isinstance(key, Bbox):
-            key = key.astype(np.int64)
-        elif not isinstance(key, (tuple, slice, int, np.integer, type(Ellipsis))):
+            key = key.astype(np.int64)  # CloudVolume truncates float boxes too
+        elif isinstance(key, tuple):
+            if len(key) == 6 and all(map(_is_int, key)):  # download((x0, y0, z0, x1, y1, z1))
+                key = Bbox.from_list(key)
+        elif is_bbox_like(key):
+            key = voxel_bbox(key, scale.resolution).astype(np.int64)
+        elif not isinstance(key, _PLAIN_KEYS) and not _is_index_list(key):
             key = Bbox.create(key, context=bounds)
         return normalize_slices(key, bounds, self._info.num_channels)
 
@@ -670,6 +737,23 @@ def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: s
         + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
            "Deleting part of a chunk would lose its other voxels.")
     )
+
+
+# Per-process state of a Volume, rebuilt lazily after unpickling or in a forked child.
+_PROCESS_LOCAL = frozenset({"_store", "_sources", "_formats", "lru", "_reopen", "_shard_indexes"})
+# Volumes that have opened a store in this process, so a forked child can drop them.
+_OPEN: "weakref.WeakSet[Volume]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's store threads and network clients do not exist here: open fresh ones on use.
+    for vol in list(_OPEN):
+        if vol._store is not None or vol._reopen:
+            vol._forget_process_state()
+    _OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PendingDownload(NamedTuple):

@@ -181,6 +181,18 @@ def thread_pool() -> Executor:
         return _thread_pool
 
 
+def _forget_pools_after_fork() -> None:
+    # A forked child has none of the parent's pool threads or workers: submitting to the
+    # inherited pools would wait forever. Start fresh ones on first use instead.
+    global _thread_pool, _registry_lock
+    _registry_lock = threading.Lock()
+    _thread_pool = None
+    _process_pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
 @atexit.register
 def shutdown_all() -> None:
     global _thread_pool
