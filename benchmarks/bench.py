@@ -63,16 +63,21 @@ class Scenario:
     note: str = ""
 
 
-def scenarios(quick: bool, img_shape: tuple[int, int, int], seg_shape: tuple[int, int, int],
-              n_cutouts: int) -> list[Scenario]:
-    full_img = ((0, 0, 0), img_shape)
-    full_seg = ((0, 0, 0), seg_shape)
+def cutout_box(img_shape: tuple[int, int, int]) -> tuple[Box, str]:
+    """The non-aligned 300x300x100 cutout of S7 (and S6 in bench_sharded.py) and its note."""
     origin = (137, 261, 17)
     cut_note = "300x300x100 at (137,261,17) (the volume is 128 deep, as in field-notes)"
     if any(o + s > n for o, s, n in zip(origin, (300, 300, 100), img_shape)):
         origin = (101, 73, 17)
         cut_note = "300x300x100 at (101,73,17) (--quick volume too small for (137,261,17))"
-    cut = (origin, tuple(o + s for o, s in zip(origin, (300, 300, 100))))
+    return (origin, tuple(o + s for o, s in zip(origin, (300, 300, 100)))), cut_note  # type: ignore[return-value]
+
+
+def scenarios(quick: bool, img_shape: tuple[int, int, int], seg_shape: tuple[int, int, int],
+              n_cutouts: int) -> list[Scenario]:
+    full_img = ((0, 0, 0), img_shape)
+    full_seg = ((0, 0, 0), seg_shape)
+    cut, cut_note = cutout_box(img_shape)
     boxes = random_cutouts(img_shape, n_cutouts)
     everyone = DEFAULT_CLIENTS
     no_facade = ("aiovolume-async", "cloud-volume", "tensorstore")
@@ -88,7 +93,8 @@ def scenarios(quick: bool, img_shape: tuple[int, int, int], seg_shape: tuple[int
                  clients=everyone, full_read=True),
         Scenario("S5", "file:// read, uint64 compressed_segmentation", "read", "seg_cseg", [full_seg],
                  clients=everyone, full_read=True),
-        Scenario("S6", "sharded read", "skip", note="S6 skipped: sharding not implemented"),
+        Scenario("S6", "sharded read/write", "skip",
+                 note="S6 (sharded layers) is benchmarks/bench_sharded.py, run after this by `make bench`"),
         Scenario("S7", "file:// non-aligned cutout, gzip", "read", "img_gzip", [cut], clients=everyone, note=cut_note),
         Scenario("S7-raw", "file:// non-aligned cutout, uncompressed", "read", "img_raw", [cut], clients=everyone,
                  note=cut_note),

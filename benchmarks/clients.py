@@ -135,7 +135,32 @@ class CloudVolumeClient(Client):
         return h[_slices(box)]
 
     def write(self, h: Any, box: Any, data: np.ndarray) -> None:
-        h[_slices(box)] = data
+        if h.image.is_sharded(h.mip):
+            self._write_shards(h, box, data)
+        else:
+            h[_slices(box)] = data
+
+    @staticmethod
+    def _write_shards(h: Any, box: Any, data: np.ndarray) -> None:
+        """What a cloud-volume 12.15.2 user must do to write a sharded layer: one ``vol[bbox] =
+        img`` per shard. Its ``_upload_shard`` builds ONE shard file from whatever chunks ``bbox``
+        holds (``make_shard``) and names it after the first chunk, so a bbox spanning several
+        shards writes a wrong file, and a bbox covering part of a shard replaces that shard with
+        only those chunks. Refuses boxes that do not cover whole shards."""
+        shard = [int(v) for v in h.image.shard_shape(h.mip)]
+        size = [int(v) for v in h.meta.volume_size(h.mip)]
+        off = [int(v) for v in h.meta.voxel_offset(h.mip)]
+        lo, hi = [int(v) for v in box[0]], [int(v) for v in box[1]]
+        for a, b, o, n, s in zip(lo, hi, off, size, shard):
+            if (a - o) % s or not (b == o + n or (b - o) % s == 0):
+                raise ValueError(f"box {box} does not cover whole shards of {shard} voxels")
+        import itertools
+
+        starts = [range(a, b, s) for a, b, s in zip(lo, hi, shard)]
+        for corner in itertools.product(*starts):
+            end = [min(c + s, b) for c, s, b in zip(corner, shard, hi)]
+            part = data[tuple(slice(c - a, e - a) for c, e, a in zip(corner, end, lo))]
+            h[tuple(slice(c, e) for c, e in zip(corner, end))] = part
 
 
 class TensorStoreClient(Client):

@@ -31,6 +31,30 @@ class LatencyServer:
     def cpu_s(self) -> float:
         return proc_cpu_precise_s(self.pid)
 
+    def _control(self, method: str, path: str) -> Any:
+        import json
+
+        host = self.url.split("://", 1)[1]
+        conn = http.client.HTTPConnection(host, timeout=30)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{method} {path}: HTTP {resp.status}")
+            return json.loads(body)
+        finally:
+            conn.close()
+
+    def stats(self) -> dict[str, Any]:
+        """The server's request counts since the last reset: ``{"requests": N, "paths": {path:
+        {"requests": n, ...}}, ...}`` (``GET /__stats__``; control requests are not counted)."""
+        return self._control("GET", "/__stats__")  # type: ignore[no-any-return]
+
+    def reset_stats(self) -> None:
+        """Zero the request counts (``DELETE /__stats__``)."""
+        self._control("DELETE", "/__stats__")
+
     def rtt_s(self, path: str, n: int = 20) -> float:
         """Median wall time of ``n`` sequential GETs of ``path`` on one keep-alive connection."""
         host = self.url.split("://", 1)[1]
