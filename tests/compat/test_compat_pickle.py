@@ -194,9 +194,12 @@ def test_multiprocessing_pool(layer, method):
     assert len(pids) >= 1 and multiprocessing.current_process().pid not in pids
 
 
-def test_process_pool_executor(layer):
+@pytest.mark.parametrize(
+    "method", ["spawn", pytest.param("fork", marks=pytest.mark.filterwarnings(FORK_WARNING))]
+)
+def test_process_pool_executor(layer, method):
     url, data = layer
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(method)
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
         pids = _reads_and_writes(lambda fn, args: list(pool.map(fn, *zip(*args))), url, data)
     assert multiprocessing.current_process().pid not in pids
