@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import io
 import itertools
+import json
 import multiprocessing
 import pickle
 import threading
@@ -231,3 +232,17 @@ def test_forked_children_use_an_inherited_open_volume(layer):
         for (lo, hi), (_, img) in zip(CHUNKS, results):
             np.testing.assert_array_equal(img[..., 0], data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
         np.testing.assert_array_equal(np.asarray(vol[...])[..., 0], data)  # the parent's store still works
+
+
+def test_a_redirected_volume_reads_the_target_after_unpickling(layer, tmp_path):
+    url, data = layer
+    pointer = tmp_path / "pointer"
+    pointer.mkdir()
+    with CloudVolume(url) as target:
+        (pointer / "info").write_text(json.dumps({**target.info, "redirect": url}))
+    with CloudVolume(f"file://{pointer}") as vol:
+        assert vol.read_only
+        copy = pickle.loads(pickle.dumps(vol))
+    assert copy.read_only and copy.cloudpath == f"file://{pointer}"
+    np.testing.assert_array_equal(np.asarray(copy[0:64, 0:64, 0:16])[..., 0], data)  # chunks of the target
+    copy.close()
