@@ -236,7 +236,7 @@ _FORWARDED = (
     # the rest of CloudVolume's constructor arguments, and its path and placeholder properties
     "overwrite_partial_chunks", "green_threads", "use_https", "max_redirects", "mesh_dir", "skel_dir",
     "agglomerate", "timestamp", "secrets", "spatial_index_db", "lru_encoding", "codec_threads",
-    "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim",
+    "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim", "config", "pid",
     "cache", "mesh", "skeleton", "provenance", "shared_memory_id",
 )
 for _name in _FORWARDED:

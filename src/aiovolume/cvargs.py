@@ -82,3 +82,29 @@ def cache_path(scheme: str, components: Sequence[str]) -> str:
         home = os.environ.get("CLOUD_VOLUME_DIR", os.path.join(os.path.expanduser("~"), ".cloudvolume"))
         base = os.path.join(home, "cache")
     return os.path.abspath(os.path.join(base, scheme, *components))
+
+
+class VolumeConfig:
+    """CloudVolume's ``vol.config`` (its SharedConfiguration): the shared options, read and set
+    live on the volume (``vol.config.mip = 1`` is ``vol.mip = 1``). ``green`` is ``green_threads``."""
+
+    _NAMES = ("cdn_cache", "cache_locking", "codec_threads", "compress", "compress_level", "green", "mip",
+              "parallel", "progress", "secrets", "spatial_index_db")
+
+    def __init__(self, vol: object) -> None:
+        object.__setattr__(self, "_vol", vol)
+
+    @staticmethod
+    def _target(name: str) -> str:
+        if name not in VolumeConfig._NAMES:
+            raise AttributeError(f"CloudVolume's config has no {name!r}")
+        return "green_threads" if name == "green" else name
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._vol, self._target(name))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._vol, self._target(name), value)
+
+    def __repr__(self) -> str:
+        return "VolumeConfig(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._NAMES if n != "secrets") + ")"

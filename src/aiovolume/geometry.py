@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import operator
+import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
@@ -19,7 +21,11 @@ import numpy as np
 
 from aiovolume.exceptions import DimensionError, EmptyRequestException, IndexTypeError, OutOfBoundsError
 
-__all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices", "voxel_bbox", "is_bbox_like"]
+__all__ = ["Vec", "Bbox", "SliceRequest", "normalize_slices", "coerce_key", "voxel_bbox", "is_bbox_like"]
+
+
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_FILENAME_RE = re.compile(rf"{_NUM}-{_NUM}_{_NUM}-{_NUM}_{_NUM}-{_NUM}(?:\.gz|\.br|\.zstd)?$")
 
 
 def _infer_dtype(dtype: np.dtype) -> np.dtype:
@@ -154,6 +160,15 @@ class Bbox:
         return cls(data["minpt"], data["maxpt"], dtype=data.get("dtype"))
 
     @classmethod
+    def from_filename(cls, filename: str, dtype: Any = np.int64) -> Bbox:
+        """A chunk or file name ``x0-x1_y0-y1_z0-z1`` (any directory or ``.gz``-like suffix) -> Bbox."""
+        match = _FILENAME_RE.search(os.path.basename(filename))
+        if match is None:
+            raise IndexTypeError(f"{filename!r} does not name a box (expected x0-x1_y0-y1_z0-z1)")
+        x0, x1, y0, y1, z0, z1 = (float(v) if "." in v else int(v) for v in match.groups())
+        return cls((x0, y0, z0), (x1, y1, z1), dtype=dtype)
+
+    @classmethod
     def from_points(cls, points: Any) -> Bbox:
         """The int64 box of voxels holding every point of an (N, ndim) array."""
         arr = np.asarray(points)
@@ -196,7 +211,8 @@ class Bbox:
         cls, obj: Any, context: Bbox | None = None, bounded: bool = False, autocrop: bool = False,
         *, resolution: Any = None,
     ) -> Bbox:
-        """Bbox from a Bbox (ours or ``cloudvolume.lib.Bbox``), slices, a 6-list, a dict or a Vec.
+        """Bbox from a Bbox (ours or ``cloudvolume.lib.Bbox``), slices, a 6-list, a dict, a Vec or
+        a chunk name such as ``"0-64_0-64_0-16"``.
 
         A box in physical units (CloudVolume's ``unit="nm"`` etc.) needs ``resolution`` (nm per
         voxel) to become voxels; see :func:`voxel_bbox`. ``autocrop`` clips the box to
@@ -212,6 +228,8 @@ class Bbox:
             box = cls.from_list(obj)
         elif isinstance(obj, (list, tuple, slice)) or obj is Ellipsis:
             box = cls.from_slices(obj, context, bounded and not autocrop)
+        elif isinstance(obj, str):
+            box = cls.from_filename(obj)
         elif is_bbox_like(obj):
             box = voxel_bbox(obj, resolution)
         else:
@@ -460,6 +478,24 @@ def voxel_bbox(box: Any, resolution: Any = None) -> Bbox:
         raise DimensionError(f"resolution must be positive, got {resolution!r}")
     corner = lambda pt: [math.floor(_exact(v) * to_nm / rv) for v, rv in zip(pt, r)]  # noqa: E731
     return Bbox(corner(lo), corner(hi), dtype=np.int64)
+
+
+def coerce_key(key: Any, bounds: Bbox, resolution: Any) -> Any:
+    """Any region CloudVolume's ``download``/``vol[...]`` takes, as a key :func:`normalize_slices` reads.
+
+    Slices, numbers, ``...`` and tuples or lists of them pass through (steps and channels kept);
+    a 6-list or 6-tuple of ints is ``[x0, y0, z0, x1, y1, z1]``; a box from ``cloudvolume.lib``
+    becomes voxels with ``resolution`` (nm per voxel); anything else goes to ``Bbox.create``.
+    """
+    if isinstance(key, (list, tuple)) and len(key) == 6 and all(map(_is_int, key)):
+        return Bbox.from_list(key)
+    if isinstance(key, (tuple, slice, int, float, np.integer, np.floating)) or key is Ellipsis:
+        return key
+    if isinstance(key, list) and all(map(_is_index_item, key)):
+        return key
+    if is_bbox_like(key):
+        return voxel_bbox(key, resolution).astype(np.int64)  # CloudVolume truncates float boxes
+    return Bbox.create(key, context=bounds)
 
 
 def _expand(key: Any, ndim: int) -> list[Any]:

@@ -28,7 +28,7 @@ from .exceptions import (
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
 from .fromnumpy import from_numpy as _from_numpy
-from .geometry import Bbox, SliceRequest, is_bbox_like, normalize_slices, voxel_bbox
+from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
 from .imageview import ImageView
 from .layermeta import LayerMetadata
 from .meta import MetaView
@@ -54,22 +54,6 @@ def _bounds_of(scale: Any) -> Bbox:
 @functools.lru_cache(maxsize=64)
 def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
-
-
-# keys normalize_slices reads as they are (a tuple is checked first, on its own)
-_PLAIN_KEYS = (slice, int, float, np.integer, np.floating, type(Ellipsis))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_index_list(key: Any) -> bool:
-    """A list of slices, numbers or ``...`` is a key (``vol[[slice(0, 5)] * 3]``); a 6-list of
-    ints stays a box (``Bbox.create``), as in CloudVolume's download."""
-    if not isinstance(key, list) or (len(key) == 6 and all(map(_is_int, key))):
-        return False
-    return all(isinstance(k, (slice, int, float, np.integer, np.floating)) or k is Ellipsis for k in key)
 
 
 class Volume(LayerMetadata, VolumeExtras, Placeholders):
@@ -347,6 +331,16 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         return cvargs.cache_path(self._path.scheme, self._path.components)
 
     @property
+    def config(self) -> "cvargs.VolumeConfig":
+        """CloudVolume's ``vol.config``: the shared options as one live object."""
+        return cvargs.VolumeConfig(self)
+
+    @property
+    def pid(self) -> int:
+        """CloudVolume's ``vol.pid``: the process using this volume (a pickled copy reopens in its own)."""
+        return os.getpid()
+
+    @property
     def ndim(self) -> int:
         """4: x, y, z and channel, as ``len(vol.shape)``."""
         return 4
@@ -620,13 +614,8 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         bounds = _bounds_of(scale)
         if isinstance(key, Bbox):
             key = key.astype(np.int64)  # CloudVolume truncates float boxes too
-        elif isinstance(key, tuple):
-            if len(key) == 6 and all(map(_is_int, key)):  # download((x0, y0, z0, x1, y1, z1))
-                key = Bbox.from_list(key)
-        elif is_bbox_like(key):
-            key = voxel_bbox(key, scale.resolution).astype(np.int64)
-        elif not isinstance(key, _PLAIN_KEYS) and not _is_index_list(key):
-            key = Bbox.create(key, context=bounds)
+        elif not isinstance(key, tuple) or len(key) == 6:  # the common slice tuple goes straight on
+            key = coerce_key(key, bounds, scale.resolution)
         return normalize_slices(key, bounds, self._info.num_channels)
 
     def _bounded_region(self, region: Bbox, mip: int) -> Bbox:

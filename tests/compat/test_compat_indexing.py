@@ -14,7 +14,7 @@ import pytest
 import aiovolume
 from aiovolume import Bbox, Volume
 from aiovolume.exceptions import DimensionError, IndexTypeError, OutOfBoundsError
-from aiovolume.geometry import normalize_slices, voxel_bbox
+from aiovolume.geometry import coerce_key, normalize_slices, voxel_bbox
 from volume_helpers import make_info, random_volume
 
 cloudvolume = pytest.importorskip("cloudvolume")
@@ -142,8 +142,8 @@ def test_bbox_keys_match_cloudvolume(vols, index):
 @pytest.mark.parametrize(
     "key",
     [[5, -2, 4, 15, 9, 10], (5, -2, 4, 15, 9, 10), [slice(5, 15), slice(-2, 9), slice(4, 10)],
-     np.s_[5:15, -2:9, 4:10], {"minpt": [5, -2, 4], "maxpt": [15, 9, 10]}],
-    ids=["6-list", "6-tuple", "list of slices", "slices", "dict"],
+     np.s_[5:15, -2:9, 4:10], {"minpt": [5, -2, 4], "maxpt": [15, 9, 10]}, "5-15_-2-9_4-10"],
+    ids=["6-list", "6-tuple", "list of slices", "slices", "dict", "chunk name"],
 )
 def test_download_region_forms_match_cloudvolume(vols, key):
     ours, theirs = vols
@@ -330,3 +330,17 @@ def test_bbox_create_accepts_cloudvolume_boxes_and_autocrop():
     assert Bbox.create(np.s_[-5:5], context=ctx, bounded=True, autocrop=True) == Bbox((0, 0, 0), (5, 10, 10))
     with pytest.raises(OutOfBoundsError):
         Bbox.create(np.s_[-5:5], context=ctx, bounded=True)
+
+
+def test_coerce_key_forms():
+    key = np.s_[1:2, ::2, ..., 0]
+    assert coerce_key(key, BOUNDS, RES) is key  # slices keep their steps and channel for normalize_slices
+    assert coerce_key([slice(0, 5), 3], BOUNDS, RES) == [slice(0, 5), 3]
+    assert coerce_key((5, -2, 4, 15, 9, 10), BOUNDS, RES) == Bbox((5, -2, 4), (15, 9, 10))
+    assert coerce_key([np.int64(5), -2, 4, 15, 9, 10], BOUNDS, RES) == Bbox((5, -2, 4), (15, 9, 10))
+    assert coerce_key(CVBbox((20, -8, 160), (60, 36, 400), unit="nm"), BOUNDS, RES) == Bbox((5, -2, 4), (15, 9, 10))
+    assert coerce_key({"minpt": [1, 2, 3], "maxpt": [4, 5, 6]}, BOUNDS, RES) == Bbox((1, 2, 3), (4, 5, 6))
+    assert coerce_key("5-15_-2-9_4-10", BOUNDS, RES) == Bbox((5, -2, 4), (15, 9, 10))
+    assert Bbox.from_filename("/a/b/5-15_-2-9_4-10.gz") == Bbox((5, -2, 4), (15, 9, 10))
+    with pytest.raises(IndexTypeError, match="x0-x1_y0-y1_z0-z1"):
+        coerce_key("0-1_0-1", BOUNDS, RES)

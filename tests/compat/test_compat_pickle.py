@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import io
 import itertools
+import json
 import multiprocessing
 import pickle
 import threading
@@ -194,9 +195,12 @@ def test_multiprocessing_pool(layer, method):
     assert len(pids) >= 1 and multiprocessing.current_process().pid not in pids
 
 
-def test_process_pool_executor(layer):
+@pytest.mark.parametrize(
+    "method", ["spawn", pytest.param("fork", marks=pytest.mark.filterwarnings(FORK_WARNING))]
+)
+def test_process_pool_executor(layer, method):
     url, data = layer
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(method)
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool:
         pids = _reads_and_writes(lambda fn, args: list(pool.map(fn, *zip(*args))), url, data)
     assert multiprocessing.current_process().pid not in pids
@@ -228,3 +232,17 @@ def test_forked_children_use_an_inherited_open_volume(layer):
         for (lo, hi), (_, img) in zip(CHUNKS, results):
             np.testing.assert_array_equal(img[..., 0], data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
         np.testing.assert_array_equal(np.asarray(vol[...])[..., 0], data)  # the parent's store still works
+
+
+def test_a_redirected_volume_reads_the_target_after_unpickling(layer, tmp_path):
+    url, data = layer
+    pointer = tmp_path / "pointer"
+    pointer.mkdir()
+    with CloudVolume(url) as target:
+        (pointer / "info").write_text(json.dumps({**target.info, "redirect": url}))
+    with CloudVolume(f"file://{pointer}") as vol:
+        assert vol.read_only
+        copy = pickle.loads(pickle.dumps(vol))
+    assert copy.read_only and copy.cloudpath == f"file://{pointer}"
+    np.testing.assert_array_equal(np.asarray(copy[0:64, 0:64, 0:16])[..., 0], data)  # chunks of the target
+    copy.close()
