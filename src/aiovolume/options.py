@@ -59,6 +59,10 @@ class Options:
         "process", "thread" or "inline" (in the event loop; for measurements only).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
+    whole_shard_slack: on remote stores (http, s3, gs), a read of part of a shard whose indexes are
+        not cached GETs the whole shard when the bytes not wanted are at most this many: the two
+        index round trips it saves move about that much (2 x 25 ms x ~200 MB/s). 0: only when half
+        the shard or more is wanted.
     s3_fast_path: sign chunk GET/PUT/HEAD/DELETE with botocore's SigV4 over a shared aiohttp
         session (~0.32 ms client CPU per GET here) instead of full aiobotocore calls (~1.1 ms).
     """
@@ -73,6 +77,7 @@ class Options:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     s3_fast_path: bool = True
+    whole_shard_slack: int = 8 << 20
 
     def concurrency_for(self, scheme: str) -> int:
         return int(self.concurrency.get(scheme, 64))

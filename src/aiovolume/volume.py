@@ -570,7 +570,8 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         if scale.sharding is not None:
             if self._shard_indexes is None:
                 self._shard_indexes = ShardIndexCache()
-            source: ChunkSource = ShardedSource(store, scale, self._shard_indexes)
+            voxel_bytes = np.dtype(self._info.data_type).itemsize * self._info.num_channels
+            source: ChunkSource = ShardedSource(store, scale, self._shard_indexes, voxel_bytes)
         else:
             source = UnshardedSource(store, scale)
         self._sources[mip] = source

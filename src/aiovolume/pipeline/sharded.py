@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import random
 from collections import defaultdict
 from typing import Any, Hashable, Sequence
@@ -35,6 +36,7 @@ from .tasks import ChunkTask, Position
 
 #: a read wanting at least this share of a shard's chunks GETs the whole file
 WHOLE_SHARD_SHARE = 0.5
+_REMOTE = ("http", "https", "s3", "gs")
 #: read-merge-writes of one shard lost to other writers before ConcurrentModificationError
 MERGE_ATTEMPTS = 8
 _INDEX = "index"
@@ -45,7 +47,10 @@ Located = tuple[ChunkTask, int, int]  # task, chunk key (Morton code), minishard
 class ShardedSource(ChunkSource):
     """One sharded scale; see the module docstring."""
 
-    def __init__(self, store: Store, scale: ScaleInfo, cache: ShardIndexCache | None = None) -> None:
+    def __init__(self, store: Store, scale: ScaleInfo, cache: ShardIndexCache | None = None,
+                 voxel_bytes: int = 0) -> None:
+        """``voxel_bytes``: bytes of one voxel (all channels), for the size of a shard before its
+        index is read; 0: unknown (no whole-shard reads for small cutouts)."""
         super().__init__(scale)
         self.store = store
         self.url = store.url
@@ -56,6 +61,10 @@ class ShardedSource(ChunkSource):
         self.cache = cache if cache is not None else ShardIndexCache()
         self._locks: dict[str, asyncio.Lock] = {}
         self._data_encoding = "gzip" if self.spec.data_encoding == "gzip" else None
+        # uncompressed bytes of one chunk: an upper bound of a raw shard's size per chunk
+        self._chunk_bytes = math.prod(int(c) for c in scale.chunk_size) * voxel_bytes
+        # remote: one GET of a small shard beats two index round trips (Options.whole_shard_slack)
+        self._slack = store.options.whole_shard_slack if store.scheme in _REMOTE else 0
 
     def fetch_concurrency(self) -> int:
         return self.store.options.concurrency_for(self.store.scheme)
@@ -89,9 +98,16 @@ class ShardedSource(ChunkSource):
             count *= min(origin + side, size) - origin
         return count
 
-    def _whole(self, entries: Sequence[Located]) -> bool:
+    def _whole(self, key: str, entries: Sequence[Located]) -> bool:
+        """One GET of the whole shard: for most of its chunks, or (remote, indexes not cached) when
+        the bytes not wanted cost less than the two round trips the indexes would."""
         total = self._chunks_in_shard(entries[0][0].position)
-        return total is not None and len(entries) >= WHOLE_SHARD_SHARE * total
+        if total is None:
+            return False
+        if len(entries) >= WHOLE_SHARD_SHARE * total:
+            return True
+        unwanted = (total - len(entries)) * self._chunk_bytes
+        return 0 < self._chunk_bytes and unwanted <= self._slack and (key, _INDEX) not in self.cache
 
     # -- reads ---------------------------------------------------------------------------------
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
@@ -106,7 +122,7 @@ class ShardedSource(ChunkSource):
         return found
 
     async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        if self._whole(entries):  # one request, even when its indexes are cached
+        if self._whole(key, entries):
             return await self._fetch_whole(key, entries)
         try:
             return await self._fetch_ranges(key, entries)
