@@ -303,3 +303,12 @@ def test_kill_9_mid_write_leaves_each_shard_old_or_new(tmp_path) -> None:
             for x0 in range(0, 100, 16):
                 values = np.unique(got[x0:x0 + 16, y0:y0 + 16, z0:z0 + 16])
                 assert len(values) == 1, (x0, y0, z0, values)  # one write's chunk, never a mix
+
+
+def test_meta_says_which_mips_are_sharded(tmp_path) -> None:
+    info = sharded_info()
+    info["scales"].append({**info["scales"][0], "key": "8_8_40", "resolution": [8, 8, 40], "size": [50, 35, 40]})
+    del info["scales"][1]["sharding"]
+    with CloudVolume(f"file://{tmp_path}/layer", info=info) as vol:
+        assert vol.meta.is_sharded(0) and not vol.meta.is_sharded(1)
+        assert vol.meta.sharding(0) == IDENTITY and vol.meta.sharding(1) is None
