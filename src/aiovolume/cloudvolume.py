@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .cloudmesh import CloudMeshSource
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
@@ -144,6 +145,11 @@ class CloudVolume:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def mesh(self) -> CloudMeshSource:
+        """The layer's meshes, blocking (``vol.mesh.get(segids)``)."""
+        return CloudMeshSource(self._vol.mesh)
 
     # -- metadata: no I/O, straight through ----------------------------------------------
     def add_scale(self, factor: Sequence[int], encoding: str | None = None,

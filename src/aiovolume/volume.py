@@ -27,6 +27,7 @@ from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, normalize_slices
 from .layermeta import LayerMetadata
 from .options import DEFAULT_OPTIONS, Options
+from .mesh import MeshSource
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
@@ -53,7 +54,7 @@ _IGNORED_DEFAULTS = {
     "cache": False, "compress_cache": None, "provenance": None, "overwrite_partial_chunks": False,
     "green_threads": False, "use_https": False, "agglomerate": False, "spatial_index_db": None,
     "cache_locking": True, "lru_encoding": "same", "timestamp": None,
-    "mesh_dir": None, "skel_dir": None,
+    "skel_dir": None,
 }
 
 
@@ -83,6 +84,7 @@ class Volume(LayerMetadata, VolumeExtras):
         options: Options | None = None,
         **compat: Any,
     ) -> None:
+        self.mesh_dir: str | None = compat.pop("mesh_dir", None)  # CloudVolume's option: the mesh directory
         for name, value in compat.items():
             if name not in _IGNORED_DEFAULTS:
                 raise TypeError(f"Volume() got an unexpected keyword argument {name!r}")
@@ -190,6 +192,13 @@ class Volume(LayerMetadata, VolumeExtras):
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def mesh(self) -> MeshSource:
+        """The layer's meshes (``await vol.mesh.get(segids)``); see :mod:`aiovolume.mesh`."""
+        if getattr(self, "_mesh", None) is None:
+            self._mesh = MeshSource(self)
+        return self._mesh
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:

@@ -1,0 +1,436 @@
+"""``MeshSource``: a segmentation layer's meshes (``vol.mesh``), legacy, multi-resolution and sharded.
+
+The mesh directory is the layer info's ``mesh`` field (or the ``mesh_dir`` option; ``mesh`` if
+neither); its ``info`` picks the format as CloudVolume does: ``neuroglancer_multilod_draco`` with a
+``sharding`` object -> sharded multires, without -> unsharded multires, else legacy.
+
+Every call fetches everything it needs in one concurrent batch per step: all manifests at
+once (each once), then every fragment of every segment at once.
+
+Example::
+
+    async with Volume("file:///data/seg") as vol:
+        mesh = await vol.mesh.get([12, 13])              # legacy: one fused Mesh
+        await vol.mesh.save(12, file_format="ply")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .codecs.compression import compress as _compress
+from .codecs.compression import decompress
+from .codecs.draco import is_draco
+from .exceptions import (
+    DecompressionError, InfoError, MeshDecodeError, MeshMissingError, ReadOnlyException, SpecViolation,
+)
+from .format.mesh import LEGACY_TYPE, MULTIRES_TYPE, MeshInfo, MultiresManifest, decode_legacy_manifest, \
+    encode_legacy_manifest, legacy_manifest_key
+from .format.sharding import ShardingSpec
+from .objects.mesh import Mesh
+from .objects.multires import decode_lod, encode_multires, to_nm
+from .pipeline.shardkeys import KeyedShards
+from .storage.base import Blob, PutItem, Store, bounded_map
+
+_MESH_MIP = re.compile(r"mesh_mip_(\d+)")
+
+
+def _segids(segids: Any) -> list[int]:
+    if isinstance(segids, (int, np.integer, str)):
+        segids = [segids]
+    try:
+        return [int(s) for s in segids]
+    except (TypeError, ValueError):
+        raise SpecViolation(f"segment ids must be integers, got {segids!r:.200}") from None
+
+
+class MeshSource:
+    """Async meshes of one layer; ``Volume.mesh``. Methods follow CloudVolume's mesh sources."""
+
+    def __init__(self, vol: Any) -> None:
+        self._vol = vol
+        self._meta: MeshInfo | None = None
+        self._loading: asyncio.Lock | None = None
+        self._shards: KeyedShards | None = None
+
+    # -- info -----------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        return self._vol.store
+
+    @property
+    def path(self) -> str:
+        """The mesh directory, relative to the layer."""
+        given = getattr(self._vol, "mesh_dir", None) or self._vol.info.get("mesh") or "mesh"
+        return str(given).strip("/")
+
+    def _key(self, name: str) -> str:
+        return f"{self.path}/{name}"
+
+    async def meta(self) -> MeshInfo:
+        """The mesh info (loaded on first use; a layer without one is legacy, as CloudVolume)."""
+        if self._meta is None:
+            if self._loading is None:
+                self._loading = asyncio.Lock()
+            async with self._loading:
+                if self._meta is None:
+                    await self.refresh_info()
+        assert self._meta is not None
+        return self._meta
+
+    async def refresh_info(self) -> dict[str, Any]:
+        doc = None
+        if self._vol.info.get("mesh") or getattr(self._vol, "mesh_dir", None):
+            blob = await self.store.get(self._key("info"))
+            if blob is not None:
+                try:
+                    doc = json.loads(bytes(decompress(blob.data, blob.encoding)))
+                except (ValueError, DecompressionError) as exc:
+                    raise InfoError(f"{self.store.url}/{self._key('info')}: not a JSON mesh info ({exc})") from None
+        self._set(MeshInfo.from_json(doc))
+        return self.info
+
+    def _set(self, meta: MeshInfo) -> None:
+        self._meta, self._shards = meta, None
+        if meta.multires and meta.sharded:
+            cache = getattr(self._vol, "_shard_indexes", None)
+            self._shards = KeyedShards(self.store, self.path, ShardingSpec.from_json(meta.sharding), cache)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The mesh info as JSON (call ``await refresh_info()`` or any read first)."""
+        return (self._meta or MeshInfo()).to_json()
+
+    @info.setter
+    def info(self, doc: Mapping[str, Any]) -> None:
+        self._set(MeshInfo.from_json(doc))
+
+    async def commit_info(self) -> None:
+        """Write the mesh info (``sharding`` only when sharded, never ``null``)."""
+        self._check_writable()
+        meta = await self.meta()
+        await self.store.put(self._key("info"), json.dumps(meta.to_json()).encode(),
+                             content_type="application/json", cache_control="no-cache")
+
+    def to_multi_resolution(self, vertex_quantization_bits: int = 16, transform: Sequence[float] | None = None,
+                            lod_scale_multiplier: float = 1.0) -> None:
+        """Make the (in-memory) info multi-resolution; ``transform`` defaults to the layer's
+        resolution at the mesh mip, as CloudVolume's. ``commit_info()`` writes it."""
+        if transform is None:
+            r = [float(x) for x in self._vol.mip_resolution(self.mesh_mip())]
+            transform = [r[0], 0, 0, 0, 0, r[1], 0, 0, 0, 0, r[2], 0]
+        old = self._meta or MeshInfo()
+        self._set(MeshInfo.multires_info(vertex_quantization_bits, transform, lod_scale_multiplier, old.sharding))
+
+    def to_sharded(self, sharding: Mapping[str, Any]) -> None:
+        """Add a ``sharding`` object (a spec dict or ``ShardingSpec``) to a multires info."""
+        spec = sharding.to_json() if isinstance(sharding, ShardingSpec) else ShardingSpec.from_json(sharding).to_json()
+        self._set(MeshInfo.from_json({**self.info, "sharding": spec}))
+
+    def to_unsharded(self) -> None:
+        doc = self.info
+        doc.pop("sharding", None)
+        self._set(MeshInfo.from_json(doc))
+
+    def mesh_mip(self) -> int:
+        meta = self._meta or MeshInfo()
+        if "mip" in meta.extra:
+            return int(meta.extra["mip"])
+        found = _MESH_MIP.search(self.path)
+        return int(found.group(1)) if found else int(self._vol.mip)
+
+    def _check_writable(self) -> None:
+        if self._vol.read_only:
+            raise ReadOnlyException(f"{self._vol.cloudpath} is read-only; meshes cannot be written")
+
+    # -- reads ----------------------------------------------------------------------------
+    async def exists(self, segids: Any) -> dict[int, str | None]:
+        """``{segid: manifest key or None}`` (multires sharded: ``shard key`` of the manifest)."""
+        ids = _segids(segids)
+        meta = await self.meta()
+        if meta.multires and self._shards is not None:
+            where = await self._shards.locate(ids)
+            return {s: None if w is None else w[0] for s, w in where.items()}
+        keys = [self._manifest_key(s, meta) for s in ids]
+        there = await self.store.exists_many(keys)
+        return {s: k if ok else None for s, k, ok in zip(ids, keys, there)}
+
+    def _manifest_key(self, segid: int, meta: MeshInfo) -> str:
+        return self._key(f"{segid}.index" if meta.multires else legacy_manifest_key(segid))
+
+    async def get(self, segids: Any, remove_duplicate_vertices: bool = True, fuse: bool | None = None,
+                  chunk_size: Sequence[float] | None = None, lod: int = 0, concat: bool = True,
+                  allow_missing: bool = False, deduplicate_chunk_boundaries: bool = True,
+                  progress: Any = None) -> Mesh | dict[int, Any]:
+        """The meshes of ``segids``.
+
+        ``fuse=None`` is CloudVolume's default for the format: legacy -> one fused ``Mesh`` with
+        exactly duplicated vertices merged (``remove_duplicate_vertices``; only on chunk
+        boundaries when ``chunk_size`` (voxels) is given); multires -> ``{segid: Mesh}`` at
+        ``lod`` (``-1``: the coarsest). ``fuse=False`` -> ``{segid: Mesh}``, ``fuse=True`` -> one
+        Mesh, for every format. ``deduplicate_chunk_boundaries=False`` keeps every vertex.
+        ``concat=False`` (multires) -> ``{segid: [Mesh per fragment]}``. Missing meshes raise
+        :class:`MeshMissingError` naming them unless ``allow_missing``.
+        """
+        ids = _segids(segids)
+        meta = await self.meta()
+        if meta.multires:
+            parts = await self._get_multires(ids, lod, allow_missing, meta)
+            fuse = False if fuse is None else fuse
+        else:
+            parts = await self._get_legacy(ids, allow_missing, meta)
+            fuse = True if fuse is None else fuse
+        if not fuse:
+            if not concat:
+                return parts
+            return {s: Mesh.concatenate(*ms, segid=s) for s, ms in parts.items()}
+        dedupe = remove_duplicate_vertices and deduplicate_chunk_boundaries
+        return await asyncio.to_thread(self._fuse, parts, dedupe, chunk_size)
+
+    def _fuse(self, parts: dict[int, list[Mesh]], dedupe: bool, chunk_size: Sequence[float] | None) -> Mesh:
+        meshes = [m for s in sorted(parts) for m in parts[s]]
+        mesh = Mesh.concatenate(*meshes)
+        if not dedupe:
+            return mesh
+        if chunk_size is None:
+            return mesh.consolidate()
+        mip = self.mesh_mip()
+        res = np.asarray(self._vol.mip_resolution(mip), dtype=np.float64)
+        offset = np.asarray(self._vol.mip_voxel_offset(mip), dtype=np.float64) * res
+        return mesh.deduplicate_chunk_boundaries(np.asarray(chunk_size, dtype=np.float64) * res, offset=offset)
+
+    async def _get_legacy(self, ids: list[int], allow_missing: bool, meta: MeshInfo) -> dict[int, list[Mesh]]:
+        blobs = await self.store.get_many([self._manifest_key(s, meta) for s in ids])
+        missing = [s for s, b in zip(ids, blobs) if b is None]
+        if missing and not allow_missing:
+            raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, missing))} "
+                                   f"under {self.store.url}/{self.path}")
+        names: list[tuple[int, str]] = []
+        for s, blob in zip(ids, blobs):
+            if blob is not None:
+                what = f"mesh manifest of segment {s} ({self._manifest_key(s, meta)})"
+                for name in sorted(decode_legacy_manifest(_plain(blob, what), what)):
+                    names.append((s, name))
+        frags = await self.store.get_many([self._key(n) for _, n in names])
+        gone = [f"{n} (segment {s})" for (s, n), b in zip(names, frags) if b is None]
+        if gone:
+            raise MeshMissingError(f"mesh fragment(s) listed in their manifests are missing: {', '.join(gone[:10])}")
+        transform = meta.transform_matrix()
+        return await asyncio.to_thread(_decode_legacy, names, frags, transform)
+
+    async def _get_multires(self, ids: list[int], lod: int, allow_missing: bool,
+                            meta: MeshInfo) -> dict[int, list[Mesh]]:
+        manifests = await self._manifests(ids, allow_missing)
+        wanted: dict[int, tuple[int, tuple[str, int, int]]] = {}
+        for s, man in manifests.items():
+            level = man.num_lods - 1 if lod == -1 else lod
+            if not 0 <= level < man.num_lods:
+                raise MeshDecodeError(f"segment {s}: LOD {lod} is out of range (its mesh has {man.num_lods} LODs)")
+            start, stop = man.lod_range(level)
+            if self._shards is not None:
+                base = man.shard_offset - man.total_bytes
+                wanted[s] = (level, (man.extra["shard"], base + start, base + stop))
+            else:
+                wanted[s] = (level, (self._key(str(s)), start, stop))
+        data = await self._ranges({s: w for s, (_, w) in wanted.items()})
+        bits = int(meta.vertex_quantization_bits or 16)
+        transform = meta.transform_matrix()
+
+        def decode() -> dict[int, list[Mesh]]:
+            return {s: decode_lod(manifests[s], level, data[s], bits, transform,
+                                  f"segment {s} ({self.store.url}/{self.path})")
+                    for s, (level, _) in wanted.items()}
+
+        return await asyncio.to_thread(decode)
+
+    async def _ranges(self, wanted: dict[int, tuple[str, int, int]]) -> dict[int, bytes]:
+        if self._shards is not None:
+            got = await self._shards.read_ranges({s: w for s, w in wanted.items() if w[2] > w[1]})
+        else:
+            async def one(item: tuple[int, tuple[str, int, int]]) -> bytes | None:
+                _, (key, start, stop) = item
+                if stop == start:
+                    return b""
+                found = await self.store.get_ranges(key, [(start, stop)])
+                return None if found is None else found[0]
+
+            items = list(wanted.items())
+            values = await bounded_map(one, items, self.store.options.concurrency_for(self.store.scheme))
+            got = {s: v for (s, _), v in zip(items, values)}
+        out = {}
+        for s, (key, start, stop) in wanted.items():
+            value = b"" if stop == start else got.get(s)
+            if value is None:
+                raise MeshMissingError(f"segment {s}: its fragment data {self.store.url}/{key} is missing")
+            out[s] = value
+        return out
+
+    async def get_manifest(self, segid: int) -> MultiresManifest | None:
+        """One multires manifest, or None."""
+        return (await self._manifests([int(segid)], allow_missing=True)).get(int(segid))
+
+    async def _manifests(self, ids: list[int], allow_missing: bool) -> dict[int, MultiresManifest]:
+        found: dict[int, MultiresManifest] = {}
+        if self._shards is not None:
+            got = await self._shards.get(ids)
+            for s, item in got.items():
+                if item is not None:
+                    data, (shard, start, _) = item
+                    found[s] = MultiresManifest.decode(data, s, start, f"manifest of segment {s} in {shard}")
+                    found[s].extra["shard"] = shard
+        else:
+            keys = [self._key(f"{s}.index") for s in ids]
+            for s, key, blob in zip(ids, keys, await self.store.get_many(keys)):
+                if blob is not None:
+                    what = f"manifest of segment {s} ({key})"
+                    found[s] = MultiresManifest.decode(_plain(blob, what), s, what=what)
+        missing = [s for s in ids if s not in found]
+        if missing and not allow_missing:
+            raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, missing))} "
+                                   f"under {self.store.url}/{self.path}")
+        return found
+
+    async def save(self, segids: Any, filepath: Any = None, file_format: str = "ply") -> None:
+        """Write the fused mesh of ``segids`` to ``filepath`` (default ``{segid}.{format}`` or
+        ``{first}_{last}.{format}``) as ``obj``, ``ply`` or ``precomputed``."""
+        if file_format not in ("obj", "ply", "precomputed"):
+            raise SpecViolation(f"file_format={file_format!r}: use 'obj', 'ply' or 'precomputed'")
+        ids = _segids(segids)
+        mesh = await self.get(ids, fuse=True)
+        assert isinstance(mesh, Mesh)
+        data = {"obj": mesh.to_obj, "ply": mesh.to_ply, "precomputed": mesh.to_precomputed}[file_format]()
+        if filepath is None:
+            filepath = f"{ids[0]}.{file_format}" if len(ids) == 1 else f"{ids[0]}_{ids[-1]}.{file_format}"
+        if hasattr(filepath, "write"):
+            filepath.write(bytes(data))
+        else:
+            await asyncio.to_thread(_write_file, str(filepath), bytes(data))
+
+    # -- writes ---------------------------------------------------------------------------
+    async def put(self, meshes: Mesh | Iterable[Mesh] | Mapping[int, Sequence[Mesh]], batch_size: int = 200,
+                  compress: str | bool | None = "gzip", compression_level: int = 6, cdn_cache: str | None = None,
+                  skip_delete: bool = False) -> None:
+        """Upload meshes. Legacy info: each ``Mesh`` (with its ``segid``) as manifest ``{segid}:0``
+        and one raw fragment ``{segid}:0:1`` (gzip unless ``compress`` is falsy), replacing the
+        fragments of an older manifest unless ``skip_delete``. Multires info: see
+        :meth:`put_multires` (a Mesh is a one-LOD mesh; ``{segid: [lod0, lod1, ...]}`` works too)."""
+        self._check_writable()
+        meta = await self.meta()
+        if meta.multires:
+            lods = meshes if isinstance(meshes, Mapping) else {m.segid: [m] for m in _as_list(meshes)}
+            return await self.put_multires(lods)
+        items = _as_list(meshes)
+        for m in items:
+            if m.segid is None:
+                raise SpecViolation("every Mesh to put needs its segid")
+        method = "gzip" if compress is True else (compress or None)
+        if not skip_delete:
+            await self._delete_legacy([int(m.segid) for m in items], keep=True)
+        puts = []
+        for m in items:
+            s = int(m.segid)
+            data = await asyncio.to_thread(_compress, m.to_precomputed(), method, compression_level)
+            puts.append(PutItem(self._key(f"{s}:0:1"), data, method, cache_control=cdn_cache))
+        await self.store.put_many(puts)  # fragments first: a manifest never names a missing one
+        await self.store.put_many([PutItem(self._key(legacy_manifest_key(int(m.segid))),
+                                           encode_legacy_manifest([f"{int(m.segid)}:0:1"]),
+                                           content_type="application/json", cache_control=cdn_cache)
+                                   for m in items])
+
+    async def put_multires(self, meshes: Mapping[int, Sequence[Mesh]], chunk_shape: Sequence[float] | None = None,
+                           grid_origin: Sequence[float] | None = None, lod_scales: Sequence[float] | None = None,
+                           compression_level: int = 7) -> None:
+        """Write ``{segid: [finest LOD mesh, ..., coarsest]}`` (vertices in nm) as multires
+        meshes: split into the fragment grid, quantized to ``vertex_quantization_bits`` and
+        Draco-encoded; ``{segid}.index`` + ``{segid}`` unsharded, one shard entry each sharded
+        (merged into existing shards). The info must be multires (``to_multi_resolution()``)."""
+        self._check_writable()
+        meta = await self.meta()
+        if not meta.multires:
+            raise InfoError("the mesh info is legacy: call to_multi_resolution() (and commit_info()) first")
+        bits, transform = int(meta.vertex_quantization_bits or 16), meta.transform_matrix()
+
+        def build() -> dict[int, tuple[MultiresManifest, bytes]]:
+            return {int(s): encode_multires(list(lods), bits, transform, chunk_shape, grid_origin, lod_scales,
+                                            segid=int(s), compression_level=compression_level)
+                    for s, lods in meshes.items()}
+
+        built = await asyncio.to_thread(build)
+        if self._shards is not None:
+            await self._shards.write({s: m.encode() for s, (m, _) in built.items()},
+                                     {s: d for s, (_, d) in built.items()}, prefix_of=_fragment_bytes)
+            return
+        await self.store.put_many([PutItem(self._key(str(s)), d) for s, (_, d) in built.items()])
+        await self.store.put_many([PutItem(self._key(f"{s}.index"), m.encode()) for s, (m, _) in built.items()])
+
+    async def delete(self, segids: Any) -> None:
+        """Remove the manifests and fragments of ``segids`` (unsharded formats)."""
+        self._check_writable()
+        ids = _segids(segids)
+        meta = await self.meta()
+        if meta.multires:
+            if self._shards is not None:
+                raise SpecViolation("deleting single meshes from shards is not supported (as CloudVolume)")
+            await self.store.delete_many([self._key(k) for s in ids for k in (f"{s}.index", str(s))])
+            return
+        await self._delete_legacy(ids, keep=False)
+
+    async def _delete_legacy(self, ids: list[int], keep: bool) -> None:
+        meta = await self.meta()
+        keys = [self._manifest_key(s, meta) for s in ids]
+        blobs = await self.store.get_many(keys)
+        doomed: list[str] = []
+        for s, key, blob in zip(ids, keys, blobs):
+            if blob is None:
+                continue
+            names = decode_legacy_manifest(_plain(blob, key), key)
+            doomed += [self._key(n) for n in names if not (keep and n == f"{s}:0:1")]
+            if not keep:
+                doomed.append(key)
+        await self.store.delete_many(doomed)
+
+
+def _plain(blob: Blob, what: str) -> bytes:
+    try:
+        return bytes(decompress(blob.data, blob.encoding))
+    except DecompressionError as exc:
+        raise MeshDecodeError(f"{what}: {exc}") from None
+
+
+def _decode_legacy(names: list[tuple[int, str]], frags: list[Blob | None],
+                   transform: np.ndarray | None) -> dict[int, list[Mesh]]:
+    out: dict[int, list[Mesh]] = defaultdict(list)
+    for (s, name), blob in zip(names, frags):
+        assert blob is not None
+        what = f"segment {s} fragment {name}"
+        data = _plain(blob, what)
+        try:
+            mesh = Mesh.from_draco(data, segid=s) if is_draco(data) else Mesh.from_precomputed(data, segid=s)
+        except MeshDecodeError as exc:
+            raise MeshDecodeError(f"{what}: {exc}") from None
+        if transform is not None:
+            mesh.vertices = to_nm(mesh.vertices.astype(np.float64), transform).astype(np.float32)
+        out[s].append(mesh)
+    return out
+
+
+def _fragment_bytes(key: int, manifest: bytes) -> int:
+    return MultiresManifest.decode(manifest, key).total_bytes
+
+
+def _as_list(meshes: Any) -> list[Mesh]:
+    return [meshes] if isinstance(meshes, Mesh) else list(meshes)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+__all__ = ["MeshSource", "Mesh", "LEGACY_TYPE", "MULTIRES_TYPE"]
