@@ -183,11 +183,13 @@ def zorder_codes(positions: Any) -> np.ndarray:
 
 
 def dequantize(q: np.ndarray, manifest: MultiresManifest, lod: int, position: Any, bits: int) -> np.ndarray:
-    """Stored-model coordinates (float64) of one fragment's integer vertices (§6.2's formula;
-    float64 as CloudVolume computes it, so both readers agree bit for bit)."""
+    """Stored-model coordinates (float64) of one fragment's integer vertices (§6.2's formula,
+    with CloudVolume's precisions: ``q / (2**bits - 1)`` in float32, the rest in float64, so
+    both readers agree bit for bit)."""
     scale = manifest.chunk_shape * (2.0 ** lod)
+    frac = np.asarray(q, dtype=np.float32) / np.float32(2 ** bits - 1)
     return (manifest.grid_origin + manifest.vertex_offsets[lod]
-            + scale * (np.asarray(position, dtype=np.float64) + q / (2.0 ** bits - 1)))
+            + scale * (np.asarray(position, dtype=np.float64) + frac))
 
 
 def quantize(vertices: np.ndarray, manifest: MultiresManifest, lod: int, position: Any, bits: int) -> np.ndarray:

@@ -128,7 +128,12 @@ def split_on_planes(v: np.ndarray, f: np.ndarray, axis: int, origin: float, step
     while f.size:
         x = v[f, axis]
         lo, hi = x.min(axis=1), x.max(axis=1)
-        plane = origin + (np.floor((lo - origin) / step) + 1) * step
+        # the first plane strictly above the lowest vertex (a cut vertex lies exactly on a
+        # plane, and (plane - origin) / step may round to just below its index)
+        k = np.floor((lo - origin) / step) + 1
+        plane = origin + k * step
+        low = plane <= lo
+        plane[low] = origin + (k[low] + 1) * step
         cross = plane < hi
         if not cross.any():
             break
