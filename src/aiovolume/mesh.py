@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -206,23 +205,38 @@ class MeshSource:
         return mesh.deduplicate_chunk_boundaries(np.asarray(chunk_size, dtype=np.float64) * res, offset=offset)
 
     async def _get_legacy(self, ids: list[int], allow_missing: bool, meta: MeshInfo) -> dict[int, list[Mesh]]:
-        blobs = await self.store.get_many([self._manifest_key(s, meta) for s in ids])
-        missing = [s for s, b in zip(ids, blobs) if b is None]
-        if missing and not allow_missing:
-            raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, missing))} "
-                                   f"under {self.store.url}/{self.path}")
-        names: list[tuple[int, str]] = []
-        for s, blob in zip(ids, blobs):
-            if blob is not None:
-                what = f"mesh manifest of segment {s} ({self._manifest_key(s, meta)})"
-                for name in sorted(decode_legacy_manifest(_plain(blob, what), what)):
-                    names.append((s, name))
-        frags = await self.store.get_many([self._key(n) for _, n in names])
-        gone = [f"{n} (segment {s})" for (s, n), b in zip(names, frags) if b is None]
-        if gone:
-            raise MeshMissingError(f"mesh fragment(s) listed in their manifests are missing: {', '.join(gone[:10])}")
+        """Per segment: its manifest, then its fragments as soon as the manifest is in, then their
+        decoding in a thread while other segments are still downloading. One GET per object; at
+        most the store's concurrency in flight across the whole call."""
+        limit = asyncio.Semaphore(self.store.options.concurrency_for(self.store.scheme))
         transform = meta.transform_matrix()
-        return await asyncio.to_thread(_decode_legacy, names, frags, transform)
+        parts: dict[int, list[Mesh]] = {}
+        missing: list[int] = []
+
+        async def fetch(key: str) -> Blob | None:
+            async with limit:
+                return await self.store.get(key)
+
+        async def segment(s: int) -> None:
+            key = self._manifest_key(s, meta)
+            blob = await fetch(key)
+            if blob is None:
+                missing.append(s)
+                return
+            what = f"mesh manifest of segment {s} ({key})"
+            names = sorted(decode_legacy_manifest(_plain(blob, what), what))
+            frags = await asyncio.gather(*(fetch(self._key(n)) for n in names))
+            gone = [n for n, b in zip(names, frags) if b is None]
+            if gone:
+                raise MeshMissingError(f"segment {s}: mesh fragment(s) listed in its manifest are missing: "
+                                       f"{', '.join(gone[:10])}")
+            parts[s] = await asyncio.to_thread(_decode_legacy, s, names, frags, transform)
+
+        await _all(segment(s) for s in ids)
+        if missing and not allow_missing:
+            raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, sorted(missing)))} "
+                                   f"under {self.store.url}/{self.path}")
+        return {s: parts[s] for s in ids if s in parts}
 
     async def _get_multires(self, ids: list[int], lod: int, allow_missing: bool,
                             meta: MeshInfo) -> dict[int, list[Mesh]]:
@@ -403,21 +417,35 @@ def _plain(blob: Blob, what: str) -> bytes:
         raise MeshDecodeError(f"{what}: {exc}") from None
 
 
-def _decode_legacy(names: list[tuple[int, str]], frags: list[Blob | None],
-                   transform: np.ndarray | None) -> dict[int, list[Mesh]]:
-    out: dict[int, list[Mesh]] = defaultdict(list)
-    for (s, name), blob in zip(names, frags):
+def _decode_legacy(segid: int, names: list[str], frags: Sequence[Blob | None],
+                   transform: np.ndarray | None) -> list[Mesh]:
+    out = []
+    for name, blob in zip(names, frags):
         assert blob is not None
-        what = f"segment {s} fragment {name}"
+        what = f"segment {segid} fragment {name}"
         data = _plain(blob, what)
         try:
-            mesh = Mesh.from_draco(data, segid=s) if is_draco(data) else Mesh.from_precomputed(data, segid=s)
+            mesh = Mesh.from_draco(data, segid=segid) if is_draco(data) else Mesh.from_precomputed(data, segid=segid)
         except MeshDecodeError as exc:
             raise MeshDecodeError(f"{what}: {exc}") from None
         if transform is not None:
             mesh.vertices = to_nm(mesh.vertices.astype(np.float64), transform).astype(np.float32)
-        out[s].append(mesh)
+        out.append(mesh)
     return out
+
+
+async def _all(coros: Iterable[Any]) -> None:
+    """Run concurrently; the first failure cancels the rest and is raised as itself (never an
+    ExceptionGroup)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coro in coros:
+                group.create_task(coro)
+    except BaseExceptionGroup as group_error:
+        exc: BaseException = group_error
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        raise exc from None
 
 
 def _fragment_bytes(key: int, manifest: bytes) -> int:
