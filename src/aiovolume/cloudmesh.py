@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .mesh import MeshSource
 from .objects.mesh import Mesh
+from .spatial_index import SpatialIndex
 from .sync import run
 
 
@@ -80,6 +81,15 @@ class CloudMeshSource:
     def delete(self, segids: Any) -> None:
         return run(self._source.delete(segids))
 
+    @property
+    def spatial_index(self) -> "CloudSpatialIndex | None":
+        """Blocking spatial index, or None when the mesh info declares none (as CloudVolume)."""
+        meta = run(self._source.meta())
+        return CloudSpatialIndex(self._source.spatial_index) if meta.spatial_index else None
+
+    def get_bbox(self, bbox: Any) -> dict[int, Mesh]:
+        return run(self._source.get_bbox(bbox))
+
     def mesh_mip(self) -> int:
         return self._source.mesh_mip()
 
@@ -87,4 +97,23 @@ class CloudMeshSource:
         return f"CloudMeshSource({self._source.store.url}/{self.path})"
 
 
-__all__ = ["CloudMeshSource"]
+class CloudSpatialIndex:
+    """Blocking wrappers over :class:`~aiovolume.spatial_index.SpatialIndex`."""
+
+    def __init__(self, index: SpatialIndex) -> None:
+        self._index = index
+
+    def query(self, bbox: Any, allow_missing: bool = False) -> set[int]:
+        return run(self._index.query(bbox, allow_missing))
+
+    def file_locations_per_label(self, labels: Any = None, allow_missing: bool = False) -> dict[int, list[str]]:
+        return run(self._index.file_locations_per_label(labels, allow_missing))
+
+    def get_bbox(self, label: int) -> Any:
+        return run(self._index.get_bbox(label))
+
+    def index_file_paths_for_bbox(self, bbox: Any) -> list[str]:
+        return run(self._index.index_file_paths_for_bbox(bbox))
+
+
+__all__ = ["CloudMeshSource", "CloudSpatialIndex"]

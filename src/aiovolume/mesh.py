@@ -35,6 +35,7 @@ from .format.sharding import ShardingSpec
 from .objects.mesh import Mesh
 from .objects.multires import decode_lod, encode_multires, to_nm
 from .pipeline.shardkeys import KeyedShards
+from .spatial_index import SpatialIndex
 from .storage.base import Blob, PutItem, Store, bounded_map
 
 _MESH_MIP = re.compile(r"mesh_mip_(\d+)")
@@ -147,6 +148,16 @@ class MeshSource:
     def _check_writable(self) -> None:
         if self._vol.read_only:
             raise ReadOnlyException(f"{self._vol.cloudpath} is read-only; meshes cannot be written")
+
+    @property
+    def spatial_index(self) -> SpatialIndex:
+        """The spatial index the mesh info declares (its async methods raise InfoError if none)."""
+        return SpatialIndex(self)
+
+    async def get_bbox(self, bbox: Any) -> dict[int, Mesh]:
+        """``{segid: Mesh}`` of every segment the spatial index finds in ``bbox`` (nm)."""
+        labels = await self.spatial_index.query(bbox)
+        return await self.get(sorted(labels), fuse=False) if labels else {}
 
     # -- reads ----------------------------------------------------------------------------
     async def exists(self, segids: Any) -> dict[int, str | None]:
