@@ -23,34 +23,25 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .codecs.compression import compress as _compress
 from .codecs.compression import decompress
 from .codecs.draco import is_draco
 from .exceptions import (
     DecompressionError, InfoError, MeshDecodeError, MeshMissingError, ReadOnlyException, SpecViolation,
 )
 from .format.mesh import LEGACY_TYPE, MULTIRES_TYPE, MeshInfo, MultiresManifest, decode_legacy_manifest, \
-    encode_legacy_manifest, legacy_manifest_key
+    legacy_manifest_key
 from .format.sharding import ShardingSpec
+from .meshwrite import MeshWriter, plain_bytes, segids_of
 from .objects.mesh import Mesh
-from .objects.multires import decode_lod, encode_multires, to_nm
+from .objects.multires import decode_lod, to_nm
 from .pipeline.shardkeys import KeyedShards
 from .spatial_index import SpatialIndex
-from .storage.base import Blob, PutItem, Store, bounded_map
+from .storage.base import Blob, Store, bounded_map
 
 _MESH_MIP = re.compile(r"mesh_mip_(\d+)")
 
 
-def _segids(segids: Any) -> list[int]:
-    if isinstance(segids, (int, np.integer, str)):
-        segids = [segids]
-    try:
-        return [int(s) for s in segids]
-    except (TypeError, ValueError):
-        raise SpecViolation(f"segment ids must be integers, got {segids!r:.200}") from None
-
-
-class MeshSource:
+class MeshSource(MeshWriter):
     """Async meshes of one layer; ``Volume.mesh``. Methods follow CloudVolume's mesh sources."""
 
     def __init__(self, vol: Any) -> None:
@@ -162,7 +153,7 @@ class MeshSource:
     # -- reads ----------------------------------------------------------------------------
     async def exists(self, segids: Any) -> dict[int, str | None]:
         """``{segid: manifest key or None}`` (multires sharded: ``shard key`` of the manifest)."""
-        ids = _segids(segids)
+        ids = segids_of(segids)
         meta = await self.meta()
         if meta.multires and self._shards is not None:
             where = await self._shards.locate(ids)
@@ -188,7 +179,7 @@ class MeshSource:
         ``concat=False`` (multires) -> ``{segid: [Mesh per fragment]}``. Missing meshes raise
         :class:`MeshMissingError` naming them unless ``allow_missing``.
         """
-        ids = _segids(segids)
+        ids = segids_of(segids)
         meta = await self.meta()
         if meta.multires:
             parts = await self._get_multires(ids, lod, allow_missing, meta)
@@ -235,7 +226,7 @@ class MeshSource:
                 missing.append(s)
                 return
             what = f"mesh manifest of segment {s} ({key})"
-            names = sorted(decode_legacy_manifest(_plain(blob, what), what))
+            names = sorted(decode_legacy_manifest(plain_bytes(blob, what), what))
             frags = await asyncio.gather(*(fetch(self._key(n)) for n in names))
             gone = [n for n, b in zip(names, frags) if b is None]
             if gone:
@@ -314,7 +305,7 @@ class MeshSource:
             for s, key, blob in zip(ids, keys, await self.store.get_many(keys)):
                 if blob is not None:
                     what = f"manifest of segment {s} ({key})"
-                    found[s] = MultiresManifest.decode(_plain(blob, what), s, what=what)
+                    found[s] = MultiresManifest.decode(plain_bytes(blob, what), s, what=what)
         missing = [s for s in ids if s not in found]
         if missing and not allow_missing:
             raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, missing))} "
@@ -326,7 +317,7 @@ class MeshSource:
         ``{first}_{last}.{format}``) as ``obj``, ``ply`` or ``precomputed``."""
         if file_format not in ("obj", "ply", "precomputed"):
             raise SpecViolation(f"file_format={file_format!r}: use 'obj', 'ply' or 'precomputed'")
-        ids = _segids(segids)
+        ids = segids_of(segids)
         mesh = await self.get(ids, fuse=True)
         assert isinstance(mesh, Mesh)
         data = {"obj": mesh.to_obj, "ply": mesh.to_ply, "precomputed": mesh.to_precomputed}[file_format]()
@@ -337,104 +328,13 @@ class MeshSource:
         else:
             await asyncio.to_thread(_write_file, str(filepath), bytes(data))
 
-    # -- writes ---------------------------------------------------------------------------
-    async def put(self, meshes: Mesh | Iterable[Mesh] | Mapping[int, Sequence[Mesh]], batch_size: int = 200,
-                  compress: str | bool | None = "gzip", compression_level: int = 6, cdn_cache: str | None = None,
-                  skip_delete: bool = False) -> None:
-        """Upload meshes. Legacy info: each ``Mesh`` (with its ``segid``) as manifest ``{segid}:0``
-        and one raw fragment ``{segid}:0:1`` (gzip unless ``compress`` is falsy), replacing the
-        fragments of an older manifest unless ``skip_delete``. Multires info: see
-        :meth:`put_multires` (a Mesh is a one-LOD mesh; ``{segid: [lod0, lod1, ...]}`` works too)."""
-        self._check_writable()
-        meta = await self.meta()
-        if meta.multires:
-            lods = meshes if isinstance(meshes, Mapping) else {m.segid: [m] for m in _as_list(meshes)}
-            return await self.put_multires(lods)
-        items = _as_list(meshes)
-        for m in items:
-            if m.segid is None:
-                raise SpecViolation("every Mesh to put needs its segid")
-        method = "gzip" if compress is True else (compress or None)
-        if not skip_delete:
-            await self._delete_legacy([int(m.segid) for m in items], keep=True)
-        puts = []
-        for m in items:
-            s = int(m.segid)
-            data = await asyncio.to_thread(_compress, m.to_precomputed(), method, compression_level)
-            puts.append(PutItem(self._key(f"{s}:0:1"), data, method, cache_control=cdn_cache))
-        await self.store.put_many(puts)  # fragments first: a manifest never names a missing one
-        await self.store.put_many([PutItem(self._key(legacy_manifest_key(int(m.segid))),
-                                           encode_legacy_manifest([f"{int(m.segid)}:0:1"]),
-                                           content_type="application/json", cache_control=cdn_cache)
-                                   for m in items])
-
-    async def put_multires(self, meshes: Mapping[int, Sequence[Mesh]], chunk_shape: Sequence[float] | None = None,
-                           grid_origin: Sequence[float] | None = None, lod_scales: Sequence[float] | None = None,
-                           compression_level: int = 7) -> None:
-        """Write ``{segid: [finest LOD mesh, ..., coarsest]}`` (vertices in nm) as multires
-        meshes: split into the fragment grid, quantized to ``vertex_quantization_bits`` and
-        Draco-encoded; ``{segid}.index`` + ``{segid}`` unsharded, one shard entry each sharded
-        (merged into existing shards). The info must be multires (``to_multi_resolution()``)."""
-        self._check_writable()
-        meta = await self.meta()
-        if not meta.multires:
-            raise InfoError("the mesh info is legacy: call to_multi_resolution() (and commit_info()) first")
-        bits, transform = int(meta.vertex_quantization_bits or 16), meta.transform_matrix()
-
-        def build() -> dict[int, tuple[MultiresManifest, bytes]]:
-            return {int(s): encode_multires(list(lods), bits, transform, chunk_shape, grid_origin, lod_scales,
-                                            segid=int(s), compression_level=compression_level)
-                    for s, lods in meshes.items()}
-
-        built = await asyncio.to_thread(build)
-        if self._shards is not None:
-            await self._shards.write({s: m.encode() for s, (m, _) in built.items()},
-                                     {s: d for s, (_, d) in built.items()}, prefix_of=_fragment_bytes)
-            return
-        await self.store.put_many([PutItem(self._key(str(s)), d) for s, (_, d) in built.items()])
-        await self.store.put_many([PutItem(self._key(f"{s}.index"), m.encode()) for s, (m, _) in built.items()])
-
-    async def delete(self, segids: Any) -> None:
-        """Remove the manifests and fragments of ``segids`` (unsharded formats)."""
-        self._check_writable()
-        ids = _segids(segids)
-        meta = await self.meta()
-        if meta.multires:
-            if self._shards is not None:
-                raise SpecViolation("deleting single meshes from shards is not supported (as CloudVolume)")
-            await self.store.delete_many([self._key(k) for s in ids for k in (f"{s}.index", str(s))])
-            return
-        await self._delete_legacy(ids, keep=False)
-
-    async def _delete_legacy(self, ids: list[int], keep: bool) -> None:
-        meta = await self.meta()
-        keys = [self._manifest_key(s, meta) for s in ids]
-        blobs = await self.store.get_many(keys)
-        doomed: list[str] = []
-        for s, key, blob in zip(ids, keys, blobs):
-            if blob is None:
-                continue
-            names = decode_legacy_manifest(_plain(blob, key), key)
-            doomed += [self._key(n) for n in names if not (keep and n == f"{s}:0:1")]
-            if not keep:
-                doomed.append(key)
-        await self.store.delete_many(doomed)
-
-
-def _plain(blob: Blob, what: str) -> bytes:
-    try:
-        return bytes(decompress(blob.data, blob.encoding))
-    except DecompressionError as exc:
-        raise MeshDecodeError(f"{what}: {exc}") from None
-
-
 def _decode_legacy(segid: int, names: list[str], frags: Sequence[Blob | None],
                    transform: np.ndarray | None) -> list[Mesh]:
     out = []
     for name, blob in zip(names, frags):
         assert blob is not None
         what = f"segment {segid} fragment {name}"
-        data = _plain(blob, what)
+        data = plain_bytes(blob, what)
         try:
             mesh = Mesh.from_draco(data, segid=segid) if is_draco(data) else Mesh.from_precomputed(data, segid=segid)
         except MeshDecodeError as exc:
@@ -457,14 +357,6 @@ async def _all(coros: Iterable[Any]) -> None:
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
         raise exc from None
-
-
-def _fragment_bytes(key: int, manifest: bytes) -> int:
-    return MultiresManifest.decode(manifest, key).total_bytes
-
-
-def _as_list(meshes: Any) -> list[Mesh]:
-    return [meshes] if isinstance(meshes, Mesh) else list(meshes)
 
 
 def _write_file(path: str, data: bytes) -> None:
