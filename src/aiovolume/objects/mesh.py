@@ -256,8 +256,8 @@ class Mesh:
     @classmethod
     def from_precomputed(cls, binary: bytes, segid: Any = None) -> "Mesh":
         """A raw legacy fragment; MeshDecodeError when the bytes do not fit the layout."""
-        verts, faces = decode_legacy_fragment(binary)
-        return cls(verts, faces, segid=segid, encoding_type="precomputed")
+        verts, faces = decode_legacy_fragment(binary)  # fresh arrays: adopted, not copied again
+        return cls._adopt(verts, faces, np.zeros((0, 3), np.float32), segid=segid, encoding_type="precomputed")
 
     def to_precomputed(self) -> bytes:
         """Raw legacy fragment bytes (normals are not kept)."""
