@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench bench-mesh venv clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,15 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.
+# `make bench-mesh`: the mesh scenario alone (benchmarks/bench_mesh.py), also run by `make bench`.
 BENCH_ARGS ?=
+MESH_BENCH_ARGS ?=
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)
+
+bench-mesh: $(VENV)/.bench
+	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-data
