@@ -179,3 +179,35 @@ async def test_mesh_dir_option(tmp_path):
     async with Volume(url, mesh_dir="other_meshes") as vol:
         await vol.mesh.put(box_mesh((0, 0, 0), (1, 1, 1), segid=1))
     assert (tmp_path / "other_meshes" / "1:0").exists()
+
+
+async def test_multires_corrupt_fragment_and_manifest(tmp_path):
+    url = make_layer(tmp_path)
+    async with Volume(url) as vol:
+        vol.mesh.to_multi_resolution(10)
+        await vol.mesh.commit_info()
+        await vol.mesh.put_multires({4: lods(4)}, chunk_shape=(64, 64, 16))
+        manifest = await vol.mesh.get_manifest(4)
+        frag = tmp_path / "mesh" / "4"
+        data = bytearray(frag.read_bytes())
+        # fragments hold integer positions in [0, 2**10): Neuroglancer reads them undequantized
+        from aiovolume.codecs import draco
+        at = 0
+        for size in manifest.fragment_sizes[0].tolist():
+            if size:
+                points, _ = draco.decode(bytes(data[at:at + size]))
+                assert points.dtype == np.uint32 and int(points.max()) < 2 ** 10
+            at += size
+        first = int(manifest.fragment_sizes[0][0])
+        data[:first] = b"\xff" * first  # the first fragment of LOD 0 is garbage now
+        frag.write_bytes(bytes(data))
+        with pytest.raises(MeshDecodeError, match=r"segment 4 .*fragment 0 of LOD 0"):
+            await vol.mesh.get(4)
+        index = tmp_path / "mesh" / "4.index"
+        index.write_bytes(index.read_bytes()[:-4])
+        with pytest.raises(MeshDecodeError, match="segment 4"):
+            await vol.mesh.get(4)
+        frag.unlink()
+        index.unlink()
+        with pytest.raises(MeshMissingError, match="4"):
+            await vol.mesh.get(4)
