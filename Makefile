@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test bench venv clean compat-table
+.PHONY: demo test bench bench-mesh venv clean compat-table
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,17 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.
-# bench.py (S1-S8), then bench_sharded.py (S6, sharded layers); both take the same flags.
+# bench.py (S1-S8), then bench_sharded.py (S6, sharded layers), then bench_mesh.py (meshes).
+# `make bench-mesh`: the mesh scenario alone.
 BENCH_ARGS ?=
+MESH_BENCH_ARGS ?=
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_sharded.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)
+
+bench-mesh: $(VENV)/.bench
+	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)
 
 # README.md's "CloudVolume compatibility" table, introspected from cloud-volume and aiovolume
 compat-table: $(VENV)/.test

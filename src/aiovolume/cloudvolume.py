@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .cloudmesh import CloudMeshSource
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
@@ -189,6 +190,11 @@ class CloudVolume:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def mesh(self) -> CloudMeshSource:
+        """The layer's meshes, blocking (``vol.mesh.get(segids)``)."""
+        return CloudMeshSource(self._vol.mesh)
+
     # -- metadata: no I/O, straight through ----------------------------------------------
     def add_scale(self, factor: Sequence[int], encoding: str | None = None,
                   chunk_size: Sequence[int] | None = None, info: dict | None = None) -> dict[str, Any]:
@@ -237,7 +243,7 @@ _FORWARDED = (
     "overwrite_partial_chunks", "green_threads", "use_https", "max_redirects", "mesh_dir", "skel_dir",
     "agglomerate", "timestamp", "secrets", "spatial_index_db", "lru_encoding", "codec_threads",
     "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim", "config", "pid",
-    "cache", "mesh", "skeleton", "provenance", "shared_memory_id",
+    "cache", "skeleton", "provenance", "shared_memory_id",
 )
 for _name in _FORWARDED:
     setattr(CloudVolume, _name, _Delegate(_name))

@@ -208,6 +208,10 @@ class MeshDecodeError(AiovolumeError, ValueError):
     """A mesh fragment could not be decoded."""
 
 
+class SpatialIndexGapError(AiovolumeError):
+    """A spatial index file (``*.spatial``) that the query needs is missing."""
+
+
 class SkeletonDecodeError(AiovolumeError, ValueError):
     """A skeleton could not be decoded (missing file, truncated or inconsistent bytes)."""
 

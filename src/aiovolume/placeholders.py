@@ -1,6 +1,6 @@
 """CloudVolume names whose features have their own open issue: they exist and raise.
 
-A CloudVolume script that reaches ``vol.mesh`` or ``vol.to_dask()`` gets an
+A CloudVolume script that reaches ``vol.cache`` or ``vol.to_dask()`` gets an
 :class:`UnsupportedFeatureError` naming the feature, never an ``AttributeError`` (which would read
 as a typo or a missing import). Each is replaced by the real thing when its issue lands.
 """
@@ -14,7 +14,6 @@ from .exceptions import UnsupportedFeatureError
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
     "cache": ("the local disk cache (vol.cache)", "issue 14"),
-    "mesh": ("meshes (vol.mesh)", "issue 15"),
     "skeleton": ("skeletons (vol.skeleton)", "issue 16"),
     "provenance": ("provenance files (vol.provenance)", "issue 14"),
     "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
@@ -40,10 +39,6 @@ class Placeholders:
     @property
     def cache(self) -> Any:
         unsupported("cache")
-
-    @property
-    def mesh(self) -> Any:
-        unsupported("mesh")
 
     @property
     def skeleton(self) -> Any:

@@ -33,6 +33,7 @@ from .imageview import ImageView
 from .layermeta import LayerMetadata
 from .meta import MetaView
 from .options import DEFAULT_OPTIONS, Options
+from .mesh import MeshSource
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
@@ -344,6 +345,13 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
     def ndim(self) -> int:
         """4: x, y, z and channel, as ``len(vol.shape)``."""
         return 4
+
+    @property
+    def mesh(self) -> MeshSource:
+        """The layer's meshes (``await vol.mesh.get(segids)``); see :mod:`aiovolume.mesh`."""
+        if getattr(self, "_mesh", None) is None:
+            self._mesh = MeshSource(self)
+        return self._mesh
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:

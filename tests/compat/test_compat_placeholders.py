@@ -10,8 +10,10 @@ import pytest
 
 from aiovolume import CloudVolume, Volume
 from aiovolume.exceptions import UnsupportedFeatureError
+from aiovolume.placeholders import FEATURES
 from volume_helpers import make_info
 
+# the names still pending (a feature that lands leaves placeholders.FEATURES, and its own tests take over)
 PROPERTIES = {"cache": "disk cache", "mesh": "meshes", "skeleton": "skeletons", "provenance": "provenance",
               "shared_memory_id": "shared_memory_id"}
 CALLS = {
@@ -24,6 +26,8 @@ CALLS = {
     "refresh_provenance": ((), "provenance"),
     "commit_provenance": ((), "provenance"),
 }
+PROPERTIES = {k: v for k, v in PROPERTIES.items() if k in FEATURES}
+CALLS = {k: v for k, v in CALLS.items() if k in FEATURES}
 
 
 @pytest.fixture

@@ -205,9 +205,11 @@ def decode_minishard_index(spec: ShardingSpec, data: bytes, what: str = "minisha
     return keys, starts, sizes
 
 
-def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes]) -> bytes:
+def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes], prefixes: Mapping[int, bytes] | None = None) -> bytes:
     """A whole shard file holding ``{key: stored bytes}`` (already ``data_encoding``-encoded:
     the codec workers gzip chunks in parallel, so the shard is only assembled here).
+    ``prefixes``: bytes written immediately before a key's data and not indexed (a multires
+    mesh's fragments precede its manifest, §6.2).
 
     Layout: per minishard in order, its chunks' data sorted by key, then every minishard index
     (readers use only the indexes, so any order is valid; this one keeps a minishard's data
@@ -224,11 +226,15 @@ def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes]) -> bytes:
         mkeys = keys[picked]
         blobs = [chunks[int(k)] for k in mkeys.tolist()]
         sizes = np.array([len(b) for b in blobs], dtype=np.uint64)
-        offsets = np.zeros(len(blobs), dtype=np.uint64)
-        offsets[0] = pos
+        offsets = np.zeros(len(blobs), dtype=np.uint64)  # gap before each entry's data
+        if prefixes:
+            before = [prefixes.get(int(k), b"") for k in mkeys.tolist()]
+            offsets[:] = [len(b) for b in before]
+            blobs = [x for pair in zip(before, blobs) for x in pair]
+        offsets[0] += pos
         entries.append((m, np.stack([np.diff(mkeys, prepend=np.uint64(0)), offsets, sizes])))
         parts.extend(blobs)
-        pos += int(sizes.sum())
+        pos += sum(len(b) for b in blobs)
     index = np.zeros((1 << spec.minishard_bits, 2), dtype=_U64)
     for m, rows in entries:
         blob = rows.astype(_U64).tobytes()

@@ -1,0 +1,1 @@
+"""Values of a layer's objects: ``Mesh`` (and skeletons), no I/O."""
