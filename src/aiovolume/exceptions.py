@@ -35,7 +35,8 @@ scripts keep working. This module imports nothing from the package.
     ├── BlockingCallInLoopError (RuntimeError)   a blocking facade call from aiovolume's own loop
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
-    │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
+    │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError,
+    │   SkeletonSmoothingError (ValueError)
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
@@ -217,6 +218,10 @@ class SkeletonTransformError(AiovolumeError):
 
 class SkeletonAttributeMixingError(AiovolumeError):
     """Skeletons with different vertex attributes cannot be merged."""
+
+
+class SkeletonSmoothingError(AiovolumeError, ValueError):
+    """Smoothing would move a skeleton vertex outside its radius (osteoid raises ValueError)."""
 
 
 # -- storage ---------------------------------------------------------------------------
