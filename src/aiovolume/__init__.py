@@ -3,8 +3,9 @@
 from .cloudvolume import CloudVolume
 from .cutout import VolumeCutout
 from .geometry import Bbox, Vec
+from .objects.skeleton import PrecomputedSkeleton, Skeleton
 from .options import Options
 from .volume import Volume
 
-__all__ = ["Bbox", "CloudVolume", "Options", "Vec", "Volume", "VolumeCutout"]
+__all__ = ["Bbox", "CloudVolume", "Options", "PrecomputedSkeleton", "Skeleton", "Vec", "Volume", "VolumeCutout"]
 __version__ = "0.1.0"

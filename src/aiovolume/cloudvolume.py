@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .cloudskeleton import CloudSkeletonSource
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
@@ -144,6 +145,13 @@ class CloudVolume:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def skeleton(self) -> CloudSkeletonSource:
+        """Blocking ``vol.skeleton.get/upload/upload_raw/delete/meta`` (see aiovolume.skeleton)."""
+        if self.__dict__.get("_skeleton") is None:
+            self._skeleton = CloudSkeletonSource(self._vol.skeleton)
+        return self._skeleton
 
     # -- metadata: no I/O, straight through ----------------------------------------------
     def add_scale(self, factor: Sequence[int], encoding: str | None = None,

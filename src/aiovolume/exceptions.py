@@ -36,7 +36,7 @@ scripts keep working. This module imports nothing from the package.
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
     │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError,
-    │   SkeletonSmoothingError (ValueError)
+    │   SkeletonSmoothingError (ValueError), SkeletonMissingError (SkeletonDecodeError, EmptyFileException)
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
@@ -218,6 +218,11 @@ class SkeletonTransformError(AiovolumeError):
 
 class SkeletonAttributeMixingError(AiovolumeError):
     """Skeletons with different vertex attributes cannot be merged."""
+
+
+class SkeletonMissingError(SkeletonDecodeError, EmptyFileException):
+    """A requested skeleton is not stored (CloudVolume raises SkeletonDecodeError for unsharded
+    layers and EmptyFileException for sharded ones: this is both)."""
 
 
 class SkeletonSmoothingError(AiovolumeError, ValueError):

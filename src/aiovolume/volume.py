@@ -35,6 +35,7 @@ from .pipeline.shardindex import ShardIndexCache
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
+from .skeleton import SkeletonSource
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .volume_extras import VolumeExtras
 
@@ -83,6 +84,8 @@ class Volume(LayerMetadata, VolumeExtras):
         options: Options | None = None,
         **compat: Any,
     ) -> None:
+        self.skel_dir = compat.pop("skel_dir", None)  # where skeletons live, over the info's `skeletons`
+        self._skeleton: SkeletonSource | None = None
         for name, value in compat.items():
             if name not in _IGNORED_DEFAULTS:
                 raise TypeError(f"Volume() got an unexpected keyword argument {name!r}")
@@ -190,6 +193,13 @@ class Volume(LayerMetadata, VolumeExtras):
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def skeleton(self) -> SkeletonSource:
+        """The layer's skeletons: ``await vol.skeleton.get(segids)``, ``upload``, ``delete``, ``meta``."""
+        if self._skeleton is None:
+            self._skeleton = SkeletonSource(self)
+        return self._skeleton
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:
