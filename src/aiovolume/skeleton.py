@@ -8,6 +8,9 @@ reads back right and renders in Neuroglancer:
 - the first upload to a layer without a skeleton info writes one whose ``vertex_attributes``
   are the ones written (and sets the layer info's ``skeletons`` field if it had none);
   ``"sharding": null`` is never written;
+- infos we create store 8/16-bit integer attributes (CloudVolume's ``vertex_types`` uint8) as
+  float32: Neuroglancer refuses to draw a skeleton layer with any non-float32 attribute, so
+  CloudVolume's default info never renders. An existing info is always followed as it is;
 - ``get`` applies the info ``transform`` (stored -> nm) and ``upload`` applies its inverse, so
   a round trip returns the vertices uploaded (CloudVolume applies the transform on read only);
 - files are gzip-encoded only where the store serves them decoded (``Content-Encoding`` on
@@ -33,7 +36,7 @@ from .codecs.compression import compress as _compress, decompress as _decompress
 from .exceptions import InfoError, ReadOnlyException, SkeletonEncodeError, SkeletonMissingError, SkeletonTransformError
 from .format.sharding import ShardingSpec
 from .format.skeleton import (
-    IDENTITY_TRANSFORM, default_skeleton_info, encode_skeleton, info_transform, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
+    DEFAULT_VERTEX_ATTRIBUTES, IDENTITY_TRANSFORM, default_skeleton_info, encode_skeleton, info_transform, renderable_attributes, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
 )
 from .objects.skeleton import Skeleton
 from .pipeline.keyshards import ShardedObjects
@@ -78,6 +81,14 @@ class SkeletonMetadata:
             return int(self.info["mip"])
         found = _MIP.search(self.skeleton_path)
         return int(found.group(1)) if found else None
+
+    @property
+    def read_attributes(self) -> list[dict[str, Any]]:
+        """The attribute layout of stored files: the info's, or without an info CloudVolume's
+        defaults (radius float32, vertex_types uint8), which its info-less uploads contain."""
+        if self.stored:
+            return list(self.info.get("vertex_attributes", []))
+        return [a.to_json() for a in DEFAULT_VERTEX_ATTRIBUTES]
 
     def is_sharded(self) -> bool:
         return self.info.get("sharding") is not None
@@ -149,7 +160,7 @@ class SkeletonSource:
         if missing and not allow_missing:
             raise SkeletonMissingError(f"{self._vol.cloudpath}/{self.path}: no skeleton for segment(s) "
                                        f"{', '.join(map(str, missing[:20]))}{' ...' if len(missing) > 20 else ''}")
-        attrs = self.meta.info.get("vertex_attributes", [])
+        attrs = self.meta.read_attributes
         transform = info_transform(self.meta.info)
         present = [(s, found[s]) for s in ids if found.get(s) is not None]
         skels = await asyncio.to_thread(_decode_all, present, attrs, transform)
@@ -247,9 +258,21 @@ class SkeletonSource:
                                                 cache_control=cache_control) for s, d in payload.items()])
 
     async def _create_info(self, first: Skeleton) -> None:
-        """The skeleton info, with the first skeleton's attributes."""
-        self.meta.info["vertex_attributes"] = [dict(a) for a in first.extra_attributes]
+        """The skeleton info, with the first skeleton's attributes (8/16-bit integer ones stored
+        as float32, which Neuroglancer needs to draw the layer) - unless skeleton files are there
+        already (CloudVolume writes no info): then the layout they have, CloudVolume's default."""
+        if await self._has_files():
+            self.meta.info["vertex_attributes"] = self.meta.read_attributes
+        else:
+            self.meta.info["vertex_attributes"] = renderable_attributes(first.extra_attributes)
         await self.meta.commit_info()
+
+    async def _has_files(self) -> bool:
+        prefix = self.meta.join() + "/"
+        async for key in self._vol.store.list(prefix):
+            if key[len(prefix):] != "info":
+                return True
+        return False
 
     async def _point_layer(self) -> None:
         """Set the layer info's ``skeletons`` field if it has none (Neuroglancer finds skeletons

@@ -94,6 +94,10 @@ def test_we_read_cloudvolume_unsharded(tmp_path, custom):
     theirs = cv.skeleton.get([3, 17, 2**33])
     with CloudVolume(url) as vol:
         mine = vol.skeleton.get([3, 17, 2**33])
+        if not custom:  # cloud-volume left no info: our first upload writes the layout its files have
+            vol.skeleton.upload(ours(cv_skeleton(99)))
+            assert vol.skeleton.meta.info["vertex_attributes"][1]["data_type"] == "uint8"
+            assert [s.id for s in vol.skeleton.get([3, 99])] == [3, 99]
     for a, b in zip(sorted(theirs, key=lambda s: s.id), mine):
         same(a, b)
 
@@ -151,11 +155,19 @@ def test_cloudvolume_reads_ours(tmp_path, sharded, custom):
     names = sorted(os.listdir(tmp_path / "seg" / "skeletons"))
     assert names == (["0.shard", "info"] if sharded else ["4", "44", "444", "info"])  # no .gz: Neuroglancer finds them
     cv = cloudvolume.CloudVolume(url)
-    assert cv.skeleton.meta.info["vertex_attributes"] == skels[0].extra_attributes
+    stored = cv.skeleton.meta.info["vertex_attributes"]
+    if sharded:  # an info committed before the upload is followed as it is
+        assert stored == skels[0].extra_attributes
+    else:  # the info our upload creates: 8/16-bit integers as float32, which Neuroglancer draws
+        assert [a["id"] for a in stored] == [a["id"] for a in skels[0].extra_attributes]
+        assert {a["data_type"] for a in stored} == {"float32"}
     theirs = cv.skeleton.get([4, 44, 444])
     for a, b in zip(sorted(theirs, key=lambda s: s.id), skels):
         b = b.clone()
         b.space = "physical"
+        b.extra_attributes = stored
+        for attr in stored:
+            setattr(b, attr["id"], np.asarray(getattr(b, attr["id"])).astype(attr["data_type"]))
         same(a, b)
 
 

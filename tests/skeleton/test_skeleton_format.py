@@ -9,7 +9,7 @@ import pytest
 from aiovolume.exceptions import InfoError, SkeletonDecodeError, SkeletonEncodeError, SkeletonUnassignedEdgeError
 from aiovolume.format.skeleton import (
     DEFAULT_VERTEX_ATTRIBUTES, VertexAttribute, decode_skeleton, default_skeleton_info, encode_skeleton,
-    info_transform, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
+    info_transform, parse_skeleton_info, renderable_attributes, skeleton_info_to_json, vertex_attributes,
 )
 
 # precomputed-format.md §7: vertices (0,0,0),(1,2,3), edge (0,1), radius [0.5,1.5], vertex_types [1,3]
@@ -81,7 +81,15 @@ def test_default_info_has_no_null_keys_and_identity_transform():
     assert info["@type"] == "neuroglancer_skeletons"
     assert "sharding" not in info and "spatial_index" not in info
     assert info_transform(info).tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
-    assert vertex_attributes(info) == DEFAULT_VERTEX_ATTRIBUTES
+    # CloudVolume's attributes, all float32: Neuroglancer draws no skeleton with a uint8 attribute
+    assert vertex_attributes(info) == (VertexAttribute("radius", "float32"), VertexAttribute("vertex_types", "float32"))
+
+
+def test_renderable_attributes_widen_small_integers_only():
+    attrs = [{"id": n, "data_type": t, "num_components": 2} for n, t in
+             [("a", "int8"), ("b", "uint16"), ("c", "uint32"), ("d", "float32"), ("e", "int32")]]
+    assert [a["data_type"] for a in renderable_attributes(attrs)] == ["float32", "float32", "uint32", "float32", "int32"]
+    assert all(a["num_components"] == 2 for a in renderable_attributes(attrs))
 
 
 def test_cloudvolume_style_info_is_normalised():

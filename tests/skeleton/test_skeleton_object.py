@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from aiovolume.exceptions import (
     OptionError, SkeletonAttributeMixingError, SkeletonDecodeError, SkeletonSmoothingError, SkeletonTransformError,
 )
-from aiovolume.objects import PrecomputedSkeleton, Skeleton
+from aiovolume.objects.skeleton import PrecomputedSkeleton, Skeleton
 
 Y = [[0, 0, 0], [10, 0, 0], [20, 0, 0], [30, 0, 0], [20, 10, 0], [20, 20, 0], [40, 0, 0]]
 Y_EDGES = [[0, 1], [1, 2], [2, 3], [2, 4], [4, 5], [3, 6]]

@@ -8,7 +8,7 @@ Pure byte layouts, no I/O. A skeleton file is::
     num_vertices * num_components values of its data_type (little endian), back to back.
 
 >>> import numpy as np
->>> attrs = vertex_attributes(default_skeleton_info())
+>>> attrs = DEFAULT_VERTEX_ATTRIBUTES  # radius float32, vertex_types uint8
 >>> data = encode_skeleton(np.array([[0, 0, 0], [1, 2, 3]]), np.array([[0, 1]]),
 ...                        {"radius": np.array([0.5, 1.5]), "vertex_types": np.array([1, 3])}, attrs)
 >>> len(data)
@@ -36,6 +36,7 @@ _HEADER = np.dtype("<u4")
 
 __all__ = [
     "SKELETON_TYPE", "NEUROGLANCER_DTYPES", "IDENTITY_TRANSFORM", "VertexAttribute", "DEFAULT_VERTEX_ATTRIBUTES",
+    "WIDENED_TO_FLOAT32", "renderable_attributes",
     "default_skeleton_info", "parse_skeleton_info", "skeleton_info_to_json", "vertex_attributes",
     "info_transform", "encode_skeleton", "decode_skeleton",
 ]
@@ -79,6 +80,22 @@ class VertexAttribute:
 
 #: CloudVolume's defaults, which every SWC-derived skeleton fills
 DEFAULT_VERTEX_ATTRIBUTES = (VertexAttribute("radius", "float32", 1), VertexAttribute("vertex_types", "uint8", 1))
+#: integer types stored as float32 in infos we create: Neuroglancer (2.41, tested in
+#: tests/skeleton/test_skeleton_neuroglancer.py) refuses a skeleton layer with any vertex attribute
+#: that is not float32 ("Data type not supported by WebGL") and draws nothing; these convert exactly
+WIDENED_TO_FLOAT32 = ("int8", "uint8", "int16", "uint16")
+
+
+def renderable_attributes(attrs: Sequence[VertexAttribute | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``vertex_attributes`` for a new skeleton info: 8- and 16-bit integer attributes become
+    float32 (exact), so Neuroglancer draws the layer; 32-bit integers are kept (not exact as
+    float32), so such a layer reads back exactly but Neuroglancer will not draw it."""
+    out = []
+    for a in attrs:
+        attr = a if isinstance(a, VertexAttribute) else VertexAttribute.from_json(a)
+        dtype = "float32" if attr.data_type in WIDENED_TO_FLOAT32 else attr.data_type
+        out.append(VertexAttribute(attr.id, dtype, attr.num_components).to_json())
+    return out
 
 
 # -- info -------------------------------------------------------------------------------------
@@ -87,9 +104,11 @@ def default_skeleton_info(
     transform: Sequence[float] | None = None, sharding: Mapping[str, Any] | None = None,
     spatial_index: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A valid skeleton info: identity transform and CloudVolume's default attributes unless given.
-    ``sharding`` and ``spatial_index`` appear only when given (never as ``null``)."""
-    attrs = DEFAULT_VERTEX_ATTRIBUTES if vertex_attributes is None else vertex_attributes
+    """A valid skeleton info: identity transform and, unless given, CloudVolume's default
+    attributes as Neuroglancer can draw them (radius and vertex_types, both float32; see
+    ``renderable_attributes``). ``sharding`` and ``spatial_index`` appear only when given
+    (never as ``null``)."""
+    attrs = renderable_attributes(DEFAULT_VERTEX_ATTRIBUTES) if vertex_attributes is None else vertex_attributes
     info: dict[str, Any] = {
         "@type": SKELETON_TYPE,
         "transform": list(IDENTITY_TRANSFORM if transform is None else np.asarray(transform, float).ravel().tolist()),

@@ -1,5 +1,1 @@
-"""In-memory objects of a layer (skeletons; meshes), independent of storage."""
-
-from .skeleton import PrecomputedSkeleton, Skeleton
-
-__all__ = ["PrecomputedSkeleton", "Skeleton"]
+"""Values of a layer's objects: ``Mesh`` (and skeletons), no I/O."""
