@@ -252,3 +252,11 @@ def test_downsample_keeps_every_terminal_and_branch_point(s, factor):
 @given(trees())
 def test_swc_round_trip_property(s):
     assert Skeleton.equivalent(Skeleton.from_swc(s.to_swc()), s)
+
+
+def test_consolidate_signed_zero_merges_and_nan_stays_apart():
+    nan = np.nan
+    s = Skeleton([[0, 0, 0], [-0.0, 0, 0], [nan, 1, 1], [nan, 1, 1], [2, 2, 2]], [[0, 4], [1, 2], [3, 4]])
+    c = s.consolidate(remove_disconnected_vertices=False)
+    assert c.vertices.shape == (4, 3)  # 0.0 == -0.0 merge; NaN rows never equal anything
+    assert sorted(map(tuple, c.edges.tolist())) == [(0, 1), (0, 3), (2, 3)]

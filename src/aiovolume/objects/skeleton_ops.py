@@ -22,31 +22,62 @@ def _lexorder(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-def consolidate_arrays(vertices: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
+def _duplicates(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(take, inverse)`` merging rows with equal coordinates (first occurrence kept, in
+    first-occurrence order), or None when all rows differ. One 64-bit hash per row and a sort of
+    the hashes (a lexsort of three float columns costs ~10x more); groups are verified equal, and
+    anything a hash cannot settle (collisions, NaN) goes through the exact lexicographic path."""
+    n = vertices.shape[0]
+    with np.errstate(over="ignore"):
+        bits = (vertices.astype(np.float32) + np.float32(0)).view(np.uint32).astype(np.uint64)  # -0.0 -> 0.0
+        h = ((bits[:, 0] * _MIX[0] + bits[:, 1]) * _MIX[1] + bits[:, 2]) * _MIX[2]
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    starts = np.ones(n, bool)
+    starts[1:] = hs[1:] != hs[:-1]
+    if starts.all():
+        return None
+    group = np.cumsum(starts) - 1
+    reps = order[starts]  # stable: the lowest index of each group
+    if not np.array_equal(vertices[order], vertices[reps[group]]):
+        order, starts = _lexorder(vertices)  # a collision or NaN: settle it exactly
+        if starts.all():
+            return None
+        group = np.cumsum(starts) - 1
+        reps = order[starts]
+    rank = np.empty(reps.size, np.int64)
+    rank[np.argsort(reps)] = np.arange(reps.size)
+    inverse = np.empty(n, np.int64)
+    inverse[order] = rank[group]
+    return np.sort(reps), inverse
+
+
+def consolidate_arrays(vertices: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(vertices, edges, take)``: one vertex per distinct coordinate (the first, in first-
-    occurrence order; ``take`` its old index), edges as sorted unique ``(low, high)`` pairs
-    without self loops."""
+    occurrence order; ``take`` its old index, None when no vertex merged), edges as sorted
+    unique ``(low, high)`` pairs without self loops."""
     n = vertices.shape[0]
     if n == 0:
-        return vertices.copy(), np.zeros((0, 2), np.uint32), np.zeros(0, np.int64)
-    order, starts = _lexorder(vertices)
-    if starts.all():
-        take, inverse = np.arange(n), None
+        return vertices.copy(), np.zeros((0, 2), np.uint32), None
+    merged = _duplicates(vertices)
+    if merged is None:
+        take, e = None, np.sort(edges.astype(np.int64), axis=1)
+        size = np.int64(n)
     else:
-        group = np.cumsum(starts) - 1
-        reps = order[starts]  # stable sort: the lowest old index of each group
-        rank = np.empty(reps.size, np.int64)
-        rank[np.argsort(reps)] = np.arange(reps.size)
-        inverse = np.empty(n, np.int64)
-        inverse[order] = rank[group]
-        take = np.sort(reps)
-    e = edges.astype(np.int64) if inverse is None else inverse[edges]
-    e = np.sort(e, axis=1)
-    e = e[e[:, 0] != e[:, 1]]
-    size = np.int64(take.size)
-    keys = np.unique(e[:, 0] * size + e[:, 1])
-    new_edges = np.stack([keys // size, keys % size], axis=1).astype(np.uint32)
-    return vertices[take], new_edges, take
+        take, inverse = merged
+        e = np.sort(inverse[edges], axis=1)
+        size = np.int64(take.size)
+    keys = np.sort(e[:, 0] * size + e[:, 1])
+    keep = np.ones(keys.size, bool)
+    keep[1:] = keys[1:] != keys[:-1]
+    keys = keys[keep]
+    low, high = keys // size, keys % size
+    loops = low != high
+    new_edges = np.stack([low[loops], high[loops]], axis=1).astype(np.uint32)
+    return (vertices.copy() if take is None else vertices[take]), new_edges, take
 
 
 def equivalent(first: "Skeleton", second: "Skeleton") -> bool:
