@@ -73,5 +73,11 @@ class CloudSkeletonSource:
     def list(self) -> np.ndarray:
         return run(self._source.list())
 
+    def get_bbox(self, bbox: Any) -> list[Skeleton]:
+        return run(self._source.get_bbox(bbox))
+
+    def spatial_query(self, bbox: Any, allow_missing: bool = False) -> set[int]:
+        return run(self._source.spatial_query(bbox, allow_missing=allow_missing))
+
 
 __all__ = ["CloudSkeletonSource", "CloudSkeletonMetadata"]

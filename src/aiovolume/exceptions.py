@@ -37,6 +37,7 @@ scripts keep working. This module imports nothing from the package.
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
     │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError,
     │   SkeletonSmoothingError (ValueError), SkeletonMissingError (SkeletonDecodeError, EmptyFileException)
+    ├── SpatialIndexGapError               a .spatial file a spatial-index query needs is missing
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
@@ -223,6 +224,10 @@ class SkeletonAttributeMixingError(AiovolumeError):
 class SkeletonMissingError(SkeletonDecodeError, EmptyFileException):
     """A requested skeleton is not stored (CloudVolume raises SkeletonDecodeError for unsharded
     layers and EmptyFileException for sharded ones: this is both)."""
+
+
+class SpatialIndexGapError(AiovolumeError):
+    """A spatial index file that the query needs is missing (CloudVolume's name)."""
 
 
 class SkeletonSmoothingError(AiovolumeError, ValueError):

@@ -33,11 +33,15 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .codecs.compression import compress as _compress, decompress as _decompress
-from .exceptions import InfoError, ReadOnlyException, SkeletonEncodeError, SkeletonMissingError, SkeletonTransformError
+from .exceptions import (
+    InfoError, OptionError, ReadOnlyException, SkeletonEncodeError, SkeletonMissingError, SkeletonTransformError,
+    SpatialIndexGapError, UnsupportedFeatureError,
+)
 from .format.sharding import ShardingSpec
 from .format.skeleton import (
     DEFAULT_VERTEX_ATTRIBUTES, IDENTITY_TRANSFORM, default_skeleton_info, encode_skeleton, info_transform, renderable_attributes, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
 )
+from .format.spatial_index import index_filenames, parse_index_file, precision_of, segids_in
 from .objects.skeleton import Skeleton
 from .pipeline.keyshards import ShardedObjects
 from .storage.base import PutItem
@@ -190,8 +194,17 @@ class SkeletonSource:
         return flags[0] if single else dict(zip(ids, flags))
 
     async def list(self) -> np.ndarray:
-        """The segment ids that have a skeleton, sorted (lists the directory or reads its shards)."""
+        """The segment ids that have a skeleton, sorted: from the spatial index over the whole
+        layer if there is one (as CloudVolume), else by listing the directory or reading its shards."""
         await self.meta.ensure_loaded()
+        if self.meta.spatial_index:
+            mip = self.meta.mip or 0
+            bounds = self._vol.mip_bounds(mip)
+            resolution = np.asarray(self.meta.spatial_index.get("resolution") or
+                                    self._vol.info["scales"][mip]["resolution"], np.float64)
+            found = await self.spatial_query([np.asarray(bounds.minpt) * resolution,
+                                              np.asarray(bounds.maxpt) * resolution])
+            return np.array(sorted(found), dtype=np.uint64)
         if self.meta.is_sharded():
             ids = await self._shards().list_keys()
         else:
@@ -203,6 +216,45 @@ class SkeletonSource:
                 if name.isdigit():
                     ids.append(int(name))
         return np.array(sorted(set(ids)), dtype=np.uint64)
+
+    # -- spatial index (CloudVolume/igneous .spatial files) -----------------------------------
+    async def spatial_query(self, bbox: Any, allow_missing: bool = False) -> set[int]:
+        """Segment ids whose bounding box overlaps ``bbox`` (physical units: a Bbox, or
+        ``[minpt, maxpt]``), from the ``.spatial`` files of the skeleton directory, fetched
+        concurrently. A missing file raises SpatialIndexGapError unless ``allow_missing``."""
+        await self.meta.ensure_loaded()
+        index = self.meta.spatial_index
+        if not index:
+            raise UnsupportedFeatureError(f"{self._vol.cloudpath}/{self.path} has no spatial index "
+                                          "(no spatial_index in its skeleton info)")
+        mip = self.meta.mip or 0
+        resolution = index.get("resolution") or self._vol.info["scales"][mip]["resolution"]
+        bounds = self._vol.mip_bounds(mip)
+        lo = np.asarray(bounds.minpt, np.float64) * np.asarray(resolution, np.float64)
+        hi = np.asarray(bounds.maxpt, np.float64) * np.asarray(resolution, np.float64)
+        qlo, qhi = _box(bbox)
+        qlo, qhi = np.maximum(qlo, lo), np.minimum(qhi, hi)
+        names = index_filenames(lo, hi, index["chunk_size"], qlo, qhi, precision_of(resolution))
+        keys = [self.meta.join(n) for n in names]
+        blobs = await self._vol.store.get_many(keys)
+        missing = [k for k, b in zip(keys, blobs) if b is None]
+        if missing and not allow_missing:
+            raise SpatialIndexGapError(f"{self._vol.cloudpath}: spatial index file(s) missing: "
+                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+
+        def parse() -> set[int]:
+            found: set[int] = set()
+            for key, blob in zip(keys, blobs):
+                if blob is not None:
+                    entries = parse_index_file(bytes(_decompress(blob.data, blob.encoding)), key)
+                    found |= segids_in(entries, qlo, qhi)
+            return found
+
+        return await asyncio.to_thread(parse)
+
+    async def get_bbox(self, bbox: Any) -> list[Skeleton]:
+        """The skeletons of every segment the spatial index places in ``bbox`` (physical units)."""
+        return await self.get(sorted(await self.spatial_query(bbox)))
 
     # -- writes ----------------------------------------------------------------------------
     async def upload(self, skeletons: Skeleton | Iterable[Skeleton]) -> None:
@@ -287,6 +339,15 @@ class SkeletonSource:
     def _check_writable(self) -> None:
         if self._vol.read_only:
             raise ReadOnlyException(f"{self._vol.cloudpath} is read-only; cannot write skeletons")
+
+
+def _box(bbox: Any) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(bbox, "minpt"):
+        return np.asarray(bbox.minpt, np.float64), np.asarray(bbox.maxpt, np.float64)
+    arr = np.asarray(bbox, np.float64)
+    if arr.size != 6:
+        raise OptionError(f"bbox must be a Bbox or [minpt, maxpt] (physical units), got {bbox!r:.200}")
+    return arr.reshape(2, 3)[0], arr.reshape(2, 3)[1]
 
 
 def _as_list(segids: Any) -> list[Any]:
