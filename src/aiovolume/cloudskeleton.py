@@ -53,6 +53,12 @@ class CloudSkeletonSource:
     def path(self) -> str:
         return self._source.path
 
+    def to_sharded(self, *args: Any, **kwargs: Any) -> None:
+        self._source.to_sharded(*args, **kwargs)
+
+    def to_unsharded(self) -> None:
+        self._source.to_unsharded()
+
     def get(self, segids: Any, allow_missing: bool = False) -> Any:
         return run(self._source.get(segids, allow_missing=allow_missing))
 

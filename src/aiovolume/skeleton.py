@@ -39,7 +39,7 @@ from .exceptions import (
 )
 from .format.sharding import ShardingSpec
 from .format.skeleton import (
-    DEFAULT_VERTEX_ATTRIBUTES, IDENTITY_TRANSFORM, default_skeleton_info, encode_skeleton, info_transform, renderable_attributes, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
+    DEFAULT_VERTEX_ATTRIBUTES, IDENTITY_TRANSFORM, default_skeleton_info, hashed_sharding, encode_skeleton, info_transform, renderable_attributes, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
 )
 from .format.spatial_index import index_filenames, parse_index_file, precision_of, segids_in
 from .objects.skeleton import Skeleton
@@ -128,6 +128,17 @@ class SkeletonMetadata:
         await self._vol.store.put(self.join("info"), data, content_type="application/json", cache_control="no-cache")
         self.info, self.stored, self._loaded = json.loads(data), True, True
 
+    def to_sharded(self, num_labels: int, shard_index_bytes: int = 2**13, minishard_index_bytes: int = 2**15,
+                   min_shards: int = 1, minishard_index_encoding: str = "gzip", data_encoding: str = "gzip",
+                   max_labels_per_shard: int | None = None) -> None:
+        """Put a murmurhash ``sharding`` sized for ``num_labels`` skeletons in the info (commit it
+        with ``commit_info``). ``max_labels_per_shard`` raises the shard count (it fails with
+        NameError in CloudVolume)."""
+        if max_labels_per_shard is not None:
+            min_shards = max(min_shards, -(-int(num_labels) // max(1, int(max_labels_per_shard))))
+        self.info["sharding"] = hashed_sharding(int(num_labels), shard_index_bytes, minishard_index_bytes,
+                                                int(min_shards), minishard_index_encoding, data_encoding)
+
     def to_unsharded(self) -> None:
         self.info.pop("sharding", None)
 
@@ -143,6 +154,13 @@ class SkeletonSource:
     @property
     def path(self) -> str:
         return self.meta.skeleton_path
+
+    def to_sharded(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`SkeletonMetadata.to_sharded` (in memory; ``await meta.commit_info()``)."""
+        self.meta.to_sharded(*args, **kwargs)
+
+    def to_unsharded(self) -> None:
+        self.meta.to_unsharded()
 
     def _shards(self) -> ShardedObjects:
         key = json.dumps([self.meta.info.get("sharding"), self.meta.skeleton_path], sort_keys=True)
@@ -187,8 +205,8 @@ class SkeletonSource:
         ids = [int(segids)] if single else [int(s) for s in _as_list(segids)]
         await self.meta.ensure_loaded()
         if self.meta.is_sharded():
-            found = await self._shards().get_many(ids)
-            flags = [found[s] is not None for s in ids]
+            present = await self._shards().exists_many(ids)
+            flags = [present[s] for s in ids]
         else:
             flags = await self._vol.store.exists_many([self.meta.join(str(s)) for s in ids])
         return flags[0] if single else dict(zip(ids, flags))

@@ -279,3 +279,16 @@ def test_spatial_index_query_as_cloudvolume(tmp_path, resolution):
         with pytest.raises(SpatialIndexGapError):
             vol.skeleton.spatial_query(queries[0])
         assert vol.skeleton.spatial_query(queries[0], allow_missing=True) <= set(boxes)
+
+
+@pytest.mark.parametrize("num_labels", [0, 1, 100, 1365, 1366, 5000, 10**5, 10**6, 10**7, 3 * 10**8])
+@pytest.mark.parametrize("min_shards", [1, 3, 64])
+def test_to_sharded_sizes_shards_as_cloudvolume(tmp_path, num_labels, min_shards):
+    from cloudvolume.datasource.precomputed.sharding import compute_shard_params_for_hashed
+
+    shard_bits, minishard_bits, preshift = compute_shard_params_for_hashed(num_labels, min_shards=min_shards)
+    with CloudVolume(f"file://{tmp_path}/seg", info=seg_info()) as vol:
+        vol.skeleton.to_sharded(num_labels, min_shards=min_shards)
+        spec = vol.skeleton.meta.info["sharding"]
+    assert (spec["shard_bits"], spec["minishard_bits"], spec["preshift_bits"]) == (shard_bits, minishard_bits, preshift)
+    assert spec["hash"] == "murmurhash3_x86_128" and spec["data_encoding"] == "gzip"

@@ -155,6 +155,7 @@ async def test_sharded_round_trip_partial_writes_and_deletes(url, spec):
         with pytest.raises(SkeletonMissingError):
             await vol.skeleton.get(7)
         assert (await vol.skeleton.list()).tolist() == sorted(expect)
+        assert await vol.skeleton.exists([5, 7, 101]) == {5: True, 7: False, 101: True}
 
 
 async def test_skel_dir_option_and_info_field(url):

@@ -36,7 +36,7 @@ _HEADER = np.dtype("<u4")
 
 __all__ = [
     "SKELETON_TYPE", "NEUROGLANCER_DTYPES", "IDENTITY_TRANSFORM", "VertexAttribute", "DEFAULT_VERTEX_ATTRIBUTES",
-    "WIDENED_TO_FLOAT32", "renderable_attributes",
+    "WIDENED_TO_FLOAT32", "renderable_attributes", "hashed_sharding",
     "default_skeleton_info", "parse_skeleton_info", "skeleton_info_to_json", "vertex_attributes",
     "info_transform", "encode_skeleton", "decode_skeleton",
 ]
@@ -169,6 +169,39 @@ def vertex_attributes(info: Mapping[str, Any]) -> tuple[VertexAttribute, ...]:
 def info_transform(info: Mapping[str, Any]) -> np.ndarray:
     """The info's 3x4 ``transform`` (stored coordinates -> nanometres) as float64."""
     return np.asarray(info.get("transform", IDENTITY_TRANSFORM), dtype=np.float64).reshape(3, 4)
+
+
+def hashed_sharding(num_labels: int, shard_index_bytes: int = 2**13, minishard_index_bytes: int = 2**15,
+                    min_shards: int = 1, minishard_index_encoding: str = "gzip",
+                    data_encoding: str = "gzip") -> dict[str, Any]:
+    """A murmurhash ``sharding`` object for ``num_labels`` segment-keyed objects (skeletons,
+    meshes), with CloudVolume's sizing: a shard index of ``shard_index_bytes`` (16 bytes per
+    minishard), minishard indexes of about ``minishard_index_bytes`` (24 bytes per object),
+    shards filled to over about half their capacity, at least ``min_shards`` shards."""
+    if min_shards < 1:
+        raise InfoError(f"min_shards must be >= 1, got {min_shards}")
+    minis_per_shard = shard_index_bytes / 16
+    per_minishard = minishard_index_bytes / 24
+    per_shard = minis_per_shard * per_minishard
+    shard_bits = minishard_bits = 0.0
+    if num_labels <= 0:  # nothing to place: one shard, one minishard (min_shards ignored, as CloudVolume)
+        return {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0, "hash": "murmurhash3_x86_128",
+                "minishard_bits": 0, "shard_bits": 0, "minishard_index_encoding": minishard_index_encoding,
+                "data_encoding": data_encoding}
+    if num_labels >= per_shard:
+        minishard_bits = np.ceil(np.log2(minis_per_shard))
+        shard_bits = np.ceil(np.log2(num_labels / (per_minishard * 2 ** minishard_bits)))
+    elif num_labels >= per_minishard:
+        minishard_bits = np.ceil(np.log2(num_labels / per_minishard))
+    if num_labels / (per_shard * 2 ** shard_bits) <= 0.55:
+        shard_bits -= 1  # half-empty shards: half as many
+    shard_bits = max(shard_bits, 0)
+    wanted = float(np.round(np.log2(min_shards)))
+    grow = max(wanted - shard_bits, 0)
+    shard_bits, minishard_bits = max(shard_bits + grow, wanted), max(minishard_bits - grow, 0)
+    return {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0, "hash": "murmurhash3_x86_128",
+            "minishard_bits": int(minishard_bits), "shard_bits": int(shard_bits),
+            "minishard_index_encoding": minishard_index_encoding, "data_encoding": data_encoding}
 
 
 # -- binary -----------------------------------------------------------------------------------

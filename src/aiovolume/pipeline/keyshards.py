@@ -65,6 +65,19 @@ class ShardedObjects:
                 group.create_task(one(shard, entries))
         return found
 
+    async def exists_many(self, keys: Sequence[int]) -> dict[int, bool]:
+        """``{key: stored?}`` from the (cached) indexes alone, without reading object data."""
+        found = {int(k): False for k in keys}
+
+        async def one(shard: str, entries: list[tuple[int, int]]) -> None:
+            where = await self._ranges(shard, entries)
+            found.update({k: r is not None for k, r in where.items()})
+
+        async with asyncio.TaskGroup() as group:
+            for shard, entries in self._group(list(found)).items():
+                group.create_task(one(shard, entries))
+        return found
+
     async def _fetch(self, shard: str, entries: list[tuple[int, int]]) -> dict[int, bytes | None]:
         where = await self._ranges(shard, entries)
         wanted = [(k, r) for k, r in where.items() if r is not None]
