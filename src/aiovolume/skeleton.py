@@ -35,7 +35,7 @@ import numpy as np
 from .codecs.compression import compress as _compress, decompress as _decompress
 from .exceptions import (
     InfoError, OptionError, ReadOnlyException, SkeletonEncodeError, SkeletonMissingError, SkeletonTransformError,
-    SpatialIndexGapError, UnsupportedFeatureError,
+    SkeletonUnassignedEdgeError, SpatialIndexGapError, UnsupportedFeatureError,
 )
 from .format.sharding import ShardingSpec
 from .format.skeleton import (
@@ -43,11 +43,14 @@ from .format.skeleton import (
 )
 from .format.spatial_index import index_filenames, parse_index_file, precision_of, segids_in
 from .objects.skeleton import Skeleton
+from .pipeline.fanout import map_bounded
 from .pipeline.keyshards import ShardedObjects
 from .storage.base import PutItem
 
 _MIP = re.compile(r"skeletons_mip_(\d+)")
 _IDENTITY = np.asarray(IDENTITY_TRANSFORM, np.float64).reshape(3, 4)
+#: skeletons encoded per thread hop on upload; writing one batch overlaps encoding the next
+ENCODE_BATCH = 64
 
 
 class SkeletonMetadata:
@@ -288,8 +291,16 @@ class SkeletonSource:
         await self._point_layer()
         attrs = self.meta.info.get("vertex_attributes", [])
         inverse = info_transform(self.meta.info)
-        files = await asyncio.to_thread(_encode_all, skels, attrs, inverse)
-        await self._store(files)
+        if self.meta.is_sharded():  # a shard is merged once, with all its new skeletons
+            await self._store(await asyncio.to_thread(_encode_all, skels, attrs, inverse))
+            return
+        await asyncio.to_thread(_check_all, skels, attrs)  # refuse before writing anything
+
+        async def batch(part: Sequence[Skeleton]) -> None:
+            await self._store(await asyncio.to_thread(_encode_all, part, attrs, inverse))
+
+        # two batches in flight: one encodes while the other is written
+        await map_bounded(batch, [skels[i:i + ENCODE_BATCH] for i in range(0, len(skels), ENCODE_BATCH)], 2)
 
     put = upload
 
@@ -386,6 +397,28 @@ def _decode_all(present: Sequence[tuple[int, bytes]], attrs: list[dict[str, Any]
         skel.space = "physical"
         out.append(skel)
     return out
+
+
+def _check_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]]) -> None:
+    """What would make encoding fail, checked for every skeleton before any is written."""
+    specs = vertex_attributes({"vertex_attributes": attrs})
+    for skel in skels:
+        if skel.id is None:
+            raise SkeletonEncodeError("a skeleton to upload needs a segment id (Skeleton(..., segid=N))")
+        n = skel.vertices.shape[0]
+        if skel.vertices.ndim != 2 or skel.vertices.shape[1] != 3:
+            raise SkeletonEncodeError(f"skeleton {skel.id}: vertices must have shape (N, 3), got {skel.vertices.shape}")
+        if skel.edges.size and int(skel.edges.max()) >= n:
+            raise SkeletonUnassignedEdgeError(f"skeleton {skel.id}: an edge refers to vertex {int(skel.edges.max())} "
+                                              f"of {n}")
+        for a in specs:
+            values = getattr(skel, a.id, None)
+            if values is None:
+                raise SkeletonEncodeError(f"skeleton {skel.id} has no values for the layer's vertex attribute "
+                                          f"{a.id!r} (skeleton info: {[x.id for x in specs]})")
+            if np.size(values) != n * a.num_components:
+                raise SkeletonEncodeError(f"skeleton {skel.id}: attribute {a.id!r} has {np.size(values)} values "
+                                          f"for {n} vertices of {a.num_components} component(s)")
 
 
 def _encode_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]],

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from aiovolume import CloudVolume, Skeleton, Volume  # noqa: E402
 from aiovolume.exceptions import (  # noqa: E402
     EmptyFileException, ReadOnlyException, SkeletonDecodeError, SkeletonEncodeError, SkeletonMissingError,
+    SkeletonUnassignedEdgeError,
 )
 from volume_helpers import make_info  # noqa: E402
 
@@ -94,6 +95,16 @@ async def test_custom_attributes_define_the_new_info(url):
         assert got.rgb.tolist() == [[1, 2, 3], [4, 5, 6]] and got.radius.tolist() == [1, 2]
         with pytest.raises(SkeletonEncodeError, match="rgb"):
             await vol.skeleton.upload(Skeleton([[0, 0, 0]], segid=5, extra_attributes=[]))
+        # a bad skeleton anywhere in a batch: nothing of the batch is written, plain exceptions
+        good = [random_skeleton(s, n=3) for s in range(10, 200)]
+        for g in good:
+            g.extra_attributes = s.extra_attributes
+            g.rgb = np.zeros((3, 3), np.uint8)
+        bad = good[-1].clone()
+        bad.id, bad.edges = 999, np.array([[0, 7]], np.uint32)
+        with pytest.raises(SkeletonUnassignedEdgeError):
+            await vol.skeleton.upload(good + [bad])
+        assert await vol.skeleton.get([10, 999], allow_missing=True) == []
 
 
 async def test_transform_applied_on_read_and_inverted_on_upload(url):

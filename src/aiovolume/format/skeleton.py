@@ -220,11 +220,12 @@ def encode_skeleton(vertices: Any, edges: Any, values: Mapping[str, Any],
     if edge_arr.ndim != 2 or edge_arr.shape[1] != 2:
         raise SkeletonEncodeError(f"edges must have shape (M, 2), got {edge_arr.shape}")
     n = verts.shape[0]
-    if edge_arr.size and (edge_arr.min() < 0 or edge_arr.max() >= n):
+    if edge_arr.size and ((edge_arr.dtype.kind != "u" and edge_arr.min() < 0) or edge_arr.max() >= n):
         raise SkeletonUnassignedEdgeError(f"edges refer to vertex {int(edge_arr.max())} (or a negative index) but "
                                           f"the skeleton has {n} vertices")
-    parts = [np.array([n, edge_arr.shape[0]], dtype=_HEADER).tobytes(),
-             np.ascontiguousarray(verts, dtype="<f4").tobytes(), np.ascontiguousarray(edge_arr, dtype="<u4").tobytes()]
+    # one copy: join reads the arrays' buffers directly (tobytes first would copy twice)
+    parts = [np.array([n, edge_arr.shape[0]], dtype=_HEADER).data,
+             np.ascontiguousarray(verts, dtype="<f4").data, np.ascontiguousarray(edge_arr, dtype="<u4").data]
     for attr in attributes:
         if attr.id not in values or values[attr.id] is None:
             raise SkeletonEncodeError(f"vertex attribute {attr.id!r} has no values")
@@ -232,7 +233,7 @@ def encode_skeleton(vertices: Any, edges: Any, values: Mapping[str, Any],
         if arr.size != n * attr.num_components or (arr.ndim and arr.shape[0] != n):
             raise SkeletonEncodeError(f"vertex attribute {attr.id!r}: {arr.shape} values for {n} vertices of "
                                       f"{attr.num_components} component(s)")
-        parts.append(np.ascontiguousarray(arr, dtype=attr.dtype).tobytes())
+        parts.append(np.ascontiguousarray(arr, dtype=attr.dtype).data)
     return b"".join(parts)
 
 

@@ -24,6 +24,7 @@ from ..exceptions import ConcurrentModificationError, IntegrityError, Unsupporte
 from ..format.sharding import ShardingSpec, decode_shard_index, encode_shard
 from ..storage.base import Blob, Store
 from .sharded import MERGE_ATTEMPTS, _chunks, _parse_indexes, _table
+from .fanout import run_all
 from .shardindex import ShardIndexCache
 
 _INDEX = "index"
@@ -60,9 +61,7 @@ class ShardedObjects:
                 self.cache.drop(shard)
                 found.update(await self._fetch(shard, entries))
 
-        async with asyncio.TaskGroup() as group:
-            for shard, entries in self._group(list(found)).items():
-                group.create_task(one(shard, entries))
+        await run_all(one(shard, entries) for shard, entries in self._group(list(found)).items())
         return found
 
     async def exists_many(self, keys: Sequence[int]) -> dict[int, bool]:
@@ -73,9 +72,7 @@ class ShardedObjects:
             where = await self._ranges(shard, entries)
             found.update({k: r is not None for k, r in where.items()})
 
-        async with asyncio.TaskGroup() as group:
-            for shard, entries in self._group(list(found)).items():
-                group.create_task(one(shard, entries))
+        await run_all(one(shard, entries) for shard, entries in self._group(list(found)).items())
         return found
 
     async def _fetch(self, shard: str, entries: list[tuple[int, int]]) -> dict[int, bytes | None]:
@@ -127,9 +124,7 @@ class ShardedObjects:
             stored = await self._read(shard)
             keys.update(stored or {})
 
-        async with asyncio.TaskGroup() as group:
-            for shard in shards:
-                group.create_task(one(shard))
+        await run_all(one(shard) for shard in shards)
         return sorted(keys)
 
     async def _read(self, shard: str) -> dict[int, bytes] | None:
@@ -147,14 +142,11 @@ class ShardedObjects:
     async def put_many(self, items: Mapping[int, bytes]) -> None:
         """Store objects (raw bytes; ``data_encoding`` is applied here), merging into their shards."""
         encoded = await asyncio.to_thread(lambda: {int(k): self.spec.encode_data(v) for k, v in items.items()})
-        async with asyncio.TaskGroup() as group:
-            for shard, entries in self._group(list(encoded)).items():
-                group.create_task(self._rewrite(shard, {k: encoded[k] for k, _ in entries}, ()))
+        await run_all(self._rewrite(shard, {k: encoded[k] for k, _ in entries}, ())
+                      for shard, entries in self._group(list(encoded)).items())
 
     async def delete_many(self, keys: Sequence[int]) -> None:
-        async with asyncio.TaskGroup() as group:
-            for shard, entries in self._group(keys).items():
-                group.create_task(self._rewrite(shard, {}, [k for k, _ in entries]))
+        await run_all(self._rewrite(shard, {}, [k for k, _ in entries]) for shard, entries in self._group(keys).items())
 
     async def _rewrite(self, shard: str, new: dict[int, bytes], drop: Sequence[int]) -> None:
         async with self._locks.setdefault(shard, asyncio.Lock()):
