@@ -296,6 +296,7 @@ class SkeletonSource:
             return
         await asyncio.to_thread(_check_all, skels, attrs)  # refuse before writing anything
 
+        # (measured: the store's own threaded put_many beats encoding and writing in one hop)
         async def batch(part: Sequence[Skeleton]) -> None:
             await self._store(await asyncio.to_thread(_encode_all, part, attrs, inverse))
 
@@ -331,12 +332,17 @@ class SkeletonSource:
         if self.meta.is_sharded():
             await self._shards().put_many(files)
             return
-        method = None if self._vol.store.scheme in ("file", "mem") or self._vol.compress is False else "gzip"
+        method = self._transport_encoding()
         level = self._vol.compress_level
         payload = await asyncio.to_thread(lambda: {s: _compress(d, method, level) for s, d in files.items()})
         cache_control = _cache_control(self._vol.cdn_cache)
         await self._vol.store.put_many([PutItem(self.meta.join(str(s)), d, content_encoding=method,
                                                 cache_control=cache_control) for s, d in payload.items()])
+
+    def _transport_encoding(self) -> str | None:
+        """gzip where the store serves it decoded under the same name (s3, gs), never on
+        file:// or mem:// (``.gz`` names that Neuroglancer cannot find), none if compress=False."""
+        return None if self._vol.store.scheme in ("file", "mem") or self._vol.compress is False else "gzip"
 
     async def _create_info(self, first: Skeleton) -> None:
         """The skeleton info, with the first skeleton's attributes (8/16-bit integer ones stored
