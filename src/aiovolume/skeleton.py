@@ -34,21 +34,21 @@ import numpy as np
 
 from .codecs.compression import compress as _compress, decompress as _decompress
 from .exceptions import (
-    InfoError, OptionError, ReadOnlyException, SkeletonEncodeError, SkeletonMissingError, SkeletonTransformError,
-    SkeletonUnassignedEdgeError, SpatialIndexGapError, UnsupportedFeatureError,
+    InfoError, OptionError, ReadOnlyException, SkeletonMissingError, SpatialIndexGapError, UnsupportedFeatureError,
 )
 from .format.sharding import ShardingSpec
 from .format.skeleton import (
-    DEFAULT_VERTEX_ATTRIBUTES, IDENTITY_TRANSFORM, default_skeleton_info, hashed_sharding, encode_skeleton, info_transform, renderable_attributes, parse_skeleton_info, skeleton_info_to_json, vertex_attributes,
+    DEFAULT_VERTEX_ATTRIBUTES, default_skeleton_info, hashed_sharding, info_transform, parse_skeleton_info,
+    renderable_attributes, skeleton_info_to_json,
 )
 from .format.spatial_index import index_filenames, parse_index_file, precision_of, segids_in
+from .objects import skeleton_files
 from .objects.skeleton import Skeleton
 from .pipeline.fanout import map_bounded
 from .pipeline.keyshards import ShardedObjects
 from .storage.base import PutItem
 
 _MIP = re.compile(r"skeletons_mip_(\d+)")
-_IDENTITY = np.asarray(IDENTITY_TRANSFORM, np.float64).reshape(3, 4)
 #: skeletons encoded per thread hop on upload; writing one batch overlaps encoding the next
 ENCODE_BATCH = 64
 #: local read+decode hops in flight
@@ -190,7 +190,8 @@ class SkeletonSource:
         else:
             found = await self._fetch(ids)
             present = [(s, found[s]) for s in dict.fromkeys(ids) if found.get(s) is not None]
-            decoded = {k.id: k for k in await asyncio.to_thread(_decode_all, present, attrs, transform)}
+            skels = await asyncio.to_thread(skeleton_files.decode_all, present, attrs, transform)
+            decoded = {k.id: k for k in skels}
         missing = [s for s in ids if decoded.get(s) is None]
         if missing and not allow_missing:
             raise SkeletonMissingError(f"{self._vol.cloudpath}/{self.path}: no skeleton for segment(s) "
@@ -215,7 +216,7 @@ class SkeletonSource:
                     continue
                 # the blob is a view of a per-thread buffer: decoding copies out of it
                 data = _decompress(blob.data, blob.encoding)
-                decoded[segid] = _decode_all([(segid, data)], attrs, transform)[0]
+                decoded[segid] = skeleton_files.decode_all([(segid, data)], attrs, transform)[0]
 
         async def hop(part: list[int]) -> None:
             await asyncio.to_thread(read_batch, part)
@@ -322,13 +323,13 @@ class SkeletonSource:
         attrs = self.meta.info.get("vertex_attributes", [])
         inverse = info_transform(self.meta.info)
         if self.meta.is_sharded():  # a shard is merged once, with all its new skeletons
-            await self._store(await asyncio.to_thread(_encode_all, skels, attrs, inverse))
+            await self._store(await asyncio.to_thread(skeleton_files.encode_all, skels, attrs, inverse))
             return
-        await asyncio.to_thread(_check_all, skels, attrs)  # refuse before writing anything
+        await asyncio.to_thread(skeleton_files.check_all, skels, attrs)  # refuse before writing anything
 
         # (measured: the store's own threaded put_many beats encoding and writing in one hop)
         async def batch(part: Sequence[Skeleton]) -> None:
-            await self._store(await asyncio.to_thread(_encode_all, part, attrs, inverse))
+            await self._store(await asyncio.to_thread(skeleton_files.encode_all, part, attrs, inverse))
 
         # two batches in flight: one encodes while the other is written
         await map_bounded(batch, [skels[i:i + ENCODE_BATCH] for i in range(0, len(skels), ENCODE_BATCH)], 2)
@@ -345,7 +346,7 @@ class SkeletonSource:
             await self._create_info(skel)
         await self._point_layer()
         attrs = self.meta.info.get("vertex_attributes", [])
-        files = await asyncio.to_thread(_encode_all, [skel], attrs, None)
+        files = await asyncio.to_thread(skeleton_files.encode_all, [skel], attrs, None)
         await self._store(files)
 
     async def delete(self, segids: Any) -> None:
@@ -419,81 +420,6 @@ def _as_list(segids: Any) -> list[Any]:
     if isinstance(segids, np.ndarray):
         return segids.reshape(-1).tolist()
     return list(segids)
-
-
-def _decode_all(present: Sequence[tuple[int, bytes]], attrs: list[dict[str, Any]],
-                transform: np.ndarray) -> list[Skeleton]:
-    out = []
-    identity = _identity(transform)
-    for segid, data in present:
-        skel = Skeleton.from_precomputed(data, segid=segid, vertex_attributes=attrs)
-        skel.transform = transform
-        if not identity:
-            skel.apply_transform()
-        skel.space = "physical"
-        out.append(skel)
-    return out
-
-
-def _check_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]]) -> None:
-    """What would make encoding fail, checked for every skeleton before any is written."""
-    specs = vertex_attributes({"vertex_attributes": attrs})
-    for skel in skels:
-        if skel.id is None:
-            raise SkeletonEncodeError("a skeleton to upload needs a segment id (Skeleton(..., segid=N))")
-        n = skel.vertices.shape[0]
-        if skel.vertices.ndim != 2 or skel.vertices.shape[1] != 3:
-            raise SkeletonEncodeError(f"skeleton {skel.id}: vertices must have shape (N, 3), got {skel.vertices.shape}")
-        if skel.edges.size and int(skel.edges.max()) >= n:
-            raise SkeletonUnassignedEdgeError(f"skeleton {skel.id}: an edge refers to vertex {int(skel.edges.max())} "
-                                              f"of {n}")
-        for a in specs:
-            values = getattr(skel, a.id, None)
-            if values is None:
-                raise SkeletonEncodeError(f"skeleton {skel.id} has no values for the layer's vertex attribute "
-                                          f"{a.id!r} (skeleton info: {[x.id for x in specs]})")
-            if np.size(values) != n * a.num_components:
-                raise SkeletonEncodeError(f"skeleton {skel.id}: attribute {a.id!r} has {np.size(values)} values "
-                                          f"for {n} vertices of {a.num_components} component(s)")
-
-
-def _encode_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]],
-                transform: np.ndarray | None) -> dict[int, bytes]:
-    """``{segid: stored bytes}`` in the info's attribute layout; ``transform``: the info's
-    (stored -> nm), inverted here (None: vertices stored as given)."""
-    files: dict[int, bytes] = {}
-    specs = vertex_attributes({"vertex_attributes": attrs})
-    for skel in skels:
-        if skel.id is None:
-            raise SkeletonEncodeError("a skeleton to upload needs a segment id (Skeleton(..., segid=N))")
-        vertices = skel.vertices
-        if transform is not None:
-            if skel.space != "physical":
-                skel._check_space()
-                if not _identity(skel.transform):
-                    vertices = skel.transform_vertices(vertices, skel.transform)
-            if not _identity(transform):
-                vertices = _inverse(vertices, transform)
-        missing = [a.id for a in specs if getattr(skel, a.id, None) is None]
-        if missing:
-            raise SkeletonEncodeError(f"skeleton {skel.id} has no values for the layer's vertex attribute(s) "
-                                      f"{missing} (skeleton info: {[a.id for a in specs]})")
-        values = {a.id: getattr(skel, a.id) for a in specs}
-        files[int(skel.id)] = encode_skeleton(vertices, skel.edges, values, specs)
-    return files
-
-
-def _identity(transform: np.ndarray) -> bool:
-    return bool(np.array_equal(np.asarray(transform, np.float64).reshape(3, 4), _IDENTITY))
-
-
-def _inverse(vertices: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    t = np.asarray(transform, np.float64).reshape(3, 4)
-    try:
-        inverse = np.linalg.inv(t[:, :3])
-    except np.linalg.LinAlgError as exc:
-        raise SkeletonTransformError(f"the skeleton info transform {t.tolist()} is not invertible") from exc
-    return ((vertices.astype(np.float64) - t[:, 3]) @ inverse.T).astype(np.float32)
 
 
 def _cache_control(cdn_cache: Any) -> str | None:

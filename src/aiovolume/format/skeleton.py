@@ -135,7 +135,8 @@ def parse_skeleton_info(info: Any, where: str = "skeleton info") -> dict[str, An
     try:
         matrix = np.asarray(transform, dtype=np.float64).reshape(12)
     except (TypeError, ValueError) as exc:
-        raise InfoError(f"{where}: transform must be 12 numbers (a row-major 3x4 matrix), got {transform!r:.200}") from exc
+        raise InfoError(f"{where}: transform must be 12 numbers (a row-major 3x4 matrix), "
+                        f"got {transform!r:.200}") from exc
     if not np.all(np.isfinite(matrix)):
         raise InfoError(f"{where}: transform has non-finite values: {transform!r:.200}")
     out["transform"] = matrix.tolist()

@@ -117,7 +117,8 @@ class ShardedObjects:
 
     async def list_keys(self) -> list[int]:
         """Every key stored in every shard file of the directory (reads them whole)."""
-        shards = [k async for k in self.store.list(self.prefix) if k.endswith(".shard") and "/" not in k[len(self.prefix):]]
+        shards = [k async for k in self.store.list(self.prefix)
+                  if k.endswith(".shard") and "/" not in k[len(self.prefix):]]
         keys: set[int] = set()
 
         async def one(shard: str) -> None:
