@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cloudmesh import CloudMeshSource
+from .cloudskeleton import CloudSkeletonSource
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
@@ -195,6 +196,13 @@ class CloudVolume:
         """The layer's meshes, blocking (``vol.mesh.get(segids)``)."""
         return CloudMeshSource(self._vol.mesh)
 
+    @property
+    def skeleton(self) -> CloudSkeletonSource:
+        """Blocking ``vol.skeleton.get/upload/upload_raw/delete/meta`` (see aiovolume.skeleton)."""
+        if self.__dict__.get("_skeleton") is None:
+            self._skeleton = CloudSkeletonSource(self._vol.skeleton)
+        return self._skeleton
+
     # -- metadata: no I/O, straight through ----------------------------------------------
     def add_scale(self, factor: Sequence[int], encoding: str | None = None,
                   chunk_size: Sequence[int] | None = None, info: dict | None = None) -> dict[str, Any]:
@@ -243,7 +251,7 @@ _FORWARDED = (
     "overwrite_partial_chunks", "green_threads", "use_https", "max_redirects", "mesh_dir", "skel_dir",
     "agglomerate", "timestamp", "secrets", "spatial_index_db", "lru_encoding", "codec_threads",
     "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim", "config", "pid",
-    "cache", "skeleton", "provenance", "shared_memory_id",
+    "cache", "provenance", "shared_memory_id",
 )
 for _name in _FORWARDED:
     setattr(CloudVolume, _name, _Delegate(_name))

@@ -36,7 +36,9 @@ scripts keep working. This module imports nothing from the package.
     ├── BlockingCallInLoopError (RuntimeError)   a blocking facade call from aiovolume's own loop
     ├── MeshMissingError (ValueError), MeshDecodeError (ValueError)
     ├── SkeletonDecodeError (ValueError), SkeletonEncodeError (ValueError),
-    │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError
+    │   SkeletonUnassignedEdgeError, SkeletonTransformError, SkeletonAttributeMixingError,
+    │   SkeletonSmoothingError (ValueError), SkeletonMissingError (SkeletonDecodeError, EmptyFileException)
+    ├── SpatialIndexGapError               a .spatial file a spatial-index query needs is missing
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
@@ -230,6 +232,19 @@ class SkeletonTransformError(AiovolumeError):
 
 class SkeletonAttributeMixingError(AiovolumeError):
     """Skeletons with different vertex attributes cannot be merged."""
+
+
+class SkeletonMissingError(SkeletonDecodeError, EmptyFileException):
+    """A requested skeleton is not stored (CloudVolume raises SkeletonDecodeError for unsharded
+    layers and EmptyFileException for sharded ones: this is both)."""
+
+
+class SpatialIndexGapError(AiovolumeError):
+    """A spatial index file that the query needs is missing (CloudVolume's name)."""
+
+
+class SkeletonSmoothingError(AiovolumeError, ValueError):
+    """Smoothing would move a skeleton vertex outside its radius (osteoid raises ValueError)."""
 
 
 # -- storage ---------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from .exceptions import UnsupportedFeatureError
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
     "cache": ("the local disk cache (vol.cache)", "issue 14"),
-    "skeleton": ("skeletons (vol.skeleton)", "issue 16"),
     "provenance": ("provenance files (vol.provenance)", "issue 14"),
     "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
     "commit_provenance": ("provenance files (commit_provenance)", "issue 14"),
@@ -39,10 +38,6 @@ class Placeholders:
     @property
     def cache(self) -> Any:
         unsupported("cache")
-
-    @property
-    def skeleton(self) -> Any:
-        unsupported("skeleton")
 
     @property
     def provenance(self) -> Any:

@@ -43,6 +43,7 @@ from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .placeholders import Placeholders
+from .skeleton import SkeletonSource
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 from .volume_extras import VolumeExtras
@@ -257,6 +258,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         self._store = None
         self._sources, self._formats = {}, {}
         self._shard_indexes = None
+        self._mesh = self._skeleton = None  # their sources hold loop-bound state: rebuilt on use
         self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 
     # -- paths ---------------------------------------------------------------------------
@@ -352,6 +354,13 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         if getattr(self, "_mesh", None) is None:
             self._mesh = MeshSource(self)
         return self._mesh
+
+    @property
+    def skeleton(self) -> SkeletonSource:
+        """The layer's skeletons: ``await vol.skeleton.get(segids)``, ``upload``, ``delete``, ``meta``."""
+        if getattr(self, "_skeleton", None) is None:
+            self._skeleton = SkeletonSource(self)
+        return self._skeleton
 
     # -- info --------------------------------------------------------------------------
     async def refresh_info(self) -> dict[str, Any]:
@@ -738,7 +747,7 @@ def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: s
 
 
 # Per-process state of a Volume, rebuilt lazily after unpickling or in a forked child.
-_PROCESS_LOCAL = frozenset({"_store", "_sources", "_formats", "lru", "_reopen", "_shard_indexes"})
+_PROCESS_LOCAL = frozenset({"_store", "_sources", "_formats", "lru", "_reopen", "_shard_indexes", "_mesh", "_skeleton"})
 # Volumes that have opened a store in this process, so a forked child can drop them.
 _OPEN: "weakref.WeakSet[Volume]" = weakref.WeakSet()
 
