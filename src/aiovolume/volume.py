@@ -36,15 +36,26 @@ from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
-from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
+from .pipeline.read import (
+    ReadJob, finish_read, finish_read_into, read_here, read_in_loop, start_read, start_read_into,
+)
 from .pipeline.shardindex import ShardIndexCache
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .placeholders import Placeholders
+from .sharedmem import SharedMemoryMixin, array_over, check_out
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 from .volume_extras import VolumeExtras
+
+def engine_options(options: Options, parallel: int) -> Options:
+    """The options a volume's reads and writes run with: ``parallel=N`` (N != 1) decodes in N worker
+    processes, unless ``options`` set ``decode_workers`` itself. ``parallel=1`` changes nothing."""
+    if parallel == 1 or options.decode_workers is not None:
+        return options
+    return options.with_(decode_workers=parallel)
+
 
 def _bounds_of(scale: Any) -> Bbox:
     """``scale.bounds``, built once per offset and size: only read here, never handed out."""
@@ -56,7 +67,7 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-class Volume(LayerMetadata, VolumeExtras, Placeholders):
+class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
     """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
     Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
@@ -151,8 +162,6 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         self.secrets = secrets
         self.spatial_index_db = spatial_index_db
         self.lru_encoding = lru_encoding
-        if options is not None and not isinstance(options, Options):
-            raise OptionError(f"options={options!r} must be an aiovolume.Options (e.g. Options(decode_workers=0))")
         self.options = options or DEFAULT_OPTIONS
         self._given_info = info
         # decoded chunks kept between reads (CloudVolume's lru_bytes); 0 = none, as there
@@ -297,12 +306,27 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
 
     @property
     def parallel(self) -> int:
-        """CloudVolume's process count, stored only (see the class docstring); True = one per core."""
+        """CloudVolume's process count (see the class docstring); True = one per core."""
         return self._parallel
 
     @parallel.setter
     def parallel(self, value: int | bool) -> None:
         self._parallel = cvargs.num_threads(value, "parallel")
+        if "_options" in self.__dict__:
+            self._engine = engine_options(self._options, self._parallel)
+
+    @property
+    def options(self) -> Options:
+        """aiovolume's engine tuning (:class:`aiovolume.Options`)."""
+        return self._options
+
+    @options.setter
+    def options(self, value: Options) -> None:
+        if not isinstance(value, Options):
+            raise OptionError(f"options={value!r} must be an aiovolume.Options (e.g. Options(decode_workers=0))")
+        self._options = value
+        # what reads and writes run with: the options and ``parallel`` together, made once here
+        self._engine = engine_options(value, self.__dict__.get("_parallel", 1))
 
     @property
     def codec_threads(self) -> int:
@@ -411,6 +435,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         segids: Sequence[Any] | None = None, preserve_zeros: bool = False, agglomerate: bool | None = None,
         timestamp: int | None = None, stop_layer: int | None = None, renumber: bool = False,
         coord_resolution: Sequence[float] | None = None, label: Any = None, crackle: bool = False,
+        *, out: Any = None,
     ) -> "VolumeCutout | tuple[VolumeCutout, dict]":
         """Read a region (Bbox, slices or ``np.s_[...]``) as an ``(x, y, z, c)`` VolumeCutout.
 
@@ -420,8 +445,20 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         ``coord_resolution`` reads ``bbox`` as voxels of that resolution. ``parallel``,
         ``agglomerate``, ``timestamp`` and ``stop_layer`` are accepted and ignored; ``crackle=True``
         is refused (UnsupportedFeatureError).
+
+        ``out`` (aiovolume's own): read into this array instead of a new one, or into a
+        ``multiprocessing.shared_memory.SharedMemory`` (from its first byte; worker processes then
+        decode straight into it). It must hold the whole region at every channel: ``(x, y, z, c)``,
+        the layer's dtype (Fortran order for a SharedMemory); a strided or channel-subset request
+        returns a view of it.
         """
-        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
+        if segids is not None or renumber or coord_resolution is not None or label is not None or crackle \
+                or out is not None:
+            if out is not None:
+                if segids is not None or renumber or coord_resolution is not None or label is not None or crackle:
+                    raise UnsupportedFeatureError("download(out=...) reads the plain image: it cannot be combined "
+                                                  "with segids, renumber, coord_resolution, label or crackle")
+                return await self._download_out(bbox, mip, out)
             if crackle:
                 raise UnsupportedFeatureError("download(crackle=True) is not supported by aiovolume; "
                                               "read the image and encode it with crackle.compress()")
@@ -455,10 +492,36 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         region = self._bounded_region(req.bbox, mip_i)
         job = start_read(
             source, self._format(mip_i), region, fill_missing=self.fill_missing,
-            background=self.background_color, options=self.options, cache=self.lru,
+            background=self.background_color, options=self._engine, cache=self.lru,
             on_progress=self._progress(region, self._info.scales[mip_i]),
         )
         return PendingDownload(job, req, region, mip_i)
+
+    async def _download_out(self, bbox: Any, mip: int | Sequence[float] | None, out: Any) -> VolumeCutout:
+        mip_i = self._data_mip(mip)
+        req = self._request(bbox, mip_i)
+        region = self._bounded_region(req.bbox, mip_i)
+        shape = (*(int(s) for s in region.size3()), self._info.num_channels)
+        dtype = np.dtype(self._info.data_type)
+        name = getattr(out, "name", None) if not isinstance(out, np.ndarray) else None
+        if name is not None and hasattr(out, "buf"):  # a multiprocessing SharedMemory
+            arr = array_over(out.buf, shape, dtype, f"shared memory {name!r}")
+        else:
+            check_out(out, shape, dtype)
+            arr, name = out, None
+        job = await self._download_into(req, region, mip_i, arr, name)
+        return self._cutout(arr, PendingDownload(job, req, region, mip_i))
+
+    async def _download_into(self, req: SliceRequest, region: Bbox, mip_i: int, out: np.ndarray,
+                             name: str | None) -> ReadJob:
+        """Read ``region`` into ``out`` (its whole shape, every channel); ``name``: out's shared-memory segment."""
+        job = start_read_into(
+            self._source(mip_i), self._format(mip_i), region, out, name, fill_missing=self.fill_missing,
+            background=self.background_color, options=self._engine, cache=self.lru,
+            on_progress=self._progress(region, self._info.scales[mip_i]),
+        )
+        await finish_read_into(job, out)
+        return job
 
     def _cutout(self, img: np.ndarray, pending: "PendingDownload") -> VolumeCutout:
         sx, sy, sz = pending.req.steps
@@ -487,11 +550,18 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         return {t.key: found for t, found in zip(tasks, await source.exists_many(tasks))}
 
     # -- writes ------------------------------------------------------------------------
-    async def upload(self, bbox: Any, data: Any, mip: int | Sequence[float] | None = None) -> None:
-        """Write ``data`` (3-D, 4-D or a scalar) into a region. Region first, then data."""
+    async def upload(self, bbox: Any, data: Any = None, mip: int | Sequence[float] | None = None, *,
+                     source: Any = None) -> None:
+        """Write ``data`` (3-D, 4-D or a scalar) into a region. Region first, then data.
+
+        ``source`` instead of ``data``: a ``multiprocessing.shared_memory.SharedMemory`` holding the
+        region's ``(x, y, z, c)`` array from its first byte, Fortran order, the layer's dtype.
+        """
         self._check_writable()
         mip_i = self._write_mip(mip)
         req = self._request(bbox, mip_i)
+        if source is not None or data is None:
+            data = self._shared_source(req, source, data)
         if req.steps != (1, 1, 1):
             raise DimensionError(f"strided writes are not supported (steps {req.steps})")
         if (req.channels.start, req.channels.stop, req.channels.step) != (0, self._info.num_channels, 1):
@@ -530,11 +600,22 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
                 compress=source.chunk_compression(resolve_compress(self.compress, fmt.encoding)),
                 compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
-                cache_control=_cache_control(self.cdn_cache), options=self.options,
+                cache_control=_cache_control(self.cdn_cache), options=self._engine,
                 on_progress=self._progress(region, scale),
             )
         finally:
             self._forget(mip_i, region)
+
+    def _shared_source(self, req: SliceRequest, source: Any, data: Any) -> np.ndarray:
+        if source is None:
+            raise OptionError("upload() needs data (an array or a scalar), or source=SharedMemory")
+        if data is not None:
+            raise OptionError("upload(): pass data or source=, not both")
+        if not hasattr(source, "buf"):
+            raise OptionError(f"source= must be a multiprocessing SharedMemory, not {type(source).__name__}")
+        shape = (*(int(s) for s in req.bbox.size3()), self._info.num_channels)
+        return array_over(source.buf, shape, np.dtype(self._info.data_type),
+                          f"shared memory {getattr(source, 'name', '?')!r}")
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""
