@@ -65,13 +65,6 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise OptionError("out= is read-only")
 
 
-def _close(mm: Any) -> None:
-    try:
-        mm.close()
-    except BufferError:  # a view of it is still alive; the mapping goes with it
-        pass
-
-
 class SharedMemoryMixin:
     """``download_to_shared_memory``, ``upload_from_shared_memory``, ``unlink_shared_memory``,
     ``shared_memory_id`` and ``generate_shared_memory_location`` for :class:`aiovolume.Volume`."""
@@ -118,12 +111,10 @@ class SharedMemoryMixin:
         dtype = np.dtype(vol._info.data_type)
         check_room(location, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
         existed = segment_size(location) is not None
-        mm, arr = open_segment(location, shape, dtype, order="F")
+        _, arr = open_segment(location, shape, dtype, order="F")  # the array holds the mapping
         try:
             await vol._download_into(req, region, mip_i, arr, segment_name(location))
         except BaseException:
-            del arr
-            _close(mm)
             if not existed:
                 unlink_segment(location)
             raise
@@ -157,9 +148,6 @@ class SharedMemoryMixin:
             return
         shape = (*(int(s) for s in box.size3()), int(vol._info.num_channels))
         mm, arr = open_segment(location, shape, np.dtype(vol._info.data_type), order=order, readonly=True)
-        try:
-            lo, hi = cut.minpt - box.minpt, cut.maxpt - box.minpt
-            await vol.upload(cut, arr[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :], mip=mip_i)
-        finally:
-            del arr
-            _close(mm)
+        del mm  # never closed by hand: numpy holds no buffer export, so views would outlive it (SIGSEGV)
+        lo, hi = cut.minpt - box.minpt, cut.maxpt - box.minpt
+        await vol.upload(cut, arr[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :], mip=mip_i)
