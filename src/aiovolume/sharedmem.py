@@ -15,13 +15,14 @@ lifetime: nothing here unlinks a location it filled (``vol.unlink_shared_memory(
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .exceptions import (
     AlignmentError, DtypeError, OptionError, ResourceLimitError, ShapeMismatchError,
 )
+from .pipeline.read import ReadJob, finish_read_into, start_read_into
 from .geometry import Bbox
 from .pipeline.shm import open_segment, segment_name, segment_path, segment_size, shm_free_bytes, unlink_segment
 
@@ -65,6 +66,13 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise OptionError("out= is read-only")
 
 
+class _Pending(NamedTuple):  # what Volume._cutout reads of a PendingDownload
+    job: Any
+    req: Any
+    region: Bbox
+    mip: int
+
+
 class SharedMemoryMixin:
     """``download_to_shared_memory``, ``upload_from_shared_memory``, ``unlink_shared_memory``,
     ``shared_memory_id`` and ``generate_shared_memory_location`` for :class:`aiovolume.Volume`."""
@@ -90,6 +98,47 @@ class SharedMemoryMixin:
     def unlink_shared_memory(self) -> bool:
         """Unlink ``shared_memory_id``; False when it did not exist (arrays already mapped stay valid)."""
         return unlink_segment(self.shared_memory_id)
+
+    async def _download_out(self, bbox: Any, mip: Any, out: Any) -> Any:
+        """``Volume.download(bbox, mip, out=out)``: a VolumeCutout over ``out``."""
+        vol: Any = self
+        mip_i = vol._data_mip(mip)
+        req = vol._request(bbox, mip_i)
+        region = vol._bounded_region(req.bbox, mip_i)
+        shape = (*(int(s) for s in region.size3()), int(vol._info.num_channels))
+        dtype = np.dtype(vol._info.data_type)
+        name = None if isinstance(out, np.ndarray) else getattr(out, "name", None)
+        if name is not None and hasattr(out, "buf"):  # a multiprocessing SharedMemory
+            arr = array_over(out.buf, shape, dtype, f"shared memory {name!r}")
+        else:
+            check_out(out, shape, dtype)
+            arr, name = out, None
+        job = await self._download_into(req, region, mip_i, arr, name)
+        return vol._cutout(arr, _Pending(job, req, region, mip_i))
+
+    async def _download_into(self, req: Any, region: Bbox, mip_i: int, out: np.ndarray, name: str | None) -> ReadJob:
+        """Read ``region`` into ``out`` (its whole shape, every channel); ``name``: out's shared-memory segment."""
+        vol: Any = self
+        job = start_read_into(
+            vol._source(mip_i), vol._format(mip_i), region, out, name, fill_missing=vol.fill_missing,
+            background=vol.background_color, options=vol._engine, cache=vol.lru,
+            on_progress=vol._progress(region, vol._info.scales[mip_i]),
+        )
+        await finish_read_into(job, out)
+        return job
+
+    def _shared_source(self, req: Any, source: Any, data: Any) -> np.ndarray:
+        """The array ``Volume.upload(bbox, source=shm)`` writes."""
+        vol: Any = self
+        if source is None:
+            raise OptionError("upload() needs data (an array or a scalar), or source=SharedMemory")
+        if data is not None:
+            raise OptionError("upload(): pass data or source=, not both")
+        if not hasattr(source, "buf"):
+            raise OptionError(f"source= must be a multiprocessing SharedMemory, not {type(source).__name__}")
+        shape = (*(int(s) for s in req.bbox.size3()), int(vol._info.num_channels))
+        return array_over(source.buf, shape, np.dtype(vol._info.data_type),
+                          f"shared memory {getattr(source, 'name', '?')!r}")
 
     async def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> np.ndarray:
         """Read ``slices`` into shared memory ``location`` (default ``shared_memory_id``) and

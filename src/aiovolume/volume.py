@@ -18,6 +18,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from . import cvargs
+from .cvargs import engine_options
 from .casting import cast_exactly
 from .cutout import VolumeCutout
 from .exceptions import (
@@ -36,38 +37,16 @@ from .options import DEFAULT_OPTIONS, Options
 from .pipeline.chunkcache import ChunkCache
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
-from .pipeline.read import (
-    ReadJob, finish_read, finish_read_into, read_here, read_in_loop, start_read, start_read_into,
-)
+from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
 from .pipeline.shardindex import ShardIndexCache
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .placeholders import Placeholders
-from .sharedmem import SharedMemoryMixin, array_over, check_out
+from .sharedmem import SharedMemoryMixin
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 from .volume_extras import VolumeExtras
-
-# Encodings measured faster in 2 worker processes than in threads on 2 cores (512x512x64 reads and
-# writes, /tmp A/B in the issue 14 note): png only. raw/gzip, jpeg and compressed_segmentation
-# release the GIL and lose 15-70 % to the process hop; the crash-prone codecs are in processes anyway.
-PARALLEL_PROCESS_CODECS = frozenset({"png"})
-
-
-def engine_options(options: Options, parallel: int) -> Options:
-    """The options a volume's reads and writes run with. ``parallel=1`` changes nothing; ``parallel=N``
-    decodes crash-prone codecs and :data:`PARALLEL_PROCESS_CODECS` in N worker processes into shared
-    memory (unless ``options`` chose ``decode_workers`` or ``process_codecs`` itself)."""
-    if parallel == 1:
-        return options
-    changes: dict[str, Any] = {}
-    if options.decode_workers is None:
-        changes["decode_workers"] = parallel
-    if not options.process_codecs:
-        changes["process_codecs"] = PARALLEL_PROCESS_CODECS
-    return options.with_(**changes) if changes else options
-
 
 def _bounds_of(scale: Any) -> Bbox:
     """``scale.bounds``, built once per offset and size: only read here, never handed out."""
@@ -516,32 +495,6 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         )
         return PendingDownload(job, req, region, mip_i)
 
-    async def _download_out(self, bbox: Any, mip: int | Sequence[float] | None, out: Any) -> VolumeCutout:
-        mip_i = self._data_mip(mip)
-        req = self._request(bbox, mip_i)
-        region = self._bounded_region(req.bbox, mip_i)
-        shape = (*(int(s) for s in region.size3()), self._info.num_channels)
-        dtype = np.dtype(self._info.data_type)
-        name = getattr(out, "name", None) if not isinstance(out, np.ndarray) else None
-        if name is not None and hasattr(out, "buf"):  # a multiprocessing SharedMemory
-            arr = array_over(out.buf, shape, dtype, f"shared memory {name!r}")
-        else:
-            check_out(out, shape, dtype)
-            arr, name = out, None
-        job = await self._download_into(req, region, mip_i, arr, name)
-        return self._cutout(arr, PendingDownload(job, req, region, mip_i))
-
-    async def _download_into(self, req: SliceRequest, region: Bbox, mip_i: int, out: np.ndarray,
-                             name: str | None) -> ReadJob:
-        """Read ``region`` into ``out`` (its whole shape, every channel); ``name``: out's shared-memory segment."""
-        job = start_read_into(
-            self._source(mip_i), self._format(mip_i), region, out, name, fill_missing=self.fill_missing,
-            background=self.background_color, options=self._engine, cache=self.lru,
-            on_progress=self._progress(region, self._info.scales[mip_i]),
-        )
-        await finish_read_into(job, out)
-        return job
-
     def _cutout(self, img: np.ndarray, pending: "PendingDownload") -> VolumeCutout:
         sx, sy, sz = pending.req.steps
         img = img[::sx, ::sy, ::sz, pending.req.channels]
@@ -624,17 +577,6 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
             )
         finally:
             self._forget(mip_i, region)
-
-    def _shared_source(self, req: SliceRequest, source: Any, data: Any) -> np.ndarray:
-        if source is None:
-            raise OptionError("upload() needs data (an array or a scalar), or source=SharedMemory")
-        if data is not None:
-            raise OptionError("upload(): pass data or source=, not both")
-        if not hasattr(source, "buf"):
-            raise OptionError(f"source= must be a multiprocessing SharedMemory, not {type(source).__name__}")
-        shape = (*(int(s) for s in req.bbox.size3()), self._info.num_channels)
-        return array_over(source.buf, shape, np.dtype(self._info.data_type),
-                          f"shared memory {getattr(source, 'name', '?')!r}")
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
         """Delete the chunks of a chunk-aligned region (never part of a chunk)."""

@@ -11,7 +11,7 @@ from shm_helpers import make_layer
 
 from aiovolume import CloudVolume, Options
 from aiovolume.pipeline.schedule import choose_mode
-from aiovolume.volume import PARALLEL_PROCESS_CODECS
+from aiovolume.cvargs import PARALLEL_PROCESS_CODECS
 
 LAYERS = {  # name: (encoding, dtype, layer_type, compress)
     "raw": ("raw", "uint16", "image", None),
