@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from aiovolume import CloudVolume
 from aiovolume.format.info import create_new_info
@@ -48,3 +49,18 @@ def run_child(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def _locations() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("precomputed-shm-")}
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_locations():
+    """Import into a test module: every CloudVolume-style location a test makes is gone after it."""
+    before = _locations()
+    yield
+    left = _locations() - before
+    for name in left:  # remove them, so one failure does not fail every later test
+        os.unlink("/dev/shm/" + name)
+    assert not left, f"left in /dev/shm: {sorted(left)}"

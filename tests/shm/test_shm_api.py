@@ -10,13 +10,14 @@ from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-from shm_helpers import in_dev_shm, make_layer, pattern, run_child
+from shm_helpers import in_dev_shm, make_layer, no_leftover_locations, pattern, run_child  # noqa: F401
 
 from aiovolume import Bbox, CloudVolume, Volume
 from aiovolume.exceptions import (
     AlignmentError, DtypeError, ResourceLimitError, ShapeMismatchError, SharedMemoryReadError,
 )
 from aiovolume.format.info import create_new_info
+from aiovolume.sharedmem import unlink
 
 
 @pytest.fixture
@@ -69,8 +70,6 @@ print(int(a.astype(np.int64).sum()), int(a[5, 6, 7, 1]), int(a[99, 0, 39, 0]))
 """)
     finally:
         assert vol.unlink_shared_memory() is False  # the default location was not used
-        assert CloudVolume.unlink_shared_memory.__doc__ is None or True
-        from aiovolume.sharedmem import unlink
         assert unlink(loc) is True
     assert out.split() == [str(int(data.astype(np.int64).sum())), str(int(data[5, 6, 7, 1])), str(int(data[99, 0, 39, 0]))]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from shm_helpers import SIZE, in_dev_shm, make_layer, pattern, run_child
+from shm_helpers import SIZE, in_dev_shm, make_layer, no_leftover_locations, pattern, run_child  # noqa: F401
 
 from aiovolume import Bbox
 

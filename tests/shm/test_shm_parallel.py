@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from shm_helpers import make_layer
+from shm_helpers import make_layer, no_leftover_locations  # noqa: F401
 
 from aiovolume import CloudVolume, Options
 from aiovolume.pipeline.schedule import choose_mode
