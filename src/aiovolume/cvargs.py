@@ -112,8 +112,10 @@ class VolumeConfig:
 
 
 # Encodings measured faster in 2 worker processes than in threads on 2 cores (512x512x64 reads and
-# writes, /tmp A/B in the issue 14 note): png only. raw/gzip, jpeg and compressed_segmentation
-# release the GIL and lose 15-70 % to the process hop; the crash-prone codecs are in processes anyway.
+# writes, interleaved A/B; numbers in the Volume docstring): png only. raw/gzip, jpeg and
+# compressed_segmentation release the GIL and lose 10-95 % to the process hop (the parent copies a
+# write's array into shared memory, workers send encoded bytes back); the crash-prone codecs run in
+# processes anyway.
 PARALLEL_PROCESS_CODECS = frozenset({"png"})
 
 

@@ -59,7 +59,7 @@ class Options:
         "process", "thread" or "inline" (in the event loop; for measurements only).
     process_codecs: encodings that "auto" also runs in worker processes, besides the crash-prone
         ones. Empty by default; a volume with ``parallel=N`` (N > 1) adds those measured faster
-        there with 2 workers on 2 cores (png: reads 0.8x, writes 0.8x the time of threads).
+        there with 2 workers on 2 cores (png; see ``aiovolume.Volume``).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
     whole_shard_slack: on remote stores (http, s3, gs), a read of part of a shard whose indexes are

@@ -73,11 +73,14 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
       ``Options.decode_workers`` processes (default: one per core). CloudVolume's ``parallel=1``
       is therefore *not* mapped onto ``decode_workers`` (that would turn the process pool off).
       ``parallel=N`` (N > 1) decodes and encodes the crash-prone codecs in N worker processes
-      writing into shared memory, and png too: measured at N=2 on 2 cores (512x512x64, 64^3
-      chunks), png ran 0.8x the time of threads for reads and writes, while raw/gzip (+15-20 %),
-      jpeg (+30 %) and compressed_segmentation (+230 %) were slower in processes, so they stay in
-      threads. Reads and writes are exact at any ``parallel`` (CloudVolume's ``parallel=2``
-      misplaces voxels here). An explicit ``options=Options(decode_workers=...)`` wins over it.
+      writing into shared memory, and png too. Measured at N=2 on 2 cores (512x512x64, 64^3
+      chunks, threads against 2 processes, interleaved): png reads took 0.71-0.96x the time in
+      processes and writes 0.93-1.03x, while raw/gzip (reads 1.1-1.2x, writes 1.5-1.9x), jpeg
+      (1.2x, 1.8x) and compressed_segmentation (1.2x, 1.75x) were slower in processes, so they
+      stay in threads; on 2 cores ``parallel=2`` reads and writes raw, gzip, compressed_segmentation
+      and fpzip layers at the speed of ``parallel=1`` (same engine). Reads and writes are exact at
+      any ``parallel`` (CloudVolume's ``parallel=2`` misplaces voxels here). An explicit
+      ``options=Options(decode_workers=..., process_codecs=...)`` wins over it.
       ``download(parallel=...)`` per call is accepted and ignored: the volume's applies.
     * ``codec_threads`` is kept as ``vol.codec_threads``; our codecs decode one chunk per thread and
       many chunks at once, so there is no per-chunk thread count to set.
