@@ -78,3 +78,26 @@ def test_parallel_download_to_shared_memory_decodes_straight_into_the_segment(tm
         np.testing.assert_array_equal(arr, data[17:74, 2:66, 2:37])
     finally:
         assert vol.unlink_shared_memory()
+
+
+async def test_parallel_download_out_in_worker_processes(tmp_path):
+    from multiprocessing import shared_memory
+
+    from aiovolume import Volume
+
+    vol, data = make_layer(tmp_path / "l", encoding="fpzip", dtype="float32", channels=2)
+    async with Volume(vol.cloudpath, parallel=2) as av:
+        assert choose_mode(av._engine, av._format(0), data.nbytes) == "process"
+        out = np.full(data.shape, -1, np.float32, order="F")  # an ndarray: a private segment, then one copy
+        await av.download(np.s_[:, :, :], out=out)
+        np.testing.assert_array_equal(out, data)
+        shm = shared_memory.SharedMemory(create=True, size=data.nbytes)  # workers decode straight into it
+        try:
+            await av.download(np.s_[:, :, :], out=shm)
+            np.testing.assert_array_equal(np.ndarray(data.shape, np.float32, buffer=shm.buf, order="F"), data)
+            np.ndarray(data.shape, np.float32, buffer=shm.buf, order="F")[...] = data[::-1]
+            await av.upload(np.s_[:, :, :], source=shm)  # and encode from it
+        finally:
+            shm.close()
+            shm.unlink()
+        np.testing.assert_array_equal(await av.download(np.s_[:, :, :]), data[::-1])
