@@ -260,3 +260,23 @@ async def test_async_upload_source_shared_memory(layer):
     finally:
         shm.close()
         shm.unlink()
+
+
+def test_sharded_layers_go_to_shared_memory_too(tmp_path):
+    # CloudVolume 12.15 returns an ordinary array for sharded layers and writes nothing to /dev/shm
+    info = create_new_info(1, "segmentation", "uint32", "compressed_segmentation", [4, 4, 40], [0, 0, 0],
+                           [100, 70, 40], chunk_size=[16, 16, 16])
+    info["scales"][0]["sharding"] = {
+        "@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 1, "hash": "identity", "minishard_bits": 2,
+        "shard_bits": 5, "minishard_index_encoding": "gzip", "data_encoding": "gzip"}
+    vol = CloudVolume("file://" + str(tmp_path / "sharded"), info=info, progress=False, parallel=2)
+    vol.commit_info()
+    data = pattern((100, 70, 40, 1), "uint32", seed=2)
+    vol[:, :, :] = data
+    try:
+        arr = vol.download_to_shared_memory(np.s_[5:95, 3:61, 1:39])
+        np.testing.assert_array_equal(arr, data[5:95, 3:61, 1:39])
+        with open("/dev/shm/" + vol.shared_memory_id, "rb") as f:
+            assert f.read() == data[5:95, 3:61, 1:39].tobytes(order="F")
+    finally:
+        assert vol.unlink_shared_memory()
