@@ -50,19 +50,21 @@ class Client:
 class AioFacade(Client):
     """``aiovolume.CloudVolume(url)`` (blocking facade), ``vol[x0:x1, ...]``."""
 
-    def __init__(self, name: str = "aiovolume", **options: Any) -> None:
+    def __init__(self, name: str = "aiovolume", parallel: int = 1, **options: Any) -> None:
         import aiovolume
 
         self.name = name
         self._mod = aiovolume
+        self._parallel = parallel
         self._options = aiovolume.Options(**options) if options else None
-        self.description = "aiovolume.CloudVolume(url)" + (f", Options({options})" if options else ", default options")
+        self.description = ("aiovolume.CloudVolume(url" + (f", parallel={parallel})" if parallel != 1 else ")")
+                            + (f", Options({options})" if options else ", default options"))
 
     def open(self, url: str, write: bool = False, compress: bool | None = None, cache_bytes: int = 0) -> Any:
         kw: dict[str, Any] = {"options": self._options} if self._options else {}
         if write:
             kw["compress"] = compress
-        return self._mod.CloudVolume(url, lru_bytes=cache_bytes, **kw)
+        return self._mod.CloudVolume(url, lru_bytes=cache_bytes, parallel=self._parallel, **kw)
 
     def read(self, h: Any, box: Any) -> Any:
         return h[_slices(box)]
@@ -212,5 +214,6 @@ FACTORIES: dict[str, Any] = {
     "aiovolume-process": lambda: AioFacade("aiovolume-process", codec_executor="process"),
     "aiovolume-thread": lambda: AioFacade("aiovolume-thread", codec_executor="thread"),
     "aiovolume-inline": lambda: AioFacade("aiovolume-inline", codec_executor="inline"),
+    "aiovolume-parallel2": lambda: AioFacade("aiovolume-parallel2", parallel=2),
 }
 AIOVOLUME_CLIENTS = tuple(n for n in FACTORIES if n.startswith("aiovolume"))

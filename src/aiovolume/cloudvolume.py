@@ -173,8 +173,11 @@ class CloudVolume:
     def upload_from_shared_memory(self, location: str, bbox: Any, order: str = "F", cutout_bbox: Any = None) -> None:
         return run(self._vol.upload_from_shared_memory(location, bbox, order, cutout_bbox))
 
-    def unlink_shared_memory(self) -> None:
+    def unlink_shared_memory(self) -> bool:
         return self._vol.unlink_shared_memory()
+
+    def generate_shared_memory_location(self) -> str:
+        return self._vol.generate_shared_memory_location()
 
     def viewer(self, port: int = 1337) -> None:
         return self._vol.viewer(port)

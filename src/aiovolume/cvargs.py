@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .exceptions import OptionError, UnsupportedFeatureError
+from .options import Options
 
 _log = logging.getLogger("aiovolume")
 _said_green_threads = False
@@ -108,3 +109,25 @@ class VolumeConfig:
 
     def __repr__(self) -> str:
         return "VolumeConfig(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self._NAMES if n != "secrets") + ")"
+
+
+# Encodings measured faster in 2 worker processes than in threads on 2 cores (512x512x64 reads and
+# writes, interleaved A/B; numbers in the Volume docstring): png only. raw/gzip, jpeg and
+# compressed_segmentation release the GIL and lose 10-95 % to the process hop (the parent copies a
+# write's array into shared memory, workers send encoded bytes back); the crash-prone codecs run in
+# processes anyway.
+PARALLEL_PROCESS_CODECS = frozenset({"png"})
+
+
+def engine_options(options: Options, parallel: int) -> Options:
+    """The options a volume's reads and writes run with. ``parallel=1`` changes nothing; ``parallel=N``
+    decodes crash-prone codecs and :data:`PARALLEL_PROCESS_CODECS` in N worker processes into shared
+    memory (unless ``options`` chose ``decode_workers`` or ``process_codecs`` itself)."""
+    if parallel == 1:
+        return options
+    changes: dict[str, Any] = {}
+    if options.decode_workers is None:
+        changes["decode_workers"] = parallel
+    if not options.process_codecs:
+        changes["process_codecs"] = PARALLEL_PROCESS_CODECS
+    return options.with_(**changes) if changes else options

@@ -18,6 +18,7 @@ import numpy as np
 from .exceptions import ListingNotSupported, UnsupportedFeatureError
 from .geometry import Bbox, Vec
 from .placeholders import unsupported
+from .sharedmem import unlink
 
 _Mip = int | Sequence[float]
 _MAX_PROBED_CHUNKS = 4096  # has_data without a listing (http): probe at most this many chunk names
@@ -62,12 +63,13 @@ class ImageView:
         """The LRU's capacity in bytes (0: no LRU)."""
         return 0 if self._vol.lru is None else int(self._vol.lru.max_bytes)
 
-    @property
-    def shared_memory_id(self) -> Any:
-        unsupported("shared_memory_id")
+    shared_memory_id = _option("shared_memory_id")
 
-    def unlink_shared_memory(self) -> None:
-        unsupported("unlink_shared_memory")
+    def generate_shared_memory_location(self) -> str:
+        return self._vol.generate_shared_memory_location()  # type: ignore[no-any-return]
+
+    def unlink_shared_memory(self) -> bool:
+        return self._vol.unlink_shared_memory()  # type: ignore[no-any-return]
 
     def grid_size(self, mip: _Mip | None = None) -> Vec:
         """Chunks along x, y, z at ``mip``."""
@@ -82,13 +84,24 @@ class ImageView:
                        retain: bool = False, use_shared_memory: bool = False, use_file: bool = False,
                        order: str = "F", renumber: bool = False, label: int | None = None,
                        progress: Any = None) -> Any:
-        """The cutout of ``bbox`` at ``mip`` (``parallel`` is ignored: reads are concurrent already).
+        """The cutout of ``bbox`` at ``mip`` (``parallel`` is ignored: the volume's ``parallel`` applies).
 
-        Shared memory, files, ``renumber`` and ``label`` are the volume's own ``download``
-        arguments (``vol.download``); here they raise UnsupportedFeatureError.
+        ``use_shared_memory=True``: into shared memory ``location`` (default ``shared_memory_id``),
+        as ``vol.download_to_shared_memory``; unlinked right away unless ``retain=True`` (the array
+        stays valid). Files (``use_file``), ``renumber`` and ``label`` are the volume's own
+        ``download`` arguments (``vol.download``); here they raise UnsupportedFeatureError.
         """
-        if use_shared_memory or use_file or location is not None:
-            unsupported("download_to_shared_memory")
+        if use_file:
+            raise UnsupportedFeatureError("vol.image.download(use_file=True) is not supported by aiovolume yet")
+        if use_shared_memory:
+            if renumber or label is not None or order != "F":
+                raise UnsupportedFeatureError("vol.image.download(use_shared_memory=True) supports order='F' only, "
+                                              "without renumber or label")
+            where = self._vol.shared_memory_id if location is None else location
+            arr = await self._vol.download_to_shared_memory(bbox, where, mip)
+            if not retain:
+                unlink(where)
+            return arr
         if renumber or label is not None or order != "F":
             raise UnsupportedFeatureError(
                 "vol.image.download(renumber=, label=, order=) is not supported; use vol.download(...)"
@@ -99,11 +112,22 @@ class ImageView:
                      location: str | None = None, location_bbox: Any = None, order: str = "F",
                      use_shared_memory: bool = False, use_file: bool = False) -> None:
         """Write ``image`` (x, y, z[, c]) with its first voxel at ``offset`` (CloudVolume's order:
-        image, offset, mip)."""
-        if use_shared_memory or use_file or location is not None:
-            unsupported("upload_from_shared_memory")
+        image, offset, mip).
+
+        ``use_shared_memory=True``: ``image`` is the part to write of the array in shared memory
+        ``location`` (default ``shared_memory_id``) that represents ``location_bbox``; it is read
+        from there, as ``vol.upload_from_shared_memory`` does.
+        """
+        if use_file:
+            raise UnsupportedFeatureError("vol.image.upload(use_file=True) is not supported by aiovolume yet")
         image = np.asanyarray(image)
         lo = Vec(*offset)[:3]
+        if use_shared_memory:
+            where = self._vol.shared_memory_id if location is None else location
+            cutout = Bbox(lo, lo + Vec(*image.shape[:3]))
+            await self._vol._upload_from_segment(where, location_bbox if location_bbox is not None else cutout,
+                                                 order, cutout, mip)
+            return
         await self._vol.upload(Bbox(lo, lo + Vec(*image.shape[:3])), image, mip=mip)
 
     async def exists(self, bbox: Any, mip: _Mip | None = None) -> dict[str, bool]:

@@ -57,6 +57,9 @@ class Options:
         (raw/gzip, jpeg, png) and fully validated compressed_segmentation in threads, which
         measured faster for them (benchmarks/); ``decode_workers=0`` means threads for all. Or force
         "process", "thread" or "inline" (in the event loop; for measurements only).
+    process_codecs: encodings that "auto" also runs in worker processes, besides the crash-prone
+        ones. Empty by default; a volume with ``parallel=N`` (N > 1) adds those measured faster
+        there with 2 workers on 2 cores (png; see ``aiovolume.Volume``).
     retry: how transient storage errors are retried.
     connect_timeout / read_timeout: per network attempt, seconds (sock_connect / sock_read).
     whole_shard_slack: on remote stores (http, s3, gs), a read of part of a shard whose indexes are
@@ -73,6 +76,7 @@ class Options:
     gzip_level: int | None = None
     fsync: bool = False
     codec_executor: str = "auto"
+    process_codecs: frozenset[str] = frozenset()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     connect_timeout: float = 10.0
     read_timeout: float = 30.0

@@ -18,10 +18,6 @@ FEATURES: dict[str, tuple[str, str]] = {
     "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
     "commit_provenance": ("provenance files (commit_provenance)", "issue 14"),
     "transfer_to": ("layer transfer (transfer_to)", "issue 14"),
-    "download_to_shared_memory": ("shared-memory output (download_to_shared_memory)", "issue 14"),
-    "upload_from_shared_memory": ("shared-memory input (upload_from_shared_memory)", "issue 14"),
-    "unlink_shared_memory": ("shared-memory buffers (unlink_shared_memory)", "issue 14"),
-    "shared_memory_id": ("shared-memory buffers (shared_memory_id)", "issue 14"),
     "viewer": ("the Neuroglancer viewer (viewer)", "issue 17"),
     "to_dask": ("dask arrays (to_dask)", "issue 18"),
 }
@@ -43,10 +39,6 @@ class Placeholders:
     def provenance(self) -> Any:
         unsupported("provenance")
 
-    @property
-    def shared_memory_id(self) -> Any:
-        unsupported("shared_memory_id")
-
     async def refresh_provenance(self) -> Any:
         unsupported("refresh_provenance")
 
@@ -56,16 +48,6 @@ class Placeholders:
     async def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
                           encoding: str | None = None, sharded: bool | None = None) -> Any:
         unsupported("transfer_to")
-
-    async def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> Any:
-        unsupported("download_to_shared_memory")
-
-    async def upload_from_shared_memory(self, location: str, bbox: Any, order: str = "F",
-                                        cutout_bbox: Any = None) -> None:
-        unsupported("upload_from_shared_memory")
-
-    def unlink_shared_memory(self) -> None:
-        unsupported("unlink_shared_memory")
 
     def viewer(self, port: int = 1337) -> None:
         unsupported("viewer")

@@ -105,16 +105,12 @@ async def test_image_io_on_volume_is_async(layer_url):
         assert (np.asarray(await vol.image.download(np.s_[0:64, 0:64, 0:16], 0)) == 4).all()
 
 
-def test_shared_memory_and_transfer_are_pending(vol):
+def test_files_and_transfer_are_pending(vol):
     with pytest.raises(UnsupportedFeatureError, match="transfer_to"):
         vol.image.transfer_to("file:///tmp/elsewhere", vol.bounds, 0)
-    with pytest.raises(UnsupportedFeatureError, match="shared_memory_id"):
-        vol.image.shared_memory_id
-    with pytest.raises(UnsupportedFeatureError, match="unlink_shared_memory"):
-        vol.image.unlink_shared_memory()
-    with pytest.raises(UnsupportedFeatureError, match="shared-memory"):
-        vol.image.download(vol.bounds, 0, use_shared_memory=True)
-    with pytest.raises(UnsupportedFeatureError, match="shared-memory"):
+    with pytest.raises(UnsupportedFeatureError, match="use_file"):
+        vol.image.download(vol.bounds, 0, use_file=True)
+    with pytest.raises(UnsupportedFeatureError, match="use_file"):
         vol.image.upload(np.zeros((64, 64, 16), np.uint16), (0, 0, 0), 0, use_file=True)
 
 

@@ -112,6 +112,40 @@ def start_read(source: ChunkSource, fmt: ChunkFormat, region: Bbox, *, fill_miss
     return job
 
 
+def start_read_into(source: ChunkSource, fmt: ChunkFormat, region: Bbox, out: np.ndarray, out_name: str | None, *,
+                    fill_missing: bool, background: float, options: Options, cache: ChunkCache | None = None,
+                    on_progress: Callable[[int], None] | None = None) -> ReadJob:
+    """:func:`start_read` into the caller's array ``out`` (the region's shape and the layer's dtype).
+
+    ``out_name``: the shared-memory segment ``out`` fills from its start, Fortran-ordered; worker
+    processes then decode straight into it. Without one, a "process" job decodes into a segment
+    of its own and :func:`finish_read_into` copies the result into ``out``.
+    """
+    plan = source.plan(region)
+    shape = (*(int(s) for s in region.size3()), fmt.num_channels)
+    dtype = np.dtype(fmt.dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    mode = choose_mode(options, fmt, nbytes)
+    job = ReadJob(source, fmt, plan, shape, dtype, mode, fill_missing, background, options,  # type: ignore[arg-type]
+                  None if mode == "process" else cache, on_progress, nbytes, plan.tasks)
+    if mode != "process" or out_name is not None:
+        job.out, job.shm_name = out, out_name if mode == "process" else None
+        if not plan.covers:  # a reused buffer holds old values where no chunk lands
+            out[...] = background
+    return job
+
+
+async def finish_read_into(job: ReadJob, out: np.ndarray) -> np.ndarray:
+    """:func:`finish_read` of a job from :func:`start_read_into`: ``out``, filled."""
+    if job.out is None:  # decoded in a segment of its own
+        out[...] = await finish_read(job)
+        return out
+    if job.mode != "process":
+        return await finish_read(job)
+    await _finish(job)
+    return out
+
+
 def read_now(job: ReadJob, tasks: Sequence[ChunkTask], budget: Budget) -> list[Left]:
     """Read and place ``tasks`` in this thread within ``budget``; return the chunks left.
 

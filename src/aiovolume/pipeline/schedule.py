@@ -19,13 +19,15 @@ def choose_mode(options: Options, fmt: ChunkFormat, nbytes: int) -> str:
 
     "auto": codecs that can crash on corrupt input or hold the GIL for long (``prefers_processes``:
     fpzip, kempressed, compresso, crackle) run in worker processes; raw/gzip, jpeg, png and
-    compressed_segmentation never crash after validation and measured faster in threads (benchmarks/).
+    compressed_segmentation never crash after validation and measured faster in threads (benchmarks/);
+    ``options.process_codecs`` adds encodings (a volume's ``parallel=N`` does).
     ``decode_workers=0`` or an explicit executor is the user's choice, and then only each codec's
     input validation guards the process.
     """
     if options.codec_executor != "auto":
         mode = options.codec_executor
-    elif options.resolved_decode_workers() == 0 or not prefers_processes(fmt.encoding):
+    elif options.resolved_decode_workers() == 0 or not (
+            prefers_processes(fmt.encoding) or fmt.encoding in options.process_codecs):
         mode = "thread"
     else:
         mode = "process"
