@@ -13,12 +13,8 @@ from .exceptions import UnsupportedFeatureError
 
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
-    "cache": ("the local disk cache (vol.cache)", "issue 14"),
     "mesh": ("meshes (vol.mesh)", "issue 15"),
     "skeleton": ("skeletons (vol.skeleton)", "issue 16"),
-    "provenance": ("provenance files (vol.provenance)", "issue 14"),
-    "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
-    "commit_provenance": ("provenance files (commit_provenance)", "issue 14"),
     "transfer_to": ("layer transfer (transfer_to)", "issue 14"),
     "download_to_shared_memory": ("shared-memory output (download_to_shared_memory)", "issue 14"),
     "upload_from_shared_memory": ("shared-memory input (upload_from_shared_memory)", "issue 14"),
@@ -38,10 +34,6 @@ class Placeholders:
     """Mixin for :class:`aiovolume.Volume`: the names above, each raising UnsupportedFeatureError."""
 
     @property
-    def cache(self) -> Any:
-        unsupported("cache")
-
-    @property
     def mesh(self) -> Any:
         unsupported("mesh")
 
@@ -50,18 +42,8 @@ class Placeholders:
         unsupported("skeleton")
 
     @property
-    def provenance(self) -> Any:
-        unsupported("provenance")
-
-    @property
     def shared_memory_id(self) -> Any:
         unsupported("shared_memory_id")
-
-    async def refresh_provenance(self) -> Any:
-        unsupported("refresh_provenance")
-
-    async def commit_provenance(self) -> None:
-        unsupported("commit_provenance")
 
     async def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
                           encoding: str | None = None, sharded: bool | None = None) -> Any:

@@ -1,0 +1,294 @@
+"""``vol.cache``: CloudVolume's local disk cache of a layer (its ``CacheService``), on our engine.
+
+Layout, as CloudVolume 12.15's so either library reuses the other's cache:
+``<base>/<protocol>/<bucket or path>/<dataset>/<layer>/`` holding ``info``, ``provenance`` and
+``<scale key>/<chunk name>[.gz|.br|...]``; ``<base>`` is ``cache=`` when it is a path, else
+``$CLOUD_VOLUME_CACHE_DIR``, else ``$CLOUD_VOLUME_DIR/cache`` (``~/.cloudvolume/cache``).
+
+Chunks go through :class:`~aiovolume.pipeline.cachedsource.CachedSource`; this object holds the
+switch, the path, the cache's file store, the size cap and CloudVolume's housekeeping methods.
+Those are blocking (plain directory operations on a local disk, as in CloudVolume) on the
+async ``Volume`` too. The directory is created on the first write, not when a volume opens.
+
+Example::
+
+    vol = CloudVolume("gs://bucket/ds/image", cache=True)
+    img = vol[0:512, 0:512, 0:64]            # fetched, and kept on disk
+    vol.cache.num_files(), vol.cache.flush()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from . import cvargs
+from .exceptions import CacheError, IndexTypeError, OptionError
+from .geometry import Bbox
+from .pipeline.cachedsource import CachedSource
+from .pipeline.layerformat import resolve_compress
+from .pipeline.source import ChunkSource
+from .storage import Store, open_store
+from .storage.file import TMP_PREFIX
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """``cache=CacheOptions(path=None, max_bytes=None)``: a cache with a size cap.
+
+    ``path``: the base directory, as ``cache="<path>"`` (None: the default base). ``max_bytes``:
+    when this layer's cache grows past it, the least recently used files (by access or modification
+    time, whichever is later) are deleted until it is at 90 % of it. CloudVolume has no cap.
+    """
+
+    path: str | None = None
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_bytes is not None and (isinstance(self.max_bytes, bool) or int(self.max_bytes) <= 0):
+            raise OptionError(f"CacheOptions(max_bytes={self.max_bytes!r}) must be a positive number of bytes")
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(TMP_PREFIX)  # our atomic writes' temp files are not cache entries
+
+
+class DiskCache:
+    """CloudVolume's ``vol.cache``: ``enabled``, ``path``, ``compress``, the list, count, size and
+    flush methods. ``compress``: the transport compression of cached copies (None: as
+    CloudVolume, gzip for raw and segmentation encodings unless ``compress=`` says otherwise)."""
+
+    def __init__(self, vol: Any, cache: Any, compress: Any) -> None:  # vol: the Volume (duck-typed)
+        if isinstance(cache, CacheOptions):
+            base, self.max_bytes = cache.path, cache.max_bytes
+        elif isinstance(cache, (str, os.PathLike)):
+            base, self.max_bytes = os.fspath(cache), None
+        elif cache is None or isinstance(cache, bool):
+            base, self.max_bytes = None, None
+        else:
+            raise OptionError(f"cache={cache!r} must be a bool, a directory or an aiovolume.CacheOptions")
+        self._vol = vol
+        self.path = cvargs.cache_path(vol._path.scheme, vol._path.components, base)
+        self._enabled = bool(cache)
+        self._compress = compress
+        self._store: Store | None = None
+        self._size: int | None = None  # bytes in the cache, counted once then kept up to date
+        self._size_lock = threading.Lock()
+
+    # -- switches --------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: Any) -> None:
+        self._enabled = bool(value)
+        self._vol._sources.clear()  # sources are rebuilt with or without the cache
+
+    @property
+    def compress(self) -> Any:
+        return self._compress
+
+    @compress.setter
+    def compress(self, value: Any) -> None:
+        self._compress = value
+        self._vol._sources.clear()
+
+    def encoding(self, mip: int) -> str | None:
+        """The transport compression of copies of fetched chunks of ``mip`` (CloudVolume's rule)."""
+        wanted = self._compress if self._compress is not None else self._vol.compress
+        return resolve_compress(wanted, self._vol._info.scales[mip].encoding)
+
+    # -- the file store and the sources ---------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The cache directory as a ``file://`` store (atomic writes), opened on first use."""
+        if self._store is None:
+            if os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+                raise CacheError(f"the cache directory {self.path} needs read and write permission")
+            self._store = open_store("file://" + self.path, self._vol.options)
+        return self._store
+
+    def wrap(self, source: ChunkSource, mip: int) -> ChunkSource:
+        """``source`` with the cache in front of it."""
+        return CachedSource(source, self.store, self.encoding(mip), self._filled if self.max_bytes else None)
+
+    async def close(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await store.close()
+
+    def forget_store(self) -> None:
+        """Drop the store without closing it: it belongs to another process (after a fork)."""
+        self._store = None
+        self._size = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_store"], state["_size"], state["_size_lock"] = None, None, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._size_lock = threading.Lock()
+
+    async def read(self, name: str) -> bytes | None:
+        """A small file of the layer (``info``, ``provenance``) from the cache, or None."""
+        if not self._enabled:
+            return None
+        blob = await self.store.get(name)
+        return blob.data if blob is not None and blob.data else None
+
+    async def keep(self, name: str, data: bytes) -> None:
+        """Put a small file of the layer into the cache (when enabled)."""
+        if self._enabled:
+            await self.store.put(name, data)
+
+    # -- size cap --------------------------------------------------------------------------------
+    async def _filled(self, nbytes: int) -> None:
+        with self._size_lock:
+            if self._size is not None:
+                self._size += nbytes
+                if self._size <= self.max_bytes:  # type: ignore[operator]
+                    return
+        await asyncio.get_running_loop().run_in_executor(None, self.evict)
+
+    def evict(self) -> int:
+        """Delete the least recently used files until the cache is at 90 % of ``max_bytes``;
+        return the bytes it holds now. Safe beside other processes (a file gone is skipped)."""
+        entries = []
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                if not _visible(name):
+                    continue
+                path = os.path.join(root, name)
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                entries.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+        total = sum(e[1] for e in entries)
+        if self.max_bytes is not None and total > self.max_bytes:
+            keep = {os.path.join(self.path, n) for n in ("info", "provenance")}
+            target = int(self.max_bytes * 0.9)
+            for _, size, path in sorted(entries):
+                if total <= target:
+                    break
+                if path in keep:
+                    continue
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+                total -= size
+        with self._size_lock:
+            self._size = total
+        return total
+
+    # -- CloudVolume's housekeeping (blocking, local) ---------------------------------------------
+    def _dir(self, sub: str) -> str:
+        return os.path.join(self.path, sub)
+
+    def _listdir(self, sub: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self._dir(sub)) if _visible(n))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def list(self, mip: Any = None) -> list[str]:
+        """The cached file names of ``mip`` (default: the volume's), compression suffixes included."""
+        return self._listdir(self._vol._info.scales[self._vol.to_mip(mip)].key)
+
+    def list_meshes(self) -> list[str]:
+        mesh = self._vol.info.get("mesh")
+        return self._listdir(mesh) if mesh else []
+
+    def list_skeletons(self) -> list[str]:
+        skel = self._vol.info.get("skeletons")
+        return self._listdir(skel) if skel else []
+
+    def _per_mip(self, all_mips: bool, measure: Any) -> Any:
+        if not all_mips:
+            return measure(self._vol.mip)
+        return [measure(m) for m in range(len(self._vol._info.scales))]
+
+    def num_files(self, all_mips: bool = False) -> int | list[int]:
+        """Files cached at the volume's mip, or a list over every mip."""
+        return self._per_mip(all_mips, lambda m: len(self.list(m)))
+
+    def num_bytes(self, all_mips: bool = False) -> int | list[int]:
+        """Bytes cached at the volume's mip (as stored, compressed), or a list over every mip."""
+        def size(m: int) -> int:
+            d = self._dir(self._vol._info.scales[m].key)
+            return sum(_size(os.path.join(d, n)) for n in self.list(m))
+
+        return self._per_mip(all_mips, size)
+
+    def has(self, filename: str) -> bool:
+        """Whether ``filename`` (relative to the layer, without a suffix) is cached."""
+        path = self._dir(filename)
+        return any(os.path.exists(path + s) for s in ("", ".gz", ".br", ".zstd", ".xz", ".bz2"))
+
+    def delete(self, filenames: str | Iterable[str]) -> None:
+        """Remove these files (relative to the layer, as stored) from the cache."""
+        for name in [filenames] if isinstance(filenames, str) else filenames:
+            _remove(self._dir(name))
+
+    def flush_info(self) -> None:
+        _remove(self._dir("info"))
+
+    def flush_provenance(self) -> None:
+        _remove(self._dir("provenance"))
+
+    def flush(self, preserve: Any = None) -> None:
+        """Delete this layer's cache; with ``preserve`` (a box in mip 0 voxels), keep the chunks
+        of every mip that meet it (not safe while another process fills the cache)."""
+        with self._size_lock:
+            self._size = None
+        if preserve is None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        self._flush_chunks(Bbox.create(preserve), range(len(self._vol._info.scales)), keep_inside=True)
+
+    def flush_region(self, region: Any, mips: Sequence[int] | int | None = None) -> None:
+        """Delete the cached chunks meeting ``region`` (mip 0 voxels) at ``mips`` (default: the
+        volume's mip). CloudVolume 12.15 compares each mip's chunks with the mip 0 box and so
+        deletes the wrong ones above mip 0; here the box is converted to each mip first."""
+        with self._size_lock:
+            self._size = None
+        box = Bbox.create(region, self._vol.bounds)
+        wanted = [self._vol.mip] if mips is None else ([mips] if isinstance(mips, int) else list(mips))
+        self._flush_chunks(box, [self._vol.to_mip(m) for m in wanted], keep_inside=False)
+
+    def _flush_chunks(self, box0: Bbox, mips: Iterable[int], keep_inside: bool) -> None:
+        for mip in mips:
+            box = self._vol.bbox_to_mip(box0, 0, mip)
+            d = self._dir(self._vol._info.scales[mip].key)
+            for name in self.list(mip):
+                try:
+                    chunk = Bbox.from_filename(name)
+                except IndexTypeError:
+                    continue  # not a chunk file
+                if Bbox.intersects(chunk, box) != keep_inside:
+                    _remove(os.path.join(d, name))
+
+    def __repr__(self) -> str:
+        return f"DiskCache(enabled={self._enabled}, compress={self._compress!r}, path={self.path!r})"
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,142 @@
+"""The on-disk chunk cache as a :class:`ChunkSource` that wraps another (``cache=`` of CloudVolume).
+
+Reads ask the cache store (a ``file://`` directory laid out as CloudVolume's cache: the chunk
+``<scale key>/<name>`` at that path, transport compression as a ``.gz``/``.br``/... suffix)
+first, fetch the misses from the wrapped source and write them to the cache; writes and
+deletes go to the wrapped source, then to the cache (write-through). Every cache file is
+written atomically by the file store (temp file + ``os.replace``), so several processes can
+fill one cache. The read and write algorithms are unchanged: they see one more source.
+
+A cached copy that does not decode is never returned twice: the read pipeline's refetch calls
+:meth:`CachedSource.refetch_many`, which deletes the copy, reads the wrapped source and caches
+that. An empty cache file (CloudVolume writes one for a chunk that was missing) is a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable, Sequence
+
+from ..codecs import compression
+from ..exceptions import AiovolumeError, CacheError, StorageError
+from ..storage.base import Blob, PutItem, Store
+from .executor import thread_pool
+from .source import ChunkSource
+from .tasks import ChunkTask, Position
+
+#: told how many bytes were written to the cache (the size cap evicts from it)
+OnFill = Callable[[int], Awaitable[None]]
+
+
+class CachedSource(ChunkSource):
+    """``inner``'s chunks, kept in ``cache`` (a file store) with transport encoding ``encoding``.
+
+    ``encoding``: what cached copies of fetched chunks are stored as (None = uncompressed,
+    ``"gzip"``...): CloudVolume's ``compress_cache`` rule, resolved by the caller. Copies of
+    written chunks keep the encoding they were written with, as CloudVolume's.
+    """
+
+    def __init__(self, inner: ChunkSource, cache: Store, encoding: str | None, on_fill: OnFill | None = None) -> None:
+        super().__init__(inner.scale)
+        self.inner, self.cache, self.encoding, self._on_fill = inner, cache, encoding, on_fill
+        self.store = getattr(inner, "store", None)  # Volume._source checks the store it was made for
+        self.url = inner.url
+        self.chunk_name = inner.chunk_name  # type: ignore[method-assign]
+        # cached copies are read with fetch_many only: a miss must go on to the wrapped source
+        self.reads_now = self.reads_blocking = False
+
+    def fetch_concurrency(self) -> int:
+        return self.inner.fetch_concurrency()
+
+    def groups(self, tasks: Sequence[ChunkTask]) -> list[Sequence[ChunkTask]]:
+        return self.inner.groups(tasks)
+
+    def chunk_compression(self, requested: str | None) -> str | None:
+        return self.inner.chunk_compression(requested)
+
+    # -- reads -------------------------------------------------------------------------------
+    async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+        copies = await self.cache.get_many([t.key for t in tasks])
+        out: dict[Position, Blob | None] = {}
+        misses = []
+        for task, blob in zip(tasks, copies):
+            if blob is None or not blob.data:
+                misses.append(task)
+            else:
+                out[task.position] = blob
+        if misses:
+            fetched = await self.inner.fetch_many(misses)
+            out.update(fetched)
+            await self._fill([(t, fetched.get(t.position)) for t in misses])
+        return out
+
+    async def refetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+        """The wrapped source's bytes, never the cache's: the cached copies are deleted first."""
+        await self.cache.delete_many([t.key for t in tasks])
+        fetched = await self.inner.refetch_many(tasks)
+        await self._fill([(t, fetched.get(t.position)) for t in tasks])
+        return fetched
+
+    async def _fill(self, found: Sequence[tuple[ChunkTask, Blob | None]]) -> None:
+        found = [(t, b) for t, b in found if b is not None and b.span is None and b.data]
+        if not found:
+            return
+        want = self.encoding
+        if all(b.encoding == want for _, b in found):
+            items = [PutItem(t.key, b.data, content_encoding=want) for t, b in found]
+        else:  # recompressing is CPU work: never in the loop
+            items = await asyncio.get_running_loop().run_in_executor(thread_pool(), _transcode, found, want)
+        try:
+            await self.cache.put_many(items)
+        except StorageError as e:  # a full or unwritable cache must not fail a read that succeeded
+            await self._drop(items, e)
+            return
+        if self._on_fill is not None:
+            await self._on_fill(sum(len(it.data) for it in items))
+
+    async def _drop(self, items: Sequence[PutItem], error: Exception) -> None:
+        try:
+            await self.cache.delete_many([it.key for it in items])
+        except StorageError as e:
+            raise CacheError(f"could not write chunks to the disk cache {self.cache.url} ({error}) nor remove "
+                             f"their old copies ({e}); flush the cache (vol.cache.flush()) before reading again") from e
+
+    async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
+        return await self.inner.exists_many(tasks)
+
+    # -- writes (through to the wrapped source, then the cache) -------------------------------
+    async def store_many(self, items: Sequence[tuple[ChunkTask, bytes]], *, content_encoding: str | None,
+                         cache_control: str | None) -> None:
+        await self.inner.store_many(items, content_encoding=content_encoding, cache_control=cache_control)
+        puts = [PutItem(t.key, data, content_encoding=content_encoding) for t, data in items]
+        try:
+            await self.cache.put_many(puts)
+        except StorageError as e:
+            await self._drop(puts, e)  # a stale copy must not outlive a write
+
+    def store_now(self) -> Callable[[Sequence[tuple[ChunkTask, bytes]], str | None, str | None], None] | None:
+        inner, cache = self.inner.store_now(), self.cache.blocking_writer()
+        if inner is None or cache is None:
+            return None
+
+        def store(items: Sequence[tuple[ChunkTask, bytes]], encoding: str | None, cache_control: str | None) -> None:
+            inner(items, encoding, cache_control)
+            cache([PutItem(t.key, data, content_encoding=encoding) for t, data in items])
+
+        return store
+
+    async def delete_many(self, tasks: Sequence[ChunkTask]) -> None:
+        await self.inner.delete_many(tasks)
+        await self.cache.delete_many([t.key for t in tasks])
+
+
+def _transcode(found: Sequence[tuple[ChunkTask, Blob]], want: str | None) -> list[PutItem]:
+    items = []
+    for task, blob in found:
+        try:
+            data = blob.data if blob.encoding == want else \
+                compression.compress(bytes(compression.decompress(blob.data, blob.encoding)), want)
+        except AiovolumeError:
+            continue  # bytes that do not decompress are not cached; the read reports them
+        items.append(PutItem(task.key, data, content_encoding=want))
+    return items
