@@ -66,18 +66,22 @@ class DiskCache:
         if isinstance(cache, CacheOptions):
             base, self.max_bytes = cache.path, cache.max_bytes
         elif isinstance(cache, (str, os.PathLike)):
-            base, self.max_bytes = os.fspath(cache), None
-        elif cache is None or isinstance(cache, bool):
+            base, self.max_bytes = os.fspath(cache) or None, None
+        else:  # True/False, and CloudVolume's other spellings of off (None, 0)
             base, self.max_bytes = None, None
-        else:
-            raise OptionError(f"cache={cache!r} must be a bool, a directory or an aiovolume.CacheOptions")
         self._vol = vol
-        self.path = cvargs.cache_path(vol._path.scheme, vol._path.components, base)
+        self._base = base
         self._enabled = bool(cache)
         self._compress = compress
         self._store: Store | None = None
         self._size: int | None = None  # bytes in the cache, counted once then kept up to date
         self._size_lock = threading.Lock()
+
+    @property
+    def path(self) -> str:
+        """This layer's cache directory (the environment variables are read each time, as
+        ``vol.cache_path`` always did; the open store keeps the directory it was opened on)."""
+        return cvargs.cache_path(self._vol._path.scheme, self._vol._path.components, self._base)
 
     # -- switches --------------------------------------------------------------------------
     @property

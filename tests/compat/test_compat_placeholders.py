@@ -12,8 +12,7 @@ from aiovolume import CloudVolume, Volume
 from aiovolume.exceptions import UnsupportedFeatureError
 from volume_helpers import make_info
 
-PROPERTIES = {"cache": "disk cache", "mesh": "meshes", "skeleton": "skeletons", "provenance": "provenance",
-              "shared_memory_id": "shared_memory_id"}
+PROPERTIES = {"mesh": "meshes", "skeleton": "skeletons", "shared_memory_id": "shared_memory_id"}
 CALLS = {
     "transfer_to": (("file:///tmp/x", np.s_[0:8, 0:8, 0:8]), "transfer_to"),
     "download_to_shared_memory": ((np.s_[0:8, 0:8, 0:8],), "download_to_shared_memory"),
@@ -21,8 +20,6 @@ CALLS = {
     "unlink_shared_memory": ((), "unlink_shared_memory"),
     "viewer": ((), "viewer"),
     "to_dask": ((), "dask"),
-    "refresh_provenance": ((), "provenance"),
-    "commit_provenance": ((), "provenance"),
 }
 
 
