@@ -1,0 +1,49 @@
+"""Layers for the disk-cache tests: a small raw layer with three mips, written without a cache."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from aiovolume import CloudVolume
+from aiovolume.format.info import create_new_info
+
+SIZE, CHUNK = (128, 128, 16), (16, 16, 8)
+
+
+def make_layer(root, name="layer", mips=3, encoding="raw", seed=0):
+    """A ``file://`` layer (``SIZE``, ``CHUNK``, factor 2 2 1 per mip) filled with random data at
+    every mip; returns its URL and ``{mip: array}``."""
+    url = f"file://{root}/ds/{name}"
+    info = create_new_info(num_channels=1, layer_type="image", data_type="uint8", encoding=encoding,
+                           resolution=[4, 4, 40], voxel_offset=[0, 0, 0], volume_size=list(SIZE),
+                           chunk_size=list(CHUNK), max_mip=mips - 1)
+    rng = np.random.default_rng(seed)
+    data = {}
+    with CloudVolume(url, info=info, progress=False) as vol:
+        vol.commit_info()
+        for mip in range(mips):
+            shape = tuple(int(s) for s in vol.mip_volume_size(mip))
+            data[mip] = rng.integers(0, 255, size=(*shape, 1), dtype=np.uint8, endpoint=True)
+            vol.upload(vol.mip_bounds(mip), data[mip], mip=mip)
+    return url, data
+
+
+def layer_dir(url):
+    return url[len("file://"):]
+
+
+def chunk_files(directory):
+    """File names in ``directory`` (none if it does not exist), temp files included."""
+    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
