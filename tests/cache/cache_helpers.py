@@ -47,3 +47,24 @@ def read(path):
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
+
+
+def fill_cache_worker(url, base, seed, barrier, out):
+    """In a child process: read every chunk of every mip through the cache, in a shuffled order,
+    starting together with the other workers; put ``(seed, {mip: array})`` on ``out``."""
+    rng = np.random.default_rng(seed)
+    with CloudVolume(url, cache=base, progress=False) as vol:
+        got = {}
+        barrier.wait()
+        for mip in range(len(vol.available_mips)):
+            bounds = vol.mip_bounds(mip)
+            shape = tuple(int(s) for s in bounds.size3())
+            img = np.zeros((*shape, 1), np.uint8)
+            boxes = [(x, y, z) for x in range(0, shape[0], CHUNK[0]) for y in range(0, shape[1], CHUNK[1])
+                     for z in range(0, shape[2], CHUNK[2])]
+            for i in rng.permutation(len(boxes)):
+                x, y, z = boxes[i]
+                img[x:x + CHUNK[0], y:y + CHUNK[1], z:z + CHUNK[2]] = vol.download(
+                    np.s_[x:x + CHUNK[0], y:y + CHUNK[1], z:z + CHUNK[2]], mip=mip)
+            got[mip] = img
+    out.put((seed, got))
