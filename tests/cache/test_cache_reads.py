@@ -144,8 +144,10 @@ def test_a_damaged_cached_info_is_replaced_by_the_origins(layer, tmp_path):
     assert json.loads(read(path))["scales"][0]["key"] == "4_4_40"
 
 
-def test_the_cache_can_be_switched_on_and_off(layer, tmp_path):
+def test_the_cache_can_be_switched_on_and_off(layer, tmp_path, monkeypatch):
     url, data = layer
+    monkey_base = tmp_path / "env-cache"
+    monkeypatch.setenv("CLOUD_VOLUME_CACHE_DIR", str(monkey_base))  # never the user's ~/.cloudvolume
     with CloudVolume(url, progress=False) as vol:
         assert not vol.cache.enabled
         vol[0:16, 0:16, 0:8]
@@ -156,15 +158,12 @@ def test_the_cache_can_be_switched_on_and_off(layer, tmp_path):
         vol.cache.enabled = False
         vol[0:32, 0:16, 0:8]
         assert len(vol.cache.list()) == 1
-    monkey_base = tmp_path / "env-cache"
-    os.environ["CLOUD_VOLUME_CACHE_DIR"] = str(monkey_base)
-    try:
-        with CloudVolume(url, cache=True, progress=False) as vol:
-            assert vol.cache.path.startswith(str(monkey_base))
-            np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
-            assert vol.cache.list() == ["0-16_0-16_0-8.gz"]
-    finally:
-        del os.environ["CLOUD_VOLUME_CACHE_DIR"]
+        assert vol.cache.path.startswith(str(monkey_base))
+    vol.cache.flush()
+    with CloudVolume(url, cache=True, progress=False) as vol:
+        assert vol.cache.path.startswith(str(monkey_base))
+        np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
+        assert vol.cache.list() == ["0-16_0-16_0-8.gz"]
 
 
 def test_a_size_cap_evicts_the_least_recently_used_files(layer, tmp_path):
