@@ -192,3 +192,25 @@ def test_sharded_scales_bypass_the_cache(tmp_path):
         assert isinstance(vol._vol._source(0), ShardedSource)
         np.testing.assert_array_equal(vol[:, :, :], data[0])
         assert vol.cache.list() == []
+
+
+def test_download_files_cache_only_fills_the_cache_and_returns_nothing(layer, tmp_path):
+    url, data = layer
+    with cached(url, tmp_path) as vol:
+        assert vol.download_files(np.s_[0:32, 0:16, 0:8], cache_only=True) == {}
+        assert vol.cache.list() == ["0-16_0-16_0-8.gz", "16-32_0-16_0-8.gz"]
+        files = vol.download_files(np.s_[0:16, 0:16, 0:8])
+        assert files == {"4_4_40/0-16_0-16_0-8": data[0][0:16, 0:16, 0:8].tobytes(order="F")}
+
+
+def test_a_pickled_volume_keeps_its_cache(layer, tmp_path):
+    import pickle
+
+    url, data = layer
+    with cached(url, tmp_path) as vol:
+        vol[0:16, 0:16, 0:8]
+        copy = pickle.loads(pickle.dumps(vol))
+    assert copy.cache.enabled and copy.cache.path == vol.cache.path
+    os.remove(os.path.join(layer_dir(url), "4_4_40", "0-16_0-16_0-8.gz"))
+    np.testing.assert_array_equal(copy[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
+    copy.close()
