@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from . import cvargs
 from .exceptions import CacheError, IndexTypeError, OptionError
+from .format.sharding import morton_bit_axes, morton_codes
 from .geometry import Bbox
 from .pipeline.cachedsource import CachedSource
 from .pipeline.layerformat import resolve_compress
@@ -103,9 +104,13 @@ class DiskCache:
         self._vol._sources.clear()
 
     def encoding(self, mip: int) -> str | None:
-        """The transport compression of copies of fetched chunks of ``mip`` (CloudVolume's rule)."""
+        """The transport compression of copies of fetched chunks of ``mip`` (CloudVolume's rules:
+        unsharded, gzip for raw and segmentation encodings by default; sharded, none by default)."""
         wanted = self._compress if self._compress is not None else self._vol.compress
-        return resolve_compress(wanted, self._vol._info.scales[mip].encoding)
+        scale = self._vol._info.scales[mip]
+        if scale.sharding is not None and wanted is None:
+            return None
+        return resolve_compress(wanted, scale.encoding)
 
     # -- the file store and the sources ---------------------------------------------------------
     @property
@@ -118,8 +123,20 @@ class DiskCache:
         return self._store
 
     def wrap(self, source: ChunkSource, mip: int) -> ChunkSource:
-        """``source`` with the cache in front of it."""
-        return CachedSource(source, self.store, self.encoding(mip), self._filled if self.max_bytes else None)
+        """``source`` with the cache in front of it. A sharded scale's chunks are cached one file
+        each, named by Morton code (``<scale key>/<code>``, CloudVolume's name for them): a cached
+        chunk needs no shard or minishard index. The indexes stay in the in-memory LRU."""
+        scale = self._vol._info.scales[mip]
+        keys = None
+        if scale.sharding is not None:
+            grid, prefix = _grid(scale), scale.key + "/"
+
+            def keys(tasks: Sequence[Any]) -> list[str]:
+                if not tasks:
+                    return []
+                return [prefix + str(c) for c in morton_codes([t.position for t in tasks], grid).reshape(-1).tolist()]
+
+        return CachedSource(source, self.store, self.encoding(mip), self._filled if self.max_bytes else None, keys)
 
     async def close(self) -> None:
         if self._store is not None:
@@ -271,17 +288,39 @@ class DiskCache:
     def _flush_chunks(self, box0: Bbox, mips: Iterable[int], keep_inside: bool) -> None:
         for mip in mips:
             box = self._vol.bbox_to_mip(box0, 0, mip)
-            d = self._dir(self._vol._info.scales[mip].key)
+            scale = self._vol._info.scales[mip]
+            d = self._dir(scale.key)
             for name in self.list(mip):
-                try:
-                    chunk = Bbox.from_filename(name)
-                except IndexTypeError:
-                    continue  # not a chunk file
-                if Bbox.intersects(chunk, box) != keep_inside:
+                chunk = _chunk_box(name, scale)
+                if chunk is not None and Bbox.intersects(chunk, box) != keep_inside:
                     _remove(os.path.join(d, name))
 
     def __repr__(self) -> str:
         return f"DiskCache(enabled={self._enabled}, compress={self._compress!r}, path={self.path!r})"
+
+
+def _grid(scale: Any) -> tuple[int, int, int]:
+    return tuple(-(-int(s) // int(c)) for s, c in zip(scale.size, scale.chunk_size))  # type: ignore[return-value]
+
+
+def _chunk_box(name: str, scale: Any) -> Bbox | None:
+    """The voxels of a cached chunk file: ``x0-x1_y0-y1_z0-z1``, or a Morton code on a sharded
+    scale; None for other files (CloudVolume's cached shard indexes, ``*.index``/``*.msi``)."""
+    stem = name.split(".", 1)[0]
+    if scale.sharding is not None:
+        if not stem.isdigit():
+            return None
+        code, pos, used = int(stem), [0, 0, 0], [0, 0, 0]
+        for bit, axis in enumerate(morton_bit_axes(_grid(scale))):
+            pos[axis] |= ((code >> bit) & 1) << used[axis]
+            used[axis] += 1
+        lo = [int(o) + p * int(c) for o, p, c in zip(scale.voxel_offset, pos, scale.chunk_size)]
+        hi = [min(a + int(c), int(o) + int(s)) for a, c, o, s in zip(lo, scale.chunk_size, scale.voxel_offset, scale.size)]
+        return Bbox(lo, hi)
+    try:
+        return Bbox.from_filename(name)
+    except IndexTypeError:
+        return None
 
 
 def _size(path: str) -> int:

@@ -79,8 +79,9 @@ class Volume(LayerMetadata, VolumeExtras, CacheAndProvenance, Placeholders):
     * ``lru_encoding``: ``"same"`` or ``"raw"``; the LRU always holds decoded chunks (CloudVolume's
       ``"raw"``: more memory, no decode on a hit). Other encodings raise UnsupportedFeatureError.
     * ``cache``: True, a base directory, or ``CacheOptions(path, max_bytes)`` (a size cap);
-      CloudVolume's layout, so either library reuses the other's cache (``diskcache.py``). Sharded
-      scales bypass it (see ``DiskCache``). ``cache_locking`` is stored only: every cache file is
+      CloudVolume's layout, so either library reuses the other's cache (``diskcache.py``); a
+      sharded scale's chunks are cached one file each by Morton code (``DiskCache.wrap``).
+      ``cache_locking`` is stored only: every cache file is
       written atomically (temp file + rename), so readers never need a lock.
     * ``provenance``: validated when given (ProvenanceError); otherwise read by
       ``await vol.refresh_provenance()`` (the blocking CloudVolume reads it on first use, not
@@ -588,8 +589,8 @@ class Volume(LayerMetadata, VolumeExtras, CacheAndProvenance, Placeholders):
             source: ChunkSource = ShardedSource(store, scale, self._shard_indexes, voxel_bytes)
         else:
             source = UnshardedSource(store, scale)
-            if self._disk_cache.enabled:  # sharded scales bypass the disk cache (DiskCache's note)
-                source = self._disk_cache.wrap(source, mip)
+        if self._disk_cache.enabled:
+            source = self._disk_cache.wrap(source, mip)
         self._sources[mip] = source
         return source
 

@@ -68,3 +68,21 @@ def fill_cache_worker(url, base, seed, barrier, out):
                     np.s_[x:x + CHUNK[0], y:y + CHUNK[1], z:z + CHUNK[2]], mip=mip)
             got[mip] = img
     out.put((seed, got))
+
+
+SHARDING = {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0, "hash": "identity",
+            "minishard_bits": 1, "shard_bits": 2, "minishard_index_encoding": "gzip", "data_encoding": "gzip"}
+
+
+def make_sharded_layer(root, name="sharded"):
+    """A one-mip layer (``SIZE``, ``CHUNK``: 8 x 8 x 2 chunks) stored in 4 shard files."""
+    url = f"file://{root}/ds/{name}"
+    info = create_new_info(num_channels=1, layer_type="image", data_type="uint8", encoding="raw",
+                           resolution=[4, 4, 40], voxel_offset=[0, 0, 0], volume_size=list(SIZE),
+                           chunk_size=list(CHUNK))
+    info["scales"][0]["sharding"] = dict(SHARDING)
+    data = np.random.default_rng(5).integers(0, 255, size=(*SIZE, 1), dtype=np.uint8, endpoint=True)
+    with CloudVolume(url, info=info, progress=False) as vol:
+        vol.commit_info()
+        vol[:, :, :] = data
+    return url, data

@@ -178,22 +178,6 @@ def test_a_size_cap_evicts_the_least_recently_used_files(layer, tmp_path):
         assert vol.cache.num_bytes() <= 20_000
 
 
-def test_sharded_scales_bypass_the_cache(tmp_path):
-    from aiovolume.pipeline.sharded import ShardedSource
-
-    url, data = make_layer(tmp_path / "origin", mips=1)
-    with CloudVolume(url, progress=False) as vol:
-        vol.info["scales"][0]["sharding"] = {"@type": "neuroglancer_uint64_sharded_v1", "preshift_bits": 0,
-                                             "hash": "identity", "minishard_bits": 0, "shard_bits": 0,
-                                             "minishard_index_encoding": "raw", "data_encoding": "raw"}
-        vol.commit_info()
-        vol[:, :, :] = data[0]
-    with cached(url, tmp_path) as vol:
-        assert isinstance(vol._vol._source(0), ShardedSource)
-        np.testing.assert_array_equal(vol[:, :, :], data[0])
-        assert vol.cache.list() == []
-
-
 def test_download_files_cache_only_fills_the_cache_and_returns_nothing(layer, tmp_path):
     url, data = layer
     with cached(url, tmp_path) as vol:

@@ -26,6 +26,12 @@ from .tasks import ChunkTask, Position
 
 #: told how many bytes were written to the cache (the size cap evicts from it)
 OnFill = Callable[[int], Awaitable[None]]
+#: the cache file names of tasks' chunks (default: the chunk keys; a sharded scale: Morton codes)
+Keys = Callable[[Sequence[ChunkTask]], list[str]]
+
+
+def _task_keys(tasks: Sequence[ChunkTask]) -> list[str]:
+    return [t.key for t in tasks]
 
 
 class CachedSource(ChunkSource):
@@ -36,9 +42,11 @@ class CachedSource(ChunkSource):
     written chunks keep the encoding they were written with, as CloudVolume's.
     """
 
-    def __init__(self, inner: ChunkSource, cache: Store, encoding: str | None, on_fill: OnFill | None = None) -> None:
+    def __init__(self, inner: ChunkSource, cache: Store, encoding: str | None, on_fill: OnFill | None = None,
+                 keys: Keys | None = None) -> None:
         super().__init__(inner.scale)
         self.inner, self.cache, self.encoding, self._on_fill = inner, cache, encoding, on_fill
+        self._keys: Keys = keys or _task_keys
         self.store = getattr(inner, "store", None)  # Volume._source checks the store it was made for
         self.url = inner.url
         self.chunk_name = inner.chunk_name  # type: ignore[method-assign]
@@ -56,7 +64,7 @@ class CachedSource(ChunkSource):
 
     # -- reads -------------------------------------------------------------------------------
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
-        copies = await self.cache.get_many([t.key for t in tasks])
+        copies = await self.cache.get_many(self._keys(tasks))
         out: dict[Position, Blob | None] = {}
         misses = []
         for task, blob in zip(tasks, copies):
@@ -72,7 +80,7 @@ class CachedSource(ChunkSource):
 
     async def refetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
         """The wrapped source's bytes, never the cache's: the cached copies are deleted first."""
-        await self.cache.delete_many([t.key for t in tasks])
+        await self.cache.delete_many(self._keys(tasks))
         fetched = await self.inner.refetch_many(tasks)
         await self._fill([(t, fetched.get(t.position)) for t in tasks])
         return fetched
@@ -81,11 +89,11 @@ class CachedSource(ChunkSource):
         found = [(t, b) for t, b in found if b is not None and b.span is None and b.data]
         if not found:
             return
-        want = self.encoding
+        want, keys = self.encoding, self._keys([t for t, _ in found])
         if all(b.encoding == want for _, b in found):
-            items = [PutItem(t.key, b.data, content_encoding=want) for t, b in found]
+            items = [PutItem(k, b.data, content_encoding=want) for k, (_, b) in zip(keys, found)]
         else:  # recompressing is CPU work: never in the loop
-            items = await asyncio.get_running_loop().run_in_executor(thread_pool(), _transcode, found, want)
+            items = await asyncio.get_running_loop().run_in_executor(thread_pool(), _transcode, found, keys, want)
         try:
             await self.cache.put_many(items)
         except StorageError as e:  # a full or unwritable cache must not fail a read that succeeded
@@ -108,35 +116,37 @@ class CachedSource(ChunkSource):
     async def store_many(self, items: Sequence[tuple[ChunkTask, bytes]], *, content_encoding: str | None,
                          cache_control: str | None) -> None:
         await self.inner.store_many(items, content_encoding=content_encoding, cache_control=cache_control)
-        puts = [PutItem(t.key, data, content_encoding=content_encoding) for t, data in items]
+        keys = self._keys([t for t, _ in items])
+        puts = [PutItem(k, data, content_encoding=content_encoding) for k, (_, data) in zip(keys, items)]
         try:
             await self.cache.put_many(puts)
         except StorageError as e:
             await self._drop(puts, e)  # a stale copy must not outlive a write
 
     def store_now(self) -> Callable[[Sequence[tuple[ChunkTask, bytes]], str | None, str | None], None] | None:
-        inner, cache = self.inner.store_now(), self.cache.blocking_writer()
+        inner, cache, keys = self.inner.store_now(), self.cache.blocking_writer(), self._keys
         if inner is None or cache is None:
             return None
 
         def store(items: Sequence[tuple[ChunkTask, bytes]], encoding: str | None, cache_control: str | None) -> None:
             inner(items, encoding, cache_control)
-            cache([PutItem(t.key, data, content_encoding=encoding) for t, data in items])
+            names = keys([t for t, _ in items])
+            cache([PutItem(k, data, content_encoding=encoding) for k, (_, data) in zip(names, items)])
 
         return store
 
     async def delete_many(self, tasks: Sequence[ChunkTask]) -> None:
         await self.inner.delete_many(tasks)
-        await self.cache.delete_many([t.key for t in tasks])
+        await self.cache.delete_many(self._keys(tasks))
 
 
-def _transcode(found: Sequence[tuple[ChunkTask, Blob]], want: str | None) -> list[PutItem]:
+def _transcode(found: Sequence[tuple[ChunkTask, Blob]], keys: Sequence[str], want: str | None) -> list[PutItem]:
     items = []
-    for task, blob in found:
+    for key, (_, blob) in zip(keys, found):
         try:
             data = blob.data if blob.encoding == want else \
                 compression.compress(bytes(compression.decompress(blob.data, blob.encoding)), want)
         except AiovolumeError:
             continue  # bytes that do not decompress are not cached; the read reports them
-        items.append(PutItem(task.key, data, content_encoding=want))
+        items.append(PutItem(key, data, content_encoding=want))
     return items
