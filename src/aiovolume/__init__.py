@@ -2,9 +2,10 @@
 
 from .cloudvolume import CloudVolume
 from .cutout import VolumeCutout
+from .diskcache import CacheOptions
 from .geometry import Bbox, Vec
 from .options import Options
 from .volume import Volume
 
-__all__ = ["Bbox", "CloudVolume", "Options", "Vec", "Volume", "VolumeCutout"]
+__all__ = ["Bbox", "CacheOptions", "CloudVolume", "Options", "Vec", "Volume", "VolumeCutout"]
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ import numpy as np
 from . import cvargs
 from .casting import cast_exactly
 from .cutout import VolumeCutout
-from .diskcache import DiskCache
+from .diskcache import CacheOptions, DiskCache
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError, OptionError,
     OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects, UnsupportedFeatureError,
@@ -98,7 +98,7 @@ class Volume(LayerMetadata, VolumeExtras, CacheAndProvenance, Placeholders):
         bounded: bool = True,
         autocrop: bool = False,
         fill_missing: bool = False,
-        cache: bool | str = False,
+        cache: "bool | str | CacheOptions" = False,
         compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
         progress: bool = cvargs.INTERACTIVE,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aiovolume import Bbox, CloudVolume
-from aiovolume.diskcache import CacheOptions
+from aiovolume import CacheOptions
 from aiovolume.exceptions import OptionError
 from cache_helpers import chunk_files, make_layer
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aiovolume import CloudVolume, Volume
-from aiovolume.diskcache import CacheOptions
+from aiovolume import CacheOptions
 from aiovolume.exceptions import EmptyVolumeException
 from aiovolume.pipeline.cachedsource import CachedSource
 from cache_helpers import CHUNK, chunk_files, layer_dir, make_layer, read, write

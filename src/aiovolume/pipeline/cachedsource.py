@@ -122,6 +122,9 @@ class CachedSource(ChunkSource):
             await self.cache.put_many(puts)
         except StorageError as e:
             await self._drop(puts, e)  # a stale copy must not outlive a write
+            return
+        if self._on_fill is not None:
+            await self._on_fill(sum(len(it.data) for it in puts))
 
     def store_now(self) -> Callable[[Sequence[tuple[ChunkTask, bytes]], str | None, str | None], None] | None:
         inner, cache, keys = self.inner.store_now(), self.cache.blocking_writer(), self._keys
