@@ -35,6 +35,7 @@ from .pipeline.layerformat import resolve_compress
 from .pipeline.source import ChunkSource
 from .storage import Store, open_store
 from .storage.file import TMP_PREFIX
+from .storage.fileio import SUFFIX
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class DiskCache:
                     return []
                 return [prefix + str(c) for c in morton_codes([t.position for t in tasks], grid).reshape(-1).tolist()]
 
-        return CachedSource(source, self.store, self.encoding(mip), self._filled if self.max_bytes else None, keys)
+        return CachedSource(source, self.store, self.encoding(mip), self if self.max_bytes else None, keys)
 
     async def close(self) -> None:
         if self._store is not None:
@@ -170,7 +171,14 @@ class DiskCache:
             await self.store.put(name, data)
 
     # -- size cap --------------------------------------------------------------------------------
-    async def _filled(self, nbytes: int) -> None:
+    async def used(self, files: Sequence[tuple[str, str | None]]) -> None:
+        """Mark cached copies as just used (their times order the evictions; reads alone do not
+        reliably update access times, e.g. with ``relatime``). Only with a size cap."""
+        paths = [self._dir(key) + SUFFIX.get(enc, "") for key, enc in files]
+        await asyncio.get_running_loop().run_in_executor(None, _touch, paths)
+
+    async def filled(self, nbytes: int) -> None:
+        """``nbytes`` were written to the cache: evict when it is over the cap."""
         with self._size_lock:
             if self._size is not None:
                 self._size += nbytes
@@ -321,6 +329,14 @@ def _chunk_box(name: str, scale: Any) -> Bbox | None:
         return Bbox.from_filename(name)
     except IndexTypeError:
         return None
+
+
+def _touch(paths: Sequence[str]) -> None:
+    for path in paths:
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # evicted or flushed meanwhile
 
 
 def _size(path: str) -> int:

@@ -198,3 +198,21 @@ def test_a_pickled_volume_keeps_its_cache(layer, tmp_path):
     os.remove(os.path.join(layer_dir(url), "4_4_40", "0-16_0-16_0-8.gz"))
     np.testing.assert_array_equal(copy[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
     copy.close()
+
+
+def test_the_size_cap_evicts_what_was_used_longest_ago(layer, tmp_path):
+    url, data = layer
+    # 2048-byte chunks and a ~1.1 kB info: 4 chunks fit; a fifth goes over, and removing one is enough
+    with CloudVolume(url, cache=CacheOptions(str(tmp_path / "cache"), max_bytes=11_000), compress_cache=False,
+                     progress=False) as vol:
+        boxes = {name: np.s_[x:x + 16, 0:16, 0:8] for name, x in zip("abcde", range(0, 80, 16))}
+        for name in "abcd":
+            vol[boxes[name]]
+        assert vol.cache.num_files() == 4 and 9_000 < vol.cache.num_bytes() + 1_200 < 11_000
+        # the files' times in write order, a second apart (this filesystem's clock ticks are coarse)
+        chunk_dir = os.path.join(vol.cache.path, "4_4_40")
+        for i, name in enumerate(sorted(os.listdir(chunk_dir), key=lambda n: int(n.split("-")[0]))):
+            os.utime(os.path.join(chunk_dir, name), (1_000_000 + i, 1_000_000 + i))
+        np.testing.assert_array_equal(vol[boxes["a"]], data[0][boxes["a"]])  # a hit: a is now the most recent
+        vol[boxes["e"]]
+        assert vol.cache.list() == ["0-16_0-16_0-8", "32-48_0-16_0-8", "48-64_0-16_0-8", "64-80_0-16_0-8"]

@@ -15,7 +15,7 @@ that. An empty cache file (CloudVolume writes one for a chunk that was missing) 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ..codecs import compression
 from ..exceptions import AiovolumeError, CacheError, StorageError
@@ -24,8 +24,13 @@ from .executor import thread_pool
 from .source import ChunkSource
 from .tasks import ChunkTask, Position
 
-#: told how many bytes were written to the cache (the size cap evicts from it)
-OnFill = Callable[[int], Awaitable[None]]
+class CacheBudget(Protocol):
+    """The size cap of a cache: told what was written (it may evict) and what was used (LRU)."""
+
+    async def filled(self, nbytes: int) -> None: ...
+
+    async def used(self, files: Sequence[tuple[str, str | None]]) -> None:
+        """``(key, transport encoding)`` of the cached copies a read used."""
 #: the cache file names of tasks' chunks (default: the chunk keys; a sharded scale: Morton codes)
 Keys = Callable[[Sequence[ChunkTask]], list[str]]
 
@@ -42,10 +47,10 @@ class CachedSource(ChunkSource):
     written chunks keep the encoding they were written with, as CloudVolume's.
     """
 
-    def __init__(self, inner: ChunkSource, cache: Store, encoding: str | None, on_fill: OnFill | None = None,
+    def __init__(self, inner: ChunkSource, cache: Store, encoding: str | None, budget: CacheBudget | None = None,
                  keys: Keys | None = None) -> None:
         super().__init__(inner.scale)
-        self.inner, self.cache, self.encoding, self._on_fill = inner, cache, encoding, on_fill
+        self.inner, self.cache, self.encoding, self._budget = inner, cache, encoding, budget
         self._keys: Keys = keys or _task_keys
         self.store = getattr(inner, "store", None)  # Volume._source checks the store it was made for
         self.url = inner.url
@@ -64,14 +69,18 @@ class CachedSource(ChunkSource):
 
     # -- reads -------------------------------------------------------------------------------
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
-        copies = await self.cache.get_many(self._keys(tasks))
+        keys = self._keys(tasks)
+        copies = await self.cache.get_many(keys)
         out: dict[Position, Blob | None] = {}
-        misses = []
-        for task, blob in zip(tasks, copies):
+        misses, used = [], []
+        for task, key, blob in zip(tasks, keys, copies):
             if blob is None or not blob.data:
                 misses.append(task)
             else:
                 out[task.position] = blob
+                used.append((key, blob.encoding))
+        if used and self._budget is not None:
+            await self._budget.used(used)
         if misses:
             fetched = await self.inner.fetch_many(misses)
             out.update(fetched)
@@ -99,8 +108,8 @@ class CachedSource(ChunkSource):
         except StorageError as e:  # a full or unwritable cache must not fail a read that succeeded
             await self._drop(items, e)
             return
-        if self._on_fill is not None:
-            await self._on_fill(sum(len(it.data) for it in items))
+        if self._budget is not None:
+            await self._budget.filled(sum(len(it.data) for it in items))
 
     async def _drop(self, items: Sequence[PutItem], error: Exception) -> None:
         try:
@@ -123,8 +132,8 @@ class CachedSource(ChunkSource):
         except StorageError as e:
             await self._drop(puts, e)  # a stale copy must not outlive a write
             return
-        if self._on_fill is not None:
-            await self._on_fill(sum(len(it.data) for it in puts))
+        if self._budget is not None:
+            await self._budget.filled(sum(len(it.data) for it in puts))
 
     def store_now(self) -> Callable[[Sequence[tuple[ChunkTask, bytes]], str | None, str | None], None] | None:
         inner, cache, keys = self.inner.store_now(), self.cache.blocking_writer(), self._keys
