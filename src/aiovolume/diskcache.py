@@ -289,7 +289,7 @@ class DiskCache:
         deletes the wrong ones above mip 0; here the box is converted to each mip first."""
         with self._size_lock:
             self._size = None
-        box = Bbox.create(region, self._vol.bounds)
+        box = Bbox.create(region, self._vol.mip_bounds(0))  # open slices: mip 0 bounds, as the box is in mip 0
         wanted = [self._vol.mip] if mips is None else ([mips] if isinstance(mips, int) else list(mips))
         self._flush_chunks(box, [self._vol.to_mip(m) for m in wanted], keep_inside=False)
 

@@ -101,6 +101,8 @@ def test_flush_region_defaults_to_the_volumes_mip_and_takes_slices(full):
     full.cache.flush_region(Bbox((0, 0, 8), (128, 128, 16)))  # mip 0 box, applied at mip 2
     assert set(full.cache.list(mip=2)) == names((0, 16), (0, 16), (0,))
     assert len(full.cache.list(mip=1)) == 32
+    full.cache.flush_region(np.s_[64:, 64:, :], mips=[1])  # open ends: the mip 0 bounds
+    assert every_chunk(1) - set(full.cache.list(mip=1)) == names((32, 48), (32, 48), (0, 8))
 
 
 def test_flush_info_and_flush_provenance(full):
