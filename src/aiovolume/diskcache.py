@@ -8,7 +8,7 @@ Layout, as CloudVolume 12.15's so either library reuses the other's cache:
 Chunks go through :class:`~aiovolume.pipeline.cachedsource.CachedSource`; this object holds the
 switch, the path, the cache's file store, the size cap and CloudVolume's housekeeping methods.
 Those are blocking (plain directory operations on a local disk, as in CloudVolume) on the
-async ``Volume`` too. The directory is created on the first write, not when a volume opens.
+async ``Volume`` too. The directory is created when the cache is first used, not when a volume opens.
 
 Example::
 
@@ -118,9 +118,16 @@ class DiskCache:
     def store(self) -> Store:
         """The cache directory as a ``file://`` store (atomic writes), opened on first use."""
         if self._store is None:
-            if os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
-                raise CacheError(f"the cache directory {self.path} needs read and write permission")
-            self._store = open_store("file://" + self.path, self._vol.options)
+            path = self.path
+            try:  # once per volume: CloudVolume checks this when it opens
+                os.makedirs(path, exist_ok=True)
+                usable = os.access(path, os.R_OK | os.W_OK | os.X_OK)
+            except OSError as e:
+                raise CacheError(f"the cache directory {path} cannot be created ({e}); pass cache=<a writable "
+                                 "directory> or set CLOUD_VOLUME_CACHE_DIR") from e
+            if not usable:
+                raise CacheError(f"the cache directory {path} needs read and write permission")
+            self._store = open_store("file://" + path, self._vol.options)
         return self._store
 
     def wrap(self, source: ChunkSource, mip: int) -> ChunkSource:

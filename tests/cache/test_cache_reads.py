@@ -12,7 +12,7 @@ import pytest
 
 from aiovolume import CloudVolume, Volume
 from aiovolume import CacheOptions
-from aiovolume.exceptions import EmptyVolumeException
+from aiovolume.exceptions import CacheError, EmptyVolumeException
 from aiovolume.pipeline.cachedsource import CachedSource
 from cache_helpers import CHUNK, chunk_files, layer_dir, make_layer, read, write
 
@@ -216,3 +216,17 @@ def test_the_size_cap_evicts_what_was_used_longest_ago(layer, tmp_path):
         np.testing.assert_array_equal(vol[boxes["a"]], data[0][boxes["a"]])  # a hit: a is now the most recent
         vol[boxes["e"]]
         assert vol.cache.list() == ["0-16_0-16_0-8", "32-48_0-16_0-8", "48-64_0-16_0-8", "64-80_0-16_0-8"]
+
+
+def test_an_unusable_cache_directory_is_a_cache_error(layer, tmp_path):
+    url, _ = layer
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"")
+    with pytest.raises(CacheError, match="cannot be created") as err:  # on open, as CloudVolume
+        CloudVolume(url, cache=str(blocker), progress=False)
+    assert isinstance(err.value, OSError)
+    with CloudVolume(url, progress=False) as plain:
+        info = plain.info
+    with CloudVolume(url, info=info, cache=str(blocker), progress=False) as vol:
+        with pytest.raises(CacheError, match="cannot be created"):  # given the info: on the first read
+            vol[0:16, 0:16, 0:8]

@@ -15,6 +15,7 @@ that. An empty cache file (CloudVolume writes one for a chunk that was missing) 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Callable, Protocol, Sequence
 
 from ..codecs import compression
@@ -31,6 +32,8 @@ class CacheBudget(Protocol):
 
     async def used(self, files: Sequence[tuple[str, str | None]]) -> None:
         """``(key, transport encoding)`` of the cached copies a read used."""
+_log = logging.getLogger("aiovolume")
+
 #: the cache file names of tasks' chunks (default: the chunk keys; a sharded scale: Morton codes)
 Keys = Callable[[Sequence[ChunkTask]], list[str]]
 
@@ -106,6 +109,7 @@ class CachedSource(ChunkSource):
         try:
             await self.cache.put_many(items)
         except StorageError as e:  # a full or unwritable cache must not fail a read that succeeded
+            _log.warning("could not write %d chunk(s) to the disk cache %s: %s", len(items), self.cache.url, e)
             await self._drop(items, e)
             return
         if self._budget is not None:
