@@ -27,8 +27,8 @@ from .exceptions import (
     VolumeClosedError,
 )
 from .format import info as fmtinfo
-from .format.provenance import as_provenance
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .format.provenance import as_provenance
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
 from .imageview import ImageView
@@ -396,7 +396,8 @@ class Volume(LayerMetadata, VolumeExtras, CacheAndProvenance, Placeholders):
             self._read_only = True  # CloudVolume: a redirected layer is read-only
             await start.close()
         self._adopt_info(info)
-        await self._disk_cache.keep("info", fmtinfo.info_to_json(info))
+        if store is start:  # a redirected info is not cached: the next open follows the redirects again
+            await self._disk_cache.keep("info", fmtinfo.info_to_json(info))
         return self.info
 
     async def commit_info(self) -> None:

@@ -230,3 +230,15 @@ def test_an_unusable_cache_directory_is_a_cache_error(layer, tmp_path):
     with CloudVolume(url, info=info, cache=str(blocker), progress=False) as vol:
         with pytest.raises(CacheError, match="cannot be created"):  # given the info: on the first read
             vol[0:16, 0:16, 0:8]
+
+
+def test_a_redirected_info_is_not_cached_and_reads_come_from_the_target(layer, tmp_path):
+    url, data = layer
+    here = f"file://{tmp_path}/ds/pointer"
+    with CloudVolume(url, progress=False) as target:
+        with CloudVolume(here, info=dict(target.info, redirect=url), progress=False) as pointer:
+            pointer.commit_info()
+    for _ in range(2):  # the second open must follow the redirect again
+        with cached(here, tmp_path) as vol:
+            assert vol.read_only and "info" not in chunk_files(vol.cache.path)
+            np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
