@@ -242,3 +242,24 @@ def test_a_redirected_info_is_not_cached_and_reads_come_from_the_target(layer, t
         with cached(here, tmp_path) as vol:
             assert vol.read_only and "info" not in chunk_files(vol.cache.path)
             np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], data[0][0:16, 0:16, 0:8])
+
+
+def test_cached_volumes_leave_no_threads_behind(layer, tmp_path):
+    import threading
+
+    from aiovolume.exceptions import ScaleUnavailableError
+
+    url, _ = layer
+
+    def names():
+        return sorted(t.name for t in threading.enumerate())
+
+    with cached(url, tmp_path) as vol:  # warm-up: global pools may start here
+        vol[0:16, 0:16, 0:8]
+    before = names()
+    for _ in range(10):
+        with cached(url, tmp_path) as vol:
+            vol[0:32, 0:32, 0:8]
+        with pytest.raises(ScaleUnavailableError):  # the info came from the cache, then the open failed
+            cached(url, tmp_path, mip=7)
+    assert names() == before
