@@ -31,6 +31,7 @@ from .exceptions import CacheError, IndexTypeError, OptionError
 from .format.sharding import morton_bit_axes, morton_codes
 from .geometry import Bbox
 from .pipeline.cachedsource import CachedSource
+from .pipeline.executor import thread_pool
 from .pipeline.layerformat import resolve_compress
 from .pipeline.source import ChunkSource
 from .storage import Store, open_store
@@ -182,7 +183,7 @@ class DiskCache:
         """Mark cached copies as just used (their times order the evictions; reads alone do not
         reliably update access times, e.g. with ``relatime``). Only with a size cap."""
         paths = [self._dir(key) + SUFFIX.get(enc, "") for key, enc in files]
-        await asyncio.get_running_loop().run_in_executor(None, _touch, paths)
+        await asyncio.get_running_loop().run_in_executor(thread_pool(), _touch, paths)
 
     async def filled(self, nbytes: int) -> None:
         """``nbytes`` were written to the cache: evict when it is over the cap."""
@@ -191,7 +192,7 @@ class DiskCache:
                 self._size += nbytes
                 if self._size <= self.max_bytes:  # type: ignore[operator]
                     return
-        await asyncio.get_running_loop().run_in_executor(None, self.evict)
+        await asyncio.get_running_loop().run_in_executor(thread_pool(), self.evict)
 
     def evict(self) -> int:
         """Delete the least recently used files until the cache is at 90 % of ``max_bytes``;
