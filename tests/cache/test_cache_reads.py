@@ -263,3 +263,22 @@ def test_cached_volumes_leave_no_threads_behind(layer, tmp_path):
         with pytest.raises(ScaleUnavailableError):  # the info came from the cache, then the open failed
             cached(url, tmp_path, mip=7)
     assert names() == before
+
+
+@pytest.mark.parametrize("damage", ["stale", "corrupt"])
+def test_partial_writes_merge_into_the_origins_chunk_not_the_cached_copy(layer, tmp_path, damage):
+    url, data = layer
+    with cached(url, tmp_path, non_aligned_writes=True) as vol:
+        vol[0:16, 0:16, 0:8]  # cached
+        if damage == "stale":  # another writer changes the chunk at the origin
+            with CloudVolume(url, progress=False) as other:
+                other[0:16, 0:16, 0:8] = np.full((16, 16, 8, 1), 3, np.uint8)
+            expected = np.full((16, 16, 8, 1), 3, np.uint8)
+        else:
+            write(os.path.join(vol.cache.path, "4_4_40", "0-16_0-16_0-8.gz"), b"\x1f\x8b junk")
+            expected = data[0][0:16, 0:16, 0:8].copy()
+        vol[0:4, 0:4, 0:4] = np.ones((4, 4, 4), np.uint8)
+        expected[0:4, 0:4, 0:4] = 1
+        np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], expected)
+    with CloudVolume(url, progress=False) as plain:
+        np.testing.assert_array_equal(plain[0:16, 0:16, 0:8], expected)

@@ -8,8 +8,10 @@ written atomically by the file store (temp file + ``os.replace``), so several pr
 fill one cache. The read and write algorithms are unchanged: they see one more source.
 
 A cached copy that does not decode is never returned twice: the read pipeline's refetch calls
-:meth:`CachedSource.refetch_many`, which deletes the copy, reads the wrapped source and caches
-that. An empty cache file (CloudVolume writes one for a chunk that was missing) is a miss.
+:meth:`CachedSource.fetch_fresh_many`, which deletes the copy, reads the wrapped source and caches
+that. Writes merge partial chunks into the wrapped source's bytes the same way, never into a copy
+(a stale copy would undo another writer's voxels). An empty cache file (CloudVolume writes one for
+a chunk that was missing) is a miss.
 """
 
 from __future__ import annotations
@@ -90,10 +92,10 @@ class CachedSource(ChunkSource):
             await self._fill([(t, fetched.get(t.position)) for t in misses])
         return out
 
-    async def refetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+    async def fetch_fresh_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
         """The wrapped source's bytes, never the cache's: the cached copies are deleted first."""
         await self.cache.delete_many(self._keys(tasks))
-        fetched = await self.inner.refetch_many(tasks)
+        fetched = await self.inner.fetch_fresh_many(tasks)
         await self._fill([(t, fetched.get(t.position)) for t in tasks])
         return fetched
 

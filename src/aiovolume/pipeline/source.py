@@ -142,9 +142,10 @@ class ChunkSource(ABC):
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
         """Stored bytes (and transport encoding) of every task's chunk; None where missing."""
 
-    async def refetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
-        """:meth:`fetch_many` again for chunks whose bytes did not decode: from where they are
-        stored, past any copy (a cache drops its copy here)."""
+    async def fetch_fresh_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+        """:meth:`fetch_many` from where the chunks are stored, past any copy (a cache drops its
+        copy here): for chunks whose bytes did not decode, and for chunks a write merges into
+        (merging into a stale copy would undo another writer's voxels)."""
         return await self.fetch_many(tasks)
 
     def fetch_now(self, tasks: Sequence[ChunkTask], budget: Budget, consume: Consume,
