@@ -27,6 +27,9 @@ from .executor import thread_pool
 from .source import ChunkSource
 from .tasks import ChunkTask, Position
 
+_log = logging.getLogger("aiovolume")
+
+
 class CacheBudget(Protocol):
     """The size cap of a cache: told what was written (it may evict) and what was used (LRU)."""
 
@@ -34,7 +37,7 @@ class CacheBudget(Protocol):
 
     async def used(self, files: Sequence[tuple[str, str | None]]) -> None:
         """``(key, transport encoding)`` of the cached copies a read used."""
-_log = logging.getLogger("aiovolume")
+
 
 #: the cache file names of tasks' chunks (default: the chunk keys; a sharded scale: Morton codes)
 Keys = Callable[[Sequence[ChunkTask]], list[str]]
