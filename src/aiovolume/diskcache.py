@@ -23,11 +23,12 @@ import asyncio
 import os
 import shutil
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from . import cvargs
-from .exceptions import CacheError, IndexTypeError, OptionError
+from .exceptions import CacheError, IndexTypeError, OptionError, VolumeClosedError
 from .format.sharding import morton_bit_axes, morton_codes
 from .geometry import Bbox
 from .pipeline.cachedsource import CachedSource
@@ -72,13 +73,25 @@ class DiskCache:
             base, self.max_bytes = os.fspath(cache) or None, None
         else:  # True/False, and CloudVolume's other spellings of off (None, 0)
             base, self.max_bytes = None, None
-        self._vol = vol
+        self.bind(vol)
         self._base = base
         self._enabled = bool(cache)
         self._compress = compress
         self._store: Store | None = None
         self._size: int | None = None  # bytes in the cache, counted once then kept up to date
         self._size_lock = threading.Lock()
+
+    def bind(self, vol: Any) -> None:
+        """Serve ``vol`` (weakly: a volume dropped without close() must not wait for the cyclic
+        garbage collector to free its store's threads)."""
+        self._vol_ref = weakref.ref(vol)
+
+    @property
+    def _vol(self) -> Any:
+        vol = self._vol_ref() if self._vol_ref is not None else None
+        if vol is None:
+            raise VolumeClosedError("this vol.cache belongs to a volume that no longer exists")
+        return vol
 
     @property
     def path(self) -> str:
@@ -159,11 +172,11 @@ class DiskCache:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_store"], state["_size"], state["_size_lock"] = None, None, None
+        state["_store"], state["_size"], state["_size_lock"], state["_vol_ref"] = None, None, None, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update(state)  # the unpickled Volume binds itself again
         self._size_lock = threading.Lock()
 
     async def read(self, name: str) -> bytes | None:

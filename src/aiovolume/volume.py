@@ -268,6 +268,7 @@ class Volume(LayerMetadata, VolumeExtras, CacheAndProvenance, Placeholders):
         self._sources, self._formats = {}, {}
         self._shard_indexes = None
         if "_disk_cache" in self.__dict__:
+            self._disk_cache.bind(self)
             self._disk_cache.forget_store()
         self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 

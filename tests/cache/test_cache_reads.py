@@ -12,7 +12,7 @@ import pytest
 
 from aiovolume import CloudVolume, Volume
 from aiovolume import CacheOptions
-from aiovolume.exceptions import CacheError, EmptyVolumeException
+from aiovolume.exceptions import CacheError, EmptyVolumeException, VolumeClosedError
 from aiovolume.pipeline.cachedsource import CachedSource
 from cache_helpers import CHUNK, chunk_files, layer_dir, make_layer, read, write
 
@@ -282,3 +282,22 @@ def test_partial_writes_merge_into_the_origins_chunk_not_the_cached_copy(layer, 
         np.testing.assert_array_equal(vol[0:16, 0:16, 0:8], expected)
     with CloudVolume(url, progress=False) as plain:
         np.testing.assert_array_equal(plain[0:16, 0:16, 0:8], expected)
+
+
+def test_a_dropped_cached_volume_is_freed_without_the_cycle_collector(layer, tmp_path):
+    import gc
+    import weakref
+
+    url, _ = layer
+    gc.disable()  # vol.cache refers to its volume weakly: no cycle keeps a dropped volume's threads
+    try:
+        vol = cached(url, tmp_path)
+        vol[0:16, 0:16, 0:8]
+        cache, ref = vol.cache, weakref.ref(vol._vol)
+        vol.close()
+        del vol
+        assert ref() is None
+    finally:
+        gc.enable()
+    with pytest.raises(VolumeClosedError, match="no longer exists"):
+        cache.list()
