@@ -2,12 +2,13 @@
 
 from .cloudvolume import CloudVolume
 from .cutout import VolumeCutout
+from .diskcache import CacheOptions
 from .geometry import Bbox, Vec
 from .objects.mesh import Mesh
 from .objects.skeleton import PrecomputedSkeleton, Skeleton
 from .options import Options
 from .volume import Volume
 
-__all__ = ["Bbox", "CloudVolume", "Mesh", "Options", "PrecomputedSkeleton", "Skeleton", "Vec", "Volume",
-           "VolumeCutout"]
+__all__ = ["Bbox", "CacheOptions", "CloudVolume", "Mesh", "Options", "PrecomputedSkeleton", "Skeleton", "Vec",
+           "Volume", "VolumeCutout"]
 __version__ = "0.1.0"

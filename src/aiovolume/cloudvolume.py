@@ -157,6 +157,16 @@ class CloudVolume:
     def reset_scales(self) -> None:
         return run(self._vol.reset_scales())
 
+    @property
+    def provenance(self) -> Any:
+        """The layer's provenance, read on first use (CloudVolume reads it when it opens)."""
+        vol = self._vol
+        return vol.provenance if vol.provenance_loaded else run(vol.refresh_provenance())
+
+    @provenance.setter
+    def provenance(self, value: Any) -> None:
+        self._vol.provenance = value
+
     def refresh_provenance(self) -> Any:
         return run(self._vol.refresh_provenance())
 
@@ -254,7 +264,7 @@ _FORWARDED = (
     "overwrite_partial_chunks", "green_threads", "use_https", "max_redirects", "mesh_dir", "skel_dir",
     "agglomerate", "timestamp", "secrets", "spatial_index_db", "lru_encoding", "codec_threads",
     "compress_cache", "cache_locking", "basepath", "layerpath", "cache_path", "ndim", "config", "pid",
-    "cache", "provenance", "shared_memory_id",
+    "cache", "shared_memory_id",
 )
 for _name in _FORWARDED:
     setattr(CloudVolume, _name, _Delegate(_name))

@@ -45,12 +45,8 @@ def refuse(name: str, value: Any, feature: str, issue: str) -> UnsupportedFeatur
     )
 
 
-def check_pending(cache: Any, provenance: Any, spatial_index_db: Any, lru_encoding: Any) -> None:
+def check_pending(spatial_index_db: Any, lru_encoding: Any) -> None:
     """Refuse the non-default values of arguments whose feature is still to come."""
-    if cache:
-        raise refuse("cache", cache, "the local disk cache", "issue 14")
-    if provenance is not None:
-        raise refuse("provenance", provenance, "provenance files", "issue 14")
     if spatial_index_db is not None:
         raise refuse("spatial_index_db", spatial_index_db, "the mesh/skeleton spatial index", "issues 15 and 16")
     if lru_encoding not in LRU_ENCODINGS:
@@ -75,10 +71,14 @@ def layerpath(scheme: str, components: Sequence[str]) -> str:
     return ("/" if scheme == "file" else "") + "/".join(components)
 
 
-def cache_path(scheme: str, components: Sequence[str]) -> str:
-    """Where CloudVolume's disk cache keeps a layer: ``$CLOUD_VOLUME_CACHE_DIR``, else
-    ``$CLOUD_VOLUME_DIR/cache`` (default ``~/.cloudvolume/cache``), then ``protocol/basepath/layer``."""
-    base = os.environ.get("CLOUD_VOLUME_CACHE_DIR")
+def cache_path(scheme: str, components: Sequence[str], base: str | None = None) -> str:
+    """Where CloudVolume's disk cache keeps a layer: ``base`` (``cache="<dir>"``), else
+    ``$CLOUD_VOLUME_CACHE_DIR``, else ``$CLOUD_VOLUME_DIR/cache`` (default ``~/.cloudvolume/cache``),
+    then ``protocol/basepath/layer``."""
+    if base is not None:
+        base = os.path.expanduser(base)
+    else:
+        base = os.environ.get("CLOUD_VOLUME_CACHE_DIR")
     if base is None:
         home = os.environ.get("CLOUD_VOLUME_DIR", os.path.join(os.path.expanduser("~"), ".cloudvolume"))
         base = os.path.join(home, "cache")

@@ -40,6 +40,7 @@ scripts keep working. This module imports nothing from the package.
     │   SkeletonSmoothingError (ValueError), SkeletonMissingError (SkeletonDecodeError, EmptyFileException)
     ├── SpatialIndexGapError               a .spatial file a spatial-index query needs is missing
     ├── SpecViolation (ValueError)         bytes or JSON that break the Precomputed spec
+    ├── ProvenanceError (ValueError)       a provenance file or value that is not valid JSON or breaks its schema
     ├── UnsupportedProtocolError (ValueError)
     ├── InvalidKeyError (ValueError)       a storage key or prefix that cannot name an object
     ├── InvalidRangeError (ValueError)     a byte range that cannot be read (negative, stop < start)
@@ -51,6 +52,7 @@ scripts keep working. This module imports nothing from the package.
     │   ├── TransientError                 worth retrying (5xx, 429, resets); internal to retries
     │   ├── RetriesExhausted               a transient failure that outlasted the retry policy
     │   ├── ConcurrentModificationError    other writers kept changing a shard we were merging into
+    │   ├── CacheError                     the local disk cache directory cannot be used
     │   └── ListingNotSupported (NotImplementedError)   http(s) cannot list
     └── ResourceLimitError (MemoryError)   more memory than is available or allowed
 """
@@ -202,6 +204,11 @@ class SpecViolation(AiovolumeError, ValueError):
 
 
 # -- meshes and skeletons (CloudVolume / osteoid names) ---------------------------------------
+class ProvenanceError(AiovolumeError, ValueError):
+    """A provenance file that is not JSON, or provenance fields of the wrong type (CloudVolume
+    raises ValueError or a jsonschema ValidationError here); nothing was written."""
+
+
 class MeshMissingError(AiovolumeError, ValueError):
     """A mesh was requested but does not exist."""
 
@@ -300,6 +307,10 @@ class RetriesExhausted(StorageError):
 class ConcurrentModificationError(StorageError):
     """A read-merge-write of a shard file lost the race to other writers too many times in a
     row; nothing of ours was written and nothing of theirs was lost. Retry the write later."""
+
+
+class CacheError(StorageError):
+    """The local disk cache (``cache=``) cannot be used: its directory is not readable and writable."""
 
 
 class ListingNotSupported(StorageError, NotImplementedError):

@@ -21,7 +21,6 @@ import numpy as np
 from .exceptions import AiovolumeError, ScaleUnavailableError, WriteLockAcquisitionError, WriteLockReleaseError
 from .format import info as fmtinfo
 from .geometry import Bbox, Vec
-from .placeholders import unsupported
 
 _Mip = int | Sequence[float]
 
@@ -252,16 +251,20 @@ class MetaView:
         except AiovolumeError as e:
             raise error(f"unable to {verb} mips {[int(m) for m in wanted]} of {self.cloudpath}: {e}") from e
 
-    # -- provenance: issue 14 ----------------------------------------------------------------
+    # -- provenance ----------------------------------------------------------------------------
     @property
     def provenance(self) -> Any:
-        unsupported("provenance")
+        return self._vol.provenance
+
+    @provenance.setter
+    def provenance(self, value: Any) -> None:
+        self._vol.provenance = value
 
     async def refresh_provenance(self) -> Any:
-        unsupported("refresh_provenance")
+        return await self._vol.refresh_provenance()
 
     async def commit_provenance(self) -> None:
-        unsupported("commit_provenance")
+        await self._vol.commit_provenance()
 
     def __repr__(self) -> str:
         return f"<meta of {self.cloudpath}>"

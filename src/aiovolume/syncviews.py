@@ -28,6 +28,16 @@ class BlockingMetaView(MetaView):
     def unlock_mips(self, mips: int | Iterable[int]) -> None:  # type: ignore[override]
         return run(super().unlock_mips(mips))
 
+    @property
+    def provenance(self) -> Any:
+        """Read on first use, as CloudVolume (which reads it when the volume opens)."""
+        vol = self._vol
+        return vol.provenance if vol.provenance_loaded else run(vol.refresh_provenance())
+
+    @provenance.setter
+    def provenance(self, value: Any) -> None:
+        self._vol.provenance = value
+
     def refresh_provenance(self) -> Any:  # type: ignore[override]
         return run(super().refresh_provenance())
 

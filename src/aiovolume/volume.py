@@ -21,13 +21,15 @@ from . import cvargs
 from .cvargs import engine_options
 from .casting import cast_exactly
 from .cutout import VolumeCutout
+from .diskcache import CacheOptions, DiskCache
 from .exceptions import (
-    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, OptionError,
+    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError, OptionError,
     OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects, UnsupportedFeatureError,
     VolumeClosedError,
 )
 from .format import info as fmtinfo
 from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .format.provenance import as_provenance
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
 from .imageview import ImageView
@@ -48,6 +50,7 @@ from .skeleton import SkeletonSource
 from .sharedmem import SharedMemoryMixin
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
+from .volume_cache import CacheAndProvenance
 from .volume_extras import VolumeExtras
 
 def _bounds_of(scale: Any) -> Bbox:
@@ -60,7 +63,7 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
+class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, Placeholders):
     """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
     Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
@@ -89,9 +92,15 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
     * ``green_threads=True`` is accepted and has no effect (logged once): there is no gevent here.
     * ``lru_encoding``: ``"same"`` or ``"raw"``; the LRU always holds decoded chunks (CloudVolume's
       ``"raw"``: more memory, no decode on a hit). Other encodings raise UnsupportedFeatureError.
-    * ``cache`` (the disk cache), ``provenance``, ``spatial_index_db``: a non-default value raises
-      UnsupportedFeatureError until those features land. ``compress_cache`` and ``cache_locking``
-      only matter with a cache, so they are stored and, as in CloudVolume without a cache, unused.
+    * ``cache``: True, a base directory, or ``CacheOptions(path, max_bytes)`` (a size cap);
+      CloudVolume's layout, so either library reuses the other's cache (``diskcache.py``); a
+      sharded scale's chunks are cached one file each by Morton code (``DiskCache.wrap``).
+      ``cache_locking`` is stored only: every cache file is
+      written atomically (temp file + rename), so readers never need a lock.
+    * ``provenance``: validated when given (ProvenanceError); otherwise read by
+      ``await vol.refresh_provenance()`` (the blocking CloudVolume reads it on first use, not
+      on open: one request fewer per volume).
+    * ``spatial_index_db``: a non-default value raises UnsupportedFeatureError until it lands.
     * ``agglomerate`` and ``timestamp`` are graphene-only: stored, unused (graphene is refused).
     * ``options`` (keyword only) is aiovolume's own engine tuning.
     """
@@ -103,7 +112,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         bounded: bool = True,
         autocrop: bool = False,
         fill_missing: bool = False,
-        cache: bool | str = False,
+        cache: "bool | str | CacheOptions" = False,
         compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
         progress: bool = cvargs.INTERACTIVE,
@@ -132,14 +141,15 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         *,
         options: Options | None = None,
     ) -> None:
-        cvargs.check_pending(cache, provenance, spatial_index_db, lru_encoding)
+        cvargs.check_pending(spatial_index_db, lru_encoding)
         path = parse_cloudpath(cloudpath)
         self._path: CloudPath = to_https(path) if use_https else path
         self._requested_mip = mip
         self.bounded = bool(bounded)
         self.autocrop = bool(autocrop)
         self.fill_missing = bool(fill_missing)
-        self.compress_cache = compress_cache
+        self._disk_cache = DiskCache(self, cache, compress_cache)
+        self._provenance = None if provenance is None else as_provenance(provenance, "provenance=")
         self.cache_locking = bool(cache_locking)
         self.cdn_cache = cdn_cache
         self.progress = bool(progress)
@@ -220,6 +230,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         """Close the store (its threads and network clients). Idempotent."""
         self._reopen = False
         _OPEN.discard(self)
+        await self._disk_cache.close()
         if self._store is not None:
             store, self._store = self._store, None
             await store.close()
@@ -269,6 +280,9 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         self._sources, self._formats = {}, {}
         self._shard_indexes = None
         self._mesh = self._skeleton = None  # their sources hold loop-bound state: rebuilt on use
+        if "_disk_cache" in self.__dict__:
+            self._disk_cache.bind(self)
+            self._disk_cache.forget_store()
         self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 
     # -- paths ---------------------------------------------------------------------------
@@ -352,13 +366,6 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         return cvargs.layerpath(self._path.scheme, self._path.components)
 
     @property
-    def cache_path(self) -> str:
-        """Where CloudVolume's disk cache would keep this layer (``~/.cloudvolume/cache/$PROTOCOL/
-        $BUCKET/$DATASET/$LAYER`` by default; ``CLOUD_VOLUME_CACHE_DIR`` / ``CLOUD_VOLUME_DIR`` as
-        there). aiovolume has no disk cache yet (issue 14) and creates nothing there."""
-        return cvargs.cache_path(self._path.scheme, self._path.components)
-
-    @property
     def config(self) -> "cvargs.VolumeConfig":
         """CloudVolume's ``vol.config``: the shared options as one live object."""
         return cvargs.VolumeConfig(self)
@@ -396,6 +403,13 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         All or nothing: if the chain fails part way, the stores it opened are closed and the
         volume keeps its store, info and writability.
         """
+        cached = await self._disk_cache.read("info")
+        if cached is not None:  # CloudVolume: a cached info is used as it is, redirects and all
+            try:
+                self._adopt_info(fmtinfo.info_from_json(cached, self._disk_cache.path + "/info"))
+                return self.info
+            except InfoError:
+                self._disk_cache.flush_info()  # a damaged copy: read the layer's instead
         start = self.store
         store, seen = start, [start.url]
         try:
@@ -425,6 +439,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
             self._read_only = True  # CloudVolume: a redirected layer is read-only
             await start.close()
         self._adopt_info(info)
+        if store is start:  # a redirected info is not cached: the next open follows the redirects again
+            await self._disk_cache.keep("info", fmtinfo.info_to_json(info))
         return self.info
 
     async def commit_info(self) -> None:
@@ -432,6 +448,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
         self._check_writable()
         data = fmtinfo.info_to_json(self._sync_info())
         await self.store.put("info", data, content_type="application/json", cache_control="no-cache")
+        await self._disk_cache.keep("info", data)
 
     async def reset_scales(self) -> None:
         """Keep only mip 0 and commit the info, as CloudVolume's ``vol.reset_scales()`` does
@@ -636,6 +653,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, Placeholders):
             source: ChunkSource = ShardedSource(store, scale, self._shard_indexes, voxel_bytes)
         else:
             source = UnshardedSource(store, scale)
+        if self._disk_cache.enabled:
+            source = self._disk_cache.wrap(source, mip)
         self._sources[mip] = source
         return source
 

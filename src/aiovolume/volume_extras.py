@@ -172,13 +172,18 @@ class VolumeExtras:
         (gunzipped etc. when ``decompress``), None for a missing chunk.
 
         ``segids``: other labels are set to 0 and each chunk re-encoded (CloudVolume's version of
-        this raises). ``cache_only`` keeps nothing: with no disk cache here nothing is read.
+        this raises). ``cache_only``: only fill the disk cache and return ``{}`` (nothing is read
+        when the cache is off, as in CloudVolume).
         """
         mip_i = self._data_mip(mip)
         region = self._region(self._in_voxels(bbox, mip_i, coord_resolution), mip_i)
-        if cache_only:
-            return {}
         source = self._source(mip_i)
+        if cache_only:
+            if self.cache.enabled:  # type: ignore[attr-defined]
+                tasks = source.plan(region).tasks
+                for group in source.groups(tasks):
+                    await source.fetch_many(group)  # a CachedSource keeps what it fetches
+            return {}
         return await fetch_files(source, source.plan(region).tasks, decompress_files=decompress,
                                  fmt=self._format(mip_i), segids=segids or None)
 

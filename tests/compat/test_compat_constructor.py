@@ -90,10 +90,6 @@ def test_parallel_and_codec_threads_read_like_cloudvolume(name, layer_url):
 
 
 @pytest.mark.parametrize("name, value, feature", [
-    ("cache", True, "disk cache"),
-    ("cache", "/tmp/somewhere", "disk cache"),
-    ("provenance", {"sources": []}, "provenance"),
-    ("provenance", '{"sources": []}', "provenance"),
     ("spatial_index_db", "sqlite://index.db", "spatial index"),
     ("lru_encoding", "jpeg", "LRU"),
 ])

@@ -11,7 +11,7 @@ import pytest
 
 from aiovolume import Bbox, CloudVolume, Volume
 from aiovolume.exceptions import (
-    ReadOnlyException, ScaleUnavailableError, UnsupportedFeatureError, WriteLockAcquisitionError,
+    ReadOnlyException, ScaleUnavailableError, WriteLockAcquisitionError,
 )
 from volume_helpers import make_info
 
@@ -169,8 +169,11 @@ def test_lock_mips_refuses_unknown_mips_and_uncommitted_layers(layer_url, tmp_pa
     fresh.close()
 
 
-def test_meta_provenance_names_exist_and_raise(layer_url):
+def test_meta_provenance_is_the_volumes(layer_url):
     with make_layer(layer_url) as vol:
-        for call in (lambda: vol.meta.provenance, vol.meta.refresh_provenance, vol.meta.commit_provenance):
-            with pytest.raises(UnsupportedFeatureError, match="provenance"):
-                call()
+        assert vol.meta.provenance == {"sources": [], "owners": [], "processing": [], "description": ""}
+        vol.meta.provenance.description = "via meta"
+        vol.meta.commit_provenance()
+        assert vol.provenance.description == "via meta"
+        vol.provenance.description = "changed in memory"
+        assert vol.meta.refresh_provenance().description == "via meta"

@@ -20,8 +20,6 @@ CALLS = {
     "transfer_to": (("file:///tmp/x", np.s_[0:8, 0:8, 0:8]), "transfer_to"),
     "viewer": ((), "viewer"),
     "to_dask": ((), "dask"),
-    "refresh_provenance": ((), "provenance"),
-    "commit_provenance": ((), "provenance"),
 }
 PROPERTIES = {k: v for k, v in PROPERTIES.items() if k in FEATURES}
 CALLS = {k: v for k, v in CALLS.items() if k in FEATURES}

@@ -36,3 +36,14 @@ async def load_info(store: Store) -> LayerInfo:
     except Exception as exc:
         raise InfoError(f"info file at {where} could not be decompressed: {exc}") from None
     return info_from_json(data, where)
+
+
+async def load_small_file(store: Store, name: str) -> bytes | None:
+    """A small file of the layer (``provenance``) without its transport compression, or None."""
+    blob = await store.get(name)
+    if blob is None:
+        return None
+    try:
+        return bytes(decompress(blob.data, blob.encoding))
+    except Exception as exc:
+        raise InfoError(f"{store.url}/{name} could not be decompressed: {exc}") from None

@@ -297,7 +297,7 @@ async def _refetch(job: ReadJob, task: ChunkTask, error: str) -> None:
     (plain HTTP, stores without hashes): fetch them again, like any retry."""
     attempts = job.options.retry.max_attempts
     for _ in range(1, attempts):
-        blob = (await job.source.fetch_many([task]))[task.position]
+        blob = (await job.source.fetch_fresh_many([task])).get(task.position)
         if blob is None:
             job.missing(task)
             return

@@ -9,7 +9,8 @@ source and nothing else:
 - :class:`UnshardedSource`: one object per chunk, named by ``format/chunks.py``.
 - :class:`~.sharded.ShardedSource`: chunks packed into shard files (``format/sharding.py``),
   grouped by shard, index and data ranges through ``Store.get_ranges``.
-- later: ``CachedSource`` (wraps another source with the on-disk cache), ``BossSource``.
+- :class:`~.cachedsource.CachedSource`: wraps another source with the on-disk cache.
+- later: ``BossSource``.
 
 Methods take :class:`ChunkTask` s (which carry the grid position and the chunk's name) rather
 than bare positions: every caller holds a plan, and a sharded source needs the positions while
@@ -140,6 +141,12 @@ class ChunkSource(ABC):
     @abstractmethod
     async def fetch_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
         """Stored bytes (and transport encoding) of every task's chunk; None where missing."""
+
+    async def fetch_fresh_many(self, tasks: Sequence[ChunkTask]) -> dict[Position, Blob | None]:
+        """:meth:`fetch_many` from where the chunks are stored, past any copy (a cache drops its
+        copy here): for chunks whose bytes did not decode, and for chunks a write merges into
+        (merging into a stale copy would undo another writer's voxels)."""
+        return await self.fetch_many(tasks)
 
     def fetch_now(self, tasks: Sequence[ChunkTask], budget: Budget, consume: Consume,
                   windows: Sequence[Window] | None = None) -> list[ChunkTask]:

@@ -51,7 +51,7 @@ async def write_region(
 
         async def do_group(group: Sequence[ChunkTask]) -> None:
             merging = [t for t in group if not t.full]
-            stored = await source.fetch_many(merging) if merging else {}
+            stored = await source.fetch_fresh_many(merging) if merging else {}
             items = []
             for task in group:
                 blob = stored.get(task.position)
