@@ -82,7 +82,7 @@ class CloudVolume:
     @property
     def image(self) -> BlockingImageView:
         """CloudVolume's ``vol.image`` (PrecomputedImageSource's names), blocking."""
-        return BlockingImageView(self._vol)
+        return BlockingImageView(self._vol, self._wrap)
 
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
@@ -162,8 +162,11 @@ class CloudVolume:
         return run(self._vol.commit_provenance())
 
     def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
-                    encoding: str | None = None, sharded: bool | None = None) -> Any:
-        return run(self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded))
+                    encoding: str | None = None, sharded: bool | None = None, *, mip: Any = None,
+                    compress_level: int | None = None) -> "CloudVolume":
+        """Copy a region to another layer and return it; see :meth:`aiovolume.Volume.transfer_to`."""
+        return self._wrap(run(self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded,
+                                                    mip=mip, compress_level=compress_level)))
 
     def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> Any:
         return run(self._vol.download_to_shared_memory(slices, location, mip))

@@ -19,7 +19,6 @@ FEATURES: dict[str, tuple[str, str]] = {
     "provenance": ("provenance files (vol.provenance)", "issue 14"),
     "refresh_provenance": ("provenance files (refresh_provenance)", "issue 14"),
     "commit_provenance": ("provenance files (commit_provenance)", "issue 14"),
-    "transfer_to": ("layer transfer (transfer_to)", "issue 14"),
     "download_to_shared_memory": ("shared-memory output (download_to_shared_memory)", "issue 14"),
     "upload_from_shared_memory": ("shared-memory input (upload_from_shared_memory)", "issue 14"),
     "unlink_shared_memory": ("shared-memory buffers (unlink_shared_memory)", "issue 14"),
@@ -62,10 +61,6 @@ class Placeholders:
 
     async def commit_provenance(self) -> None:
         unsupported("commit_provenance")
-
-    async def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
-                          encoding: str | None = None, sharded: bool | None = None) -> Any:
-        unsupported("transfer_to")
 
     async def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> Any:
         unsupported("download_to_shared_memory")

@@ -26,7 +26,7 @@ from .exceptions import (
     VolumeClosedError,
 )
 from .format import info as fmtinfo
-from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .format.chunks import chunk_count, expand_to_grid, is_aligned, shrink_to_grid
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
 from .imageview import ImageView
@@ -42,6 +42,7 @@ from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .placeholders import Placeholders
+from .progress import ProgressBar, close_bar, progress_bar
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 from .volume_extras import VolumeExtras
@@ -427,7 +428,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
                                               "read the image and encode it with crackle.compress()")
             return await self._download_extra(bbox, mip, segids, preserve_zeros, renumber, coord_resolution, label)
         pending = self._start_download(bbox, mip)
-        if read_in_loop(pending.job):  # small page-cached reads: done without another await
+        if pending.job.on_progress is None and read_in_loop(pending.job):  # small page-cached reads: done without another await
             return self._cutout(pending.job.out, pending)  # type: ignore[arg-type]
         return await self.finish_download(pending)
 
@@ -445,7 +446,12 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         return pending
 
     async def finish_download(self, pending: "PendingDownload") -> VolumeCutout:
-        return self._cutout(await finish_read(pending.job), pending)
+        if pending.job.on_progress is None:
+            return self._cutout(await finish_read(pending.job), pending)
+        try:
+            return self._cutout(await finish_read(pending.job), pending)
+        finally:
+            close_bar(pending.job.on_progress)
 
     def _start_download(self, bbox: Any, mip: int | Sequence[float] | None) -> "PendingDownload":
         info = self._sync_info()
@@ -524,6 +530,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
             region, array = _pad_to_grid(region, array, scale, self.background_color)
         fmt = self._format(mip_i)
         source = self._source(mip_i)
+        bar = self._progress(region, scale, "Uploading")
         try:
             await write_region(
                 source, fmt, region, array,
@@ -531,9 +538,10 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
                 compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
                 cache_control=_cache_control(self.cdn_cache), options=self.options,
-                on_progress=self._progress(region, scale),
+                on_progress=bar,
             )
         finally:
+            close_bar(bar)
             self._forget(mip_i, region)
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
@@ -545,9 +553,17 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         if not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
         source = self._source(mip_i)
+        tasks = source.plan(region).tasks
+        bar = self._progress(region, scale, "Deleting")
         try:
-            await source.delete_many(source.plan(region).tasks)
+            if bar is None:
+                await source.delete_many(tasks)
+            else:  # group by group, so the bar moves
+                for group in source.groups(tasks):
+                    await source.delete_many(group)
+                    bar(len(group))
         finally:
+            close_bar(bar)
             self._forget(mip_i, region)
 
     # -- helpers -------------------------------------------------------------------------
@@ -652,23 +668,16 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
             array = cast_exactly(array, self.dtype, origin=region.minpt.tolist())
         return np.asarray(array)
 
-    def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo) -> Callable[[int], None] | None:
+    def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo, verb: str = "Downloading") -> ProgressBar | None:
+        """A tqdm bar over the chunks of ``region`` when ``progress`` is on (None for no chunks)."""
         if not self.progress:
             return None
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return None
-        from .format.chunks import chunk_count
+        total = chunk_count(region, scale.bounds, scale.chunk_size)
+        return progress_bar(True, total, f"{verb} {self.layer}") if total else None
 
-        bar = tqdm(total=chunk_count(region, scale.bounds, scale.chunk_size), desc=self.layer, unit="chunk")
-
-        def update(n: int) -> None:
-            bar.update(n)
-            if bar.n >= bar.total:
-                bar.close()
-
-        return update
+    def _cache_control_header(self) -> str | None:
+        """The Cache-Control header this volume's writes carry (from ``cdn_cache``)."""
+        return _cache_control(self.cdn_cache)
 
     def __repr__(self) -> str:
         return f"Volume({self.cloudpath!r}, mip={self._mip})"
