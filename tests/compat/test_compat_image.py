@@ -105,9 +105,7 @@ async def test_image_io_on_volume_is_async(layer_url):
         assert (np.asarray(await vol.image.download(np.s_[0:64, 0:64, 0:16], 0)) == 4).all()
 
 
-def test_shared_memory_and_transfer_are_pending(vol):
-    with pytest.raises(UnsupportedFeatureError, match="transfer_to"):
-        vol.image.transfer_to("file:///tmp/elsewhere", vol.bounds, 0)
+def test_shared_memory_is_pending(vol):
     with pytest.raises(UnsupportedFeatureError, match="shared_memory_id"):
         vol.image.shared_memory_id
     with pytest.raises(UnsupportedFeatureError, match="unlink_shared_memory"):

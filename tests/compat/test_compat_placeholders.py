@@ -15,7 +15,6 @@ from volume_helpers import make_info
 PROPERTIES = {"cache": "disk cache", "mesh": "meshes", "skeleton": "skeletons", "provenance": "provenance",
               "shared_memory_id": "shared_memory_id"}
 CALLS = {
-    "transfer_to": (("file:///tmp/x", np.s_[0:8, 0:8, 0:8]), "transfer_to"),
     "download_to_shared_memory": ((np.s_[0:8, 0:8, 0:8],), "download_to_shared_memory"),
     "upload_from_shared_memory": (("loc", np.s_[0:8, 0:8, 0:8]), "upload_from_shared_memory"),
     "unlink_shared_memory": ((), "unlink_shared_memory"),

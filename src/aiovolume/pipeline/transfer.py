@@ -203,6 +203,8 @@ def _convert(found: list[tuple[ChunkTask, ChunkTask, Blob]], src_fmt: ChunkForma
                     compress_bytes(bytes(decompress(blob.data, blob.encoding)), encoding, level)
             else:
                 array = decode_chunk(decompress(blob.data, blob.encoding), src_fmt, src_task.shape)  # type: ignore[arg-type]
+                if not array.flags.writeable:  # a view of the stored bytes; some encoders write to it
+                    array = array.copy(order="A")
                 encoding, data = target, compress_bytes(encode_chunk(array, dst_fmt), target, level)
         except AiovolumeError as exc:
             raise type(exc)(f"{src_task.key}: {exc}") from None
