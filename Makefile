@@ -34,11 +34,13 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.
-# bench.py (S1-S8), then bench_sharded.py (S6, sharded layers); both take the same flags.
+# bench.py (S1-S8), then bench_sharded.py (S6, sharded layers), then bench_transfer.py (transfer_to);
+# all take the same flags.
 BENCH_ARGS ?=
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_sharded.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_transfer.py $(BENCH_ARGS)
 
 # README.md's "CloudVolume compatibility" table, introspected from cloud-volume and aiovolume
 compat-table: $(VENV)/.test

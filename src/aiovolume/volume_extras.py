@@ -240,8 +240,7 @@ class VolumeExtras:
     async def _transfer_destination(self, cloudpath: str, mip: int, encoding: str | None, sharded: bool | None,
                                     uncompressed: bool) -> Any:
         """The open destination of ``transfer_to``, its info created or amended and committed."""
-        kwargs = dict(options=self.options, secrets=self.secrets, progress=False, cdn_cache=self.cdn_cache,
-                      fill_missing=self.fill_missing)
+        kwargs = dict(options=self.options, secrets=self.secrets, progress=False, cdn_cache=self.cdn_cache)
         try:
             dest = await type(self).open(cloudpath, **kwargs)
             changed = False
