@@ -14,12 +14,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import cvargs
 from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
 from .sync import run
 from .syncviews import BlockingImageView, BlockingMetaView
 from .volume import Volume
+
+
+# progress= is CloudVolume's 9th argument: 8th after cloudpath
+_PROGRESS_POSITION = 8
 
 
 class _Delegate:
@@ -54,6 +59,8 @@ class CloudVolume:
     create_new_info = staticmethod(create_new_info)
 
     def __init__(self, cloudpath: str, *args: Any, **kwargs: Any) -> None:
+        if len(args) < _PROGRESS_POSITION and "progress" not in kwargs:
+            kwargs["progress"] = cvargs.INTERACTIVE  # CloudVolume's default; the async Volume's is False
         self._vol = Volume(cloudpath, *args, **kwargs)
         run(self._vol._open())
 

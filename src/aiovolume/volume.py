@@ -81,6 +81,8 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
       only matter with a cache, so they are stored and, as in CloudVolume without a cache, unused.
     * ``agglomerate`` and ``timestamp`` are graphene-only: stored, unused (graphene is refused).
     * ``options`` (keyword only) is aiovolume's own engine tuning.
+    * ``progress`` defaults to False here: the async API never shows a bar unless asked. The
+      ``CloudVolume`` facade keeps CloudVolume's default (on in an interactive session).
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         cache: bool | str = False,
         compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
-        progress: bool = cvargs.INTERACTIVE,
+        progress: bool = False,
         info: dict | None = None,
         provenance: dict | str | None = None,
         compress: bool | str | None = None,
@@ -673,7 +675,11 @@ class Volume(LayerMetadata, VolumeExtras, Placeholders):
         if not self.progress:
             return None
         total = chunk_count(region, scale.bounds, scale.chunk_size)
-        return progress_bar(True, total, f"{verb} {self.layer}") if total else None
+        return progress_bar(True, total, f"{verb} {self.layer}", self._chunk_bytes(scale)) if total else None
+
+    def _chunk_bytes(self, scale: fmtinfo.ScaleInfo) -> int:
+        """Decoded bytes of one whole chunk of ``scale`` (a progress bar's MiB/s)."""
+        return int(np.prod(scale.chunk_size)) * self.dtype.itemsize * self._info.num_channels
 
     def _cache_control_header(self) -> str | None:
         """The Cache-Control header this volume's writes carry (from ``cdn_cache``)."""

@@ -224,7 +224,8 @@ class VolumeExtras:
                 settings = transfer.Settings(
                     transfer.KEEP if keep else default, default, compress_level, block_size, self.fill_missing,
                     self.background_color, dest._cache_control_header(), self.options)
-                bar = progress_bar(self.progress, transfer.chunks_to_write(dst, region), f"Transferring {self.layer}")
+                bar = progress_bar(self.progress, transfer.chunks_to_write(dst, region), f"Transferring {self.layer}",
+                                   dest._chunk_bytes(dest._info.scales[mip_i]))
                 try:
                     await transfer.transfer(src, dst, region, settings, bar)
                 finally:

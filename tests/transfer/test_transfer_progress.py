@@ -86,3 +86,21 @@ def test_the_facade_shows_bars_too(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("Downloading src") >= 2 and "18/18" in err and "1/1" in err
     assert no_open_bars()
+
+
+def test_only_the_facade_defaults_to_bars_in_an_interactive_session(tmp_path, monkeypatch):
+    import asyncio
+
+    import aiovolume.cvargs as cvargs
+
+    src = url(tmp_path, "src")
+    asyncio.run(make_layer(src))
+    monkeypatch.setattr(cvargs, "INTERACTIVE", True)  # as in a REPL, where CloudVolume shows bars
+    facade = CloudVolume(src)
+    assert facade.progress is True
+    facade.close()
+    positional = CloudVolume(src, 0, True, False, False, False, None, True, False)  # progress=False by position
+    assert positional.progress is False
+    positional.close()
+    assert Volume(src).progress is False  # the async API: never unless asked
+    assert Volume(src, progress=True).progress is True
