@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import resource
 import sys
@@ -26,8 +27,23 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
+async def make_sharded_destination(vol: Volume, dst: str, shard_bytes: int) -> None:
+    """The destination's info made beforehand: the source's, sharded in ``shard_bytes`` shards."""
+    from aiovolume.format.sharding import compute_shard_params
+
+    info = copy.deepcopy(vol.info)
+    scale = info["scales"][0]
+    scale["sharding"] = compute_shard_params(scale["size"], scale["chunk_sizes"][0], info["data_type"], 1,
+                                             scale["encoding"], max_shard_bytes=shard_bytes).to_json()
+    async with Volume(dst, info=info) as dest:
+        await dest.commit_info()
+
+
 async def main(src: str, dst: str, kwargs: dict) -> None:
     async with Volume(src, progress=False) as vol:
+        shard_bytes = kwargs.pop("dest_shard_bytes", None)
+        if shard_bytes:
+            await make_sharded_destination(vol, dst, shard_bytes)
         # warm up what every transfer needs once (codec threads, imports), outside the measure
         await vol.download(Bbox(vol.bounds.minpt, vol.bounds.minpt + 1))
         baseline = peak_rss()

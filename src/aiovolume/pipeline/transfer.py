@@ -1,7 +1,8 @@
 """Copy a region of one scale into another layer's scale: ``Volume.transfer_to``'s algorithm.
 
-Always in bounded hops, never the region in memory (at most ``HOPS`` groups of chunks, each about
-``BLOCK_BYTES`` decoded or one shard, are held at once). Which way depends on the two scales:
+Always in bounded hops, never the region in memory: at most ``HOPS`` groups of about
+``BLOCK_BYTES`` decoded, or ``SHARD_HOPS`` shards, are held at once; local to local (file://) each
+chunk is read, converted and written before the next is read. Which way depends on the two scales:
 
 - **whole shard files**: both sharded with the same spec, grid and codec: a shard the region
   covers entirely is one GET and one PUT, its bytes untouched;
@@ -34,7 +35,7 @@ from .executor import thread_pool
 from .fanout import map_bounded
 from .read import read_region
 from .sharded import ShardedSource
-from .source import ChunkSource
+from .source import WAIT, ChunkSource
 from .tasks import ChunkTask
 from .write import write_region
 
@@ -42,6 +43,8 @@ from .write import write_region
 BLOCK_BYTES = 8 << 20
 #: hops in flight: enough to overlap fetches with stores, few enough to bound memory
 HOPS = 4
+#: shard-sized hops in flight (a shard can be far larger than BLOCK_BYTES)
+SHARD_HOPS = 2
 #: ``compress`` meaning: chunks copied as stored keep their transport compression
 KEEP = "keep"
 
@@ -114,7 +117,8 @@ async def transfer(src: Side, dst: Side, region: Bbox, settings: Settings, on_pr
         if on_progress is not None:
             on_progress(len(group))
 
-    await map_bounded(hop, groups, HOPS)
+    shards = isinstance(src.source, ShardedSource) or isinstance(dst.source, ShardedSource)
+    await map_bounded(hop, groups, SHARD_HOPS if shards else HOPS)
 
 
 def _groups(src: Side, dst: Side, tasks: list[ChunkTask], pairs: dict, settings: Settings) -> list[Sequence[ChunkTask]]:
@@ -151,7 +155,7 @@ async def _whole_shards(src: ShardedSource, dst: ShardedSource, tasks: list[Chun
         if on_progress is not None:
             on_progress(len(shard_tasks))
 
-    await map_bounded(copy, whole, 2)  # shards can be large: two in flight
+    await map_bounded(copy, whole, SHARD_HOPS)
     return rest
 
 
@@ -164,6 +168,18 @@ def _missing(source: ChunkSource, task: ChunkTask, settings: Settings, what: str
 
 async def _copy_group(src: Side, dst: Side, group: Sequence[ChunkTask], pairs: dict, reencode: bool,
                       settings: Settings) -> None:
+    target = dst.source.chunk_compression(settings.compress if settings.compress != KEEP
+                                          else settings.default_compress)
+    keep = settings.compress == KEEP and not isinstance(dst.source, ShardedSource)
+    loop = asyncio.get_running_loop()
+    store_now = dst.source.store_now() if src.source.reads_blocking else None
+    if store_now is not None:  # local to local: read, convert and write each chunk in one thread hop
+        mine = {t.position: t for t in group}  # same grid: source and destination positions agree
+        left = await loop.run_in_executor(thread_pool(), _copy_here, src, [pairs[t.position] for t in group], mine,
+                                          src.fmt if reencode else None, dst.fmt, target, keep, store_now, settings)
+        if not left:
+            return
+        group = [mine[t.position] for t in left]
     blobs = await src.source.fetch_many([pairs[t.position] for t in group])
     found: list[tuple[ChunkTask, ChunkTask, Blob]] = []
     for task in group:
@@ -175,15 +191,29 @@ async def _copy_group(src: Side, dst: Side, group: Sequence[ChunkTask], pairs: d
     del blobs
     if not found:
         return
-    target = dst.source.chunk_compression(settings.compress if settings.compress != KEEP
-                                          else settings.default_compress)
-    keep = settings.compress == KEEP and not isinstance(dst.source, ShardedSource)
-    loop = asyncio.get_running_loop()
     batches = await loop.run_in_executor(thread_pool(), _convert, found, src.fmt if reencode else None, dst.fmt,
                                          target, keep, settings.compress_level)
     del found
     for encoding, items in batches.items():
         await dst.source.store_many(items, content_encoding=encoding, cache_control=settings.cache_control)
+
+
+def _copy_here(src: Side, src_tasks: list[ChunkTask], mine: dict, src_fmt: ChunkFormat | None, dst_fmt: ChunkFormat,
+               target: str | None, keep: bool, store: Callable, settings: Settings) -> list[ChunkTask]:
+    """Blocking: each source chunk read, converted and written before the next is read (its bytes
+    are a view of a per-thread buffer); return the source tasks left unread."""
+
+    def consume(task: ChunkTask, blob: Blob | None) -> bool:
+        if blob is None:
+            _missing(src.source, task, settings)
+            return True
+        batches = _convert([(mine[task.position], task, blob)], src_fmt, dst_fmt, target, keep,
+                           settings.compress_level)
+        for encoding, items in batches.items():
+            store(items, encoding, settings.cache_control)
+        return True
+
+    return src.source.fetch_now(src_tasks, WAIT, consume)
 
 
 def _convert(found: list[tuple[ChunkTask, ChunkTask, Blob]], src_fmt: ChunkFormat | None, dst_fmt: ChunkFormat,
