@@ -134,3 +134,20 @@ def test_facade_returns_a_cloudvolume(tmp_path):
     np.testing.assert_array_equal(np.asarray(again[:, :, :]), data)
     for v in (vol, dest, again):
         v.close()
+
+
+async def test_a_higher_mip_is_copied_and_the_destination_gets_every_scale(tmp_path):
+    from volume_helpers import make_info, random_volume
+
+    src = url(tmp_path, "src")
+    info = make_info(size=(128, 128, 32), chunk=(32, 32, 16), max_mip=1)
+    low = random_volume((64, 64, 32, 1), "uint8", seed=3)
+    async with Volume(src, info=info, mip=1) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, low)
+        dest = await vol.transfer_to(url(tmp_path, "dst"), vol.bounds)  # the volume's mip, as CloudVolume
+    async with dest:
+        assert dest.mip == 1 and dest.info["scales"] == vol.info["scales"]
+        np.testing.assert_array_equal(np.asarray(await dest.download(dest.bounds)), low)
+    dst_dir = layer_dir(url(tmp_path, "dst"))
+    assert not (dst_dir / "4_4_40").exists() and len(stored_files(dst_dir, "8_8_40")) == 2 * 2 * 2
