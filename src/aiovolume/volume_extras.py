@@ -214,6 +214,7 @@ class VolumeExtras:
         scale = self._info.scales[mip_i]
         region = expand_to_grid(self._region(bbox, mip_i), scale.bounds, scale.chunk_size)
         keep = compress is None or (isinstance(compress, str) and compress == "auto")
+        resolve_compress(None if keep else compress, encoding or scale.encoding)  # a bad compress= before any I/O
         dest = await self._transfer_destination(cloudpath, mip_i, encoding, sharded, compress is False)
         try:
             region = Bbox.intersection(region, dest.mip_bounds(mip_i))

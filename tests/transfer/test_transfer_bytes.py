@@ -151,3 +151,16 @@ async def test_a_higher_mip_is_copied_and_the_destination_gets_every_scale(tmp_p
         np.testing.assert_array_equal(np.asarray(await dest.download(dest.bounds)), low)
     dst_dir = layer_dir(url(tmp_path, "dst"))
     assert not (dst_dir / "4_4_40").exists() and len(stored_files(dst_dir, "8_8_40")) == 2 * 2 * 2
+
+
+async def test_bad_arguments_write_nothing(tmp_path):
+    from aiovolume.exceptions import InfoError, UnsupportedCompressionType
+
+    src = url(tmp_path, "src")
+    await make_layer(src)
+    async with Volume(src) as vol:
+        with pytest.raises(UnsupportedCompressionType):
+            await vol.transfer_to(url(tmp_path, "dst"), vol.bounds, compress="lz4")
+        with pytest.raises(InfoError, match="encoding"):
+            await vol.transfer_to(url(tmp_path, "dst"), vol.bounds, encoding="compressed_segmentation")  # uint8
+    assert not layer_dir(url(tmp_path, "dst")).exists()
