@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import cvargs
 from .cloudmesh import CloudMeshSource
 from .cloudskeleton import CloudSkeletonSource
 from .cutout import VolumeCutout
@@ -22,6 +23,10 @@ from .geometry import Bbox
 from .sync import run
 from .syncviews import BlockingImageView, BlockingMetaView
 from .volume import Volume
+
+
+# progress= is CloudVolume's 9th argument: 8th after cloudpath
+_PROGRESS_POSITION = 8
 
 
 class _Delegate:
@@ -56,6 +61,8 @@ class CloudVolume:
     create_new_info = staticmethod(create_new_info)
 
     def __init__(self, cloudpath: str, *args: Any, **kwargs: Any) -> None:
+        if len(args) < _PROGRESS_POSITION and "progress" not in kwargs:
+            kwargs["progress"] = cvargs.INTERACTIVE  # CloudVolume's default; the async Volume's is False
         self._vol = Volume(cloudpath, *args, **kwargs)
         run(self._vol._open())
 
@@ -84,7 +91,7 @@ class CloudVolume:
     @property
     def image(self) -> BlockingImageView:
         """CloudVolume's ``vol.image`` (PrecomputedImageSource's names), blocking."""
-        return BlockingImageView(self._vol)
+        return BlockingImageView(self._vol, self._wrap)
 
     # -- I/O: one line each ---------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
@@ -174,8 +181,11 @@ class CloudVolume:
         return run(self._vol.commit_provenance())
 
     def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
-                    encoding: str | None = None, sharded: bool | None = None) -> Any:
-        return run(self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded))
+                    encoding: str | None = None, sharded: bool | None = None, *, mip: Any = None,
+                    compress_level: int | None = None) -> "CloudVolume":
+        """Copy a region to another layer and return it; see :meth:`aiovolume.Volume.transfer_to`."""
+        return self._wrap(run(self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded,
+                                                    mip=mip, compress_level=compress_level)))
 
     def download_to_shared_memory(self, slices: Any, location: str | None = None, mip: Any = None) -> Any:
         return run(self._vol.download_to_shared_memory(slices, location, mip))

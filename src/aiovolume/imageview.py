@@ -182,7 +182,9 @@ class ImageView:
     async def transfer_to(self, cloudpath: str, bbox: Any, mip: _Mip, block_size: int | None = None,
                           compress: Any = "auto", compress_level: int | None = None, encoding: str | None = None,
                           sharded: bool | None = None) -> Any:
-        unsupported("transfer_to")
+        """Copy a region of ``mip`` to the layer at ``cloudpath``: see :meth:`aiovolume.Volume.transfer_to`."""
+        return await self._vol.transfer_to(cloudpath, bbox, block_size, compress, encoding, sharded, mip=mip,
+                                           compress_level=compress_level)
 
     def __repr__(self) -> str:
         return f"<image of {self._vol.cloudpath}>"

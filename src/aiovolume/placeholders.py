@@ -13,7 +13,6 @@ from .exceptions import UnsupportedFeatureError
 
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
-    "transfer_to": ("layer transfer (transfer_to)", "issue 14"),
     "viewer": ("the Neuroglancer viewer (viewer)", "issue 17"),
     "to_dask": ("dask arrays (to_dask)", "issue 18"),
 }
@@ -26,10 +25,6 @@ def unsupported(name: str) -> NoReturn:
 
 class Placeholders:
     """Mixin for :class:`aiovolume.Volume`: the names above, each raising UnsupportedFeatureError."""
-
-    async def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
-                          encoding: str | None = None, sharded: bool | None = None) -> Any:
-        unsupported("transfer_to")
 
     def viewer(self, port: int = 1337) -> None:
         unsupported("viewer")

@@ -6,7 +6,7 @@ one-line blocking call through the bridge loop.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .imageview import ImageView
 from .meta import MetaView
@@ -48,6 +48,11 @@ class BlockingMetaView(MetaView):
 class BlockingImageView(ImageView):
     """``CloudVolume.image``: :class:`ImageView` whose I/O methods block."""
 
+    def __init__(self, vol: Any, wrap: Callable[[Any], Any] = lambda v: v) -> None:
+        """``wrap``: turns a Volume a method returns (``transfer_to``'s destination) into the facade's type."""
+        super().__init__(vol)
+        self._wrap = wrap
+
     @property
     def meta(self) -> BlockingMetaView:
         return BlockingMetaView(self._vol)
@@ -77,4 +82,4 @@ class BlockingImageView(ImageView):
         return run(super().download_files(*args, **kwargs))
 
     def transfer_to(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return run(super().transfer_to(*args, **kwargs))
+        return self._wrap(run(super().transfer_to(*args, **kwargs)))

@@ -28,7 +28,7 @@ from .exceptions import (
     VolumeClosedError,
 )
 from .format import info as fmtinfo
-from .format.chunks import expand_to_grid, is_aligned, shrink_to_grid
+from .format.chunks import chunk_count, expand_to_grid, is_aligned, shrink_to_grid
 from .format.provenance import as_provenance
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
@@ -48,6 +48,7 @@ from .pipeline.write import write_region
 from .placeholders import Placeholders
 from .skeleton import SkeletonSource
 from .sharedmem import SharedMemoryMixin
+from .progress import ProgressBar, close_bar, progress_bar
 from .storage import CloudPath, Store, open_store, parse_cloudpath
 from .storage.paths import to_https
 from .volume_cache import CacheAndProvenance
@@ -103,6 +104,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     * ``spatial_index_db``: a non-default value raises UnsupportedFeatureError until it lands.
     * ``agglomerate`` and ``timestamp`` are graphene-only: stored, unused (graphene is refused).
     * ``options`` (keyword only) is aiovolume's own engine tuning.
+    * ``progress`` defaults to False here: the async API never shows a bar unless asked. The
+      ``CloudVolume`` facade keeps CloudVolume's default (on in an interactive session).
     """
 
     def __init__(
@@ -115,7 +118,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         cache: "bool | str | CacheOptions" = False,
         compress_cache: bool | None = None,
         cdn_cache: bool | int | str = True,
-        progress: bool = cvargs.INTERACTIVE,
+        progress: bool = False,
         info: dict | None = None,
         provenance: dict | str | None = None,
         compress: bool | str | None = None,
@@ -499,7 +502,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
                                               "read the image and encode it with crackle.compress()")
             return await self._download_extra(bbox, mip, segids, preserve_zeros, renumber, coord_resolution, label)
         pending = self._start_download(bbox, mip)
-        if read_in_loop(pending.job):  # small page-cached reads: done without another await
+        if pending.job.on_progress is None and read_in_loop(pending.job):  # small page-cached reads: done without another await
             return self._cutout(pending.job.out, pending)  # type: ignore[arg-type]
         return await self.finish_download(pending)
 
@@ -517,7 +520,12 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         return pending
 
     async def finish_download(self, pending: "PendingDownload") -> VolumeCutout:
-        return self._cutout(await finish_read(pending.job), pending)
+        if pending.job.on_progress is None:
+            return self._cutout(await finish_read(pending.job), pending)
+        try:
+            return self._cutout(await finish_read(pending.job), pending)
+        finally:
+            close_bar(pending.job.on_progress)
 
     def _start_download(self, bbox: Any, mip: int | Sequence[float] | None) -> "PendingDownload":
         info = self._sync_info()
@@ -603,6 +611,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
             region, array = _pad_to_grid(region, array, scale, self.background_color)
         fmt = self._format(mip_i)
         source = self._source(mip_i)
+        bar = self._progress(region, scale, "Uploading")
         try:
             await write_region(
                 source, fmt, region, array,
@@ -610,9 +619,10 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
                 compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
                 cache_control=_cache_control(self.cdn_cache), options=self._engine,
-                on_progress=self._progress(region, scale),
+                on_progress=bar,
             )
         finally:
+            close_bar(bar)
             self._forget(mip_i, region)
 
     async def delete(self, bbox: Any, mip: int | Sequence[float] | None = None) -> None:
@@ -624,9 +634,17 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         if not is_aligned(region, scale.bounds, scale.chunk_size):
             raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
         source = self._source(mip_i)
+        tasks = source.plan(region).tasks
+        bar = self._progress(region, scale, "Deleting")
         try:
-            await source.delete_many(source.plan(region).tasks)
+            if bar is None:
+                await source.delete_many(tasks)
+            else:  # group by group, so the bar moves
+                for group in source.groups(tasks):
+                    await source.delete_many(group)
+                    bar(len(group))
         finally:
+            close_bar(bar)
             self._forget(mip_i, region)
 
     # -- helpers -------------------------------------------------------------------------
@@ -733,23 +751,20 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
             array = cast_exactly(array, self.dtype, origin=region.minpt.tolist())
         return np.asarray(array)
 
-    def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo) -> Callable[[int], None] | None:
+    def _progress(self, region: Bbox, scale: fmtinfo.ScaleInfo, verb: str = "Downloading") -> ProgressBar | None:
+        """A tqdm bar over the chunks of ``region`` when ``progress`` is on (None for no chunks)."""
         if not self.progress:
             return None
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return None
-        from .format.chunks import chunk_count
+        total = chunk_count(region, scale.bounds, scale.chunk_size)
+        return progress_bar(True, total, f"{verb} {self.layer}", self._chunk_bytes(scale)) if total else None
 
-        bar = tqdm(total=chunk_count(region, scale.bounds, scale.chunk_size), desc=self.layer, unit="chunk")
+    def _chunk_bytes(self, scale: fmtinfo.ScaleInfo) -> int:
+        """Decoded bytes of one whole chunk of ``scale`` (a progress bar's MiB/s)."""
+        return int(np.prod(scale.chunk_size)) * self.dtype.itemsize * self._info.num_channels
 
-        def update(n: int) -> None:
-            bar.update(n)
-            if bar.n >= bar.total:
-                bar.close()
-
-        return update
+    def _cache_control_header(self) -> str | None:
+        """The Cache-Control header this volume's writes carry (from ``cdn_cache``)."""
+        return _cache_control(self.cdn_cache)
 
     def __repr__(self) -> str:
         return f"Volume({self.cloudpath!r}, mip={self._mip})"

@@ -22,11 +22,17 @@ import numpy as np
 
 from . import labels
 from .cutout import VolumeCutout
-from .exceptions import AlignmentError, OutOfBoundsError, SharedMemoryReadError, SubvoxelVolumeError
+from .exceptions import (
+    AlignmentError, InfoUnavailableError, OutOfBoundsError, SharedMemoryReadError, SubvoxelVolumeError,
+)
 from .format.chunks import expand_to_grid
+from .format.sharding import compute_shard_params
 from .geometry import Bbox
+from .pipeline import transfer
 from .pipeline.chunkfiles import fetch_files
 from .pipeline.fanout import map_bounded
+from .pipeline.layerformat import resolve_compress
+from .progress import close_bar, progress_bar
 from .storage.memory import MemoryStore
 
 # point groups (one chunk each) read at once by download_points
@@ -188,31 +194,107 @@ class VolumeExtras:
                                  fmt=self._format(mip_i), segids=segids or None)
 
     # -- copies ------------------------------------------------------------------------------
-    async def memory_cutout(self, bbox: Any, mip: Any = None, encoding: str | None = None,
-                            compress: Any = None, compress_level: int | None = None, **graphene: Any) -> Any:
-        """A new ``mem://`` volume (open, at ``mip``) holding the chunks of the region, grown to
-        whole chunks; ``encoding``/``compress`` re-encode it. Its objects go when it is garbage collected."""
+    async def transfer_to(self, cloudpath: str, bbox: Any, block_size: int | None = None, compress: Any = "auto",
+                          encoding: str | None = None, sharded: bool | None = None, *, mip: Any = None,
+                          compress_level: int | None = None) -> Any:
+        """Copy a region (grown to whole chunks, clamped to the bounds) of scale ``mip`` (default:
+        the volume's) to the layer at ``cloudpath``, and return that layer as a Volume (it opens
+        its store on first use; close it when done).
+
+        The destination's info is created as a copy of this one when it has none (missing scales
+        are appended otherwise); ``encoding`` changes the scale's encoding, ``sharded=True`` shards
+        it (``format.sharding.compute_shard_params``), ``sharded=False`` unshards it. Chunks are
+        copied as stored bytes when the two scales' codecs and grids match (whole shard files when
+        both are sharded alike), else decoded and re-encoded; either way in blocks of
+        ``block_size`` chunks (default about 8 MiB decoded, or one shard), so memory stays bounded
+        whatever the region's size (CloudVolume holds every file of the region at once between
+        sharded and unsharded layers). ``compress``: ``"auto"``/None keeps each copied chunk's
+        transport compression (re-encoded chunks get the encoding's default: gzip for raw and
+        segmentation); True/"gzip"/"br"/"zstd"/False convert every chunk. A sharded destination
+        always stores its spec's ``data_encoding``. Missing chunks raise EmptyVolumeException
+        unless ``fill_missing``, where they are skipped (CloudVolume writes empty files for them).
+        Provenance is not copied (aiovolume does not handle provenance files yet).
+        """
         mip_i = self._data_mip(mip)
         scale = self._info.scales[mip_i]
         region = expand_to_grid(self._region(bbox, mip_i), scale.bounds, scale.chunk_size)
-        region = Bbox.intersection(region, scale.bounds)
-        info = copy.deepcopy(self.info)  # the live dict: edits here must not change this volume
-        if encoding is not None:
-            info["scales"][mip_i]["encoding"] = encoding
-            if encoding == "compressed_segmentation":
-                info["scales"][mip_i].setdefault("compressed_segmentation_block_size", [8, 8, 8])
-        bucket = f"cutout-{uuid.uuid4().hex}"
-        dest = type(self)(f"mem://{bucket}/{self.layer}", mip=mip_i, info=info, compress=compress,
-                          compress_level=compress_level, options=self.options)
-        weakref.finalize(dest, MemoryStore.drop_bucket, bucket)
-        await dest._open()
+        keep = compress is None or (isinstance(compress, str) and compress == "auto")
+        resolve_compress(None if keep else compress, encoding or scale.encoding)  # a bad compress= before any I/O
+        dest = await self._transfer_destination(cloudpath, mip_i, encoding, sharded, compress is False)
         try:
-            await dest.commit_info()
+            region = Bbox.intersection(region, dest.mip_bounds(mip_i))
             if not region.empty():
-                await dest.upload(region, await self.download(region, mip_i), mip_i)
+                src = transfer.Side(self._source(mip_i), self._format(mip_i))
+                dst = transfer.Side(dest._source(mip_i), dest._format(mip_i))
+                default = resolve_compress(None if keep else compress, dst.fmt.encoding)
+                settings = transfer.Settings(
+                    transfer.KEEP if keep else default, default, compress_level, block_size, self.fill_missing,
+                    self.background_color, dest._cache_control_header(), self.options)
+                bar = progress_bar(self.progress, transfer.chunks_to_write(dst, region), f"Transferring {self.layer}",
+                                   dest._chunk_bytes(dest._info.scales[mip_i]))
+                try:
+                    await transfer.transfer(src, dst, region, settings, bar)
+                finally:
+                    close_bar(bar)
+                if dest.lru is not None:
+                    dest.lru.clear()
+        finally:
+            await dest.close()
+        dest._reopen = True  # no store held until the caller uses it
+        dest.progress = self.progress
+        return dest
+
+    async def _transfer_destination(self, cloudpath: str, mip: int, encoding: str | None, sharded: bool | None,
+                                    uncompressed: bool) -> Any:
+        """The open destination of ``transfer_to``, its info created or amended and committed."""
+        kwargs = dict(options=self.options, secrets=self.secrets, progress=False, cdn_cache=self.cdn_cache)
+        try:
+            dest = await type(self).open(cloudpath, **kwargs)
+            changed = False
+        except InfoUnavailableError:
+            dest = await type(self).open(cloudpath, info=copy.deepcopy(self.info), **kwargs)
+            changed = True
+        try:
+            info = dest.info  # the live dict: edits show on the next use
+            while len(info["scales"]) <= mip:
+                info["scales"].append(copy.deepcopy(self.info["scales"][len(info["scales"])]))
+                changed = True
+            scale = info["scales"][mip]
+            if encoding is not None and scale["encoding"] != encoding:
+                scale["encoding"] = encoding
+                if encoding == "compressed_segmentation":
+                    scale.setdefault("compressed_segmentation_block_size", [8, 8, 8])
+                changed = True
+            if sharded and "sharding" not in scale:
+                spec = compute_shard_params(scale["size"], scale["chunk_sizes"][0], info["data_type"],
+                                            info["num_channels"], scale["encoding"])
+                scale["sharding"] = spec.to_json()
+                if uncompressed:
+                    scale["sharding"]["data_encoding"] = "raw"
+                changed = True
+            elif sharded is False and "sharding" in scale:
+                del scale["sharding"]
+                changed = True
+            if changed:
+                await dest.commit_info()
+            dest.mip = mip
         except BaseException:
             await dest.close()
             raise
+        return dest
+
+    async def memory_cutout(self, bbox: Any, mip: Any = None, encoding: str | None = None,
+                            compress: Any = None, compress_level: int | None = None, **graphene: Any) -> Any:
+        """A new ``mem://`` volume (open, at ``mip``) holding the chunks of the region, grown to
+        whole chunks: a :meth:`transfer_to` into memory, so chunks are copied as stored unless
+        ``encoding``/``compress`` re-encode them. Its objects go when it is garbage collected."""
+        mip_i = self._data_mip(mip)
+        bucket = f"cutout-{uuid.uuid4().hex}"
+        dest = await self.transfer_to(f"mem://{bucket}/{self.layer}", bbox, compress=compress, encoding=encoding,
+                                      mip=mip_i, compress_level=compress_level)
+        weakref.finalize(dest, MemoryStore.drop_bucket, bucket)
+        dest.compress, dest.compress_level = compress, compress_level
+        await dest._open()
         return dest
 
     async def download_to_file(self, path: str, bbox: Any, mip: Any = None) -> VolumeCutout:

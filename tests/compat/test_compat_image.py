@@ -105,9 +105,7 @@ async def test_image_io_on_volume_is_async(layer_url):
         assert (np.asarray(await vol.image.download(np.s_[0:64, 0:64, 0:16], 0)) == 4).all()
 
 
-def test_files_and_transfer_are_pending(vol):
-    with pytest.raises(UnsupportedFeatureError, match="transfer_to"):
-        vol.image.transfer_to("file:///tmp/elsewhere", vol.bounds, 0)
+def test_files_are_pending(vol):
     with pytest.raises(UnsupportedFeatureError, match="use_file"):
         vol.image.download(vol.bounds, 0, use_file=True)
     with pytest.raises(UnsupportedFeatureError, match="use_file"):

@@ -17,7 +17,6 @@ from volume_helpers import make_info
 PROPERTIES = {"cache": "disk cache", "mesh": "meshes", "skeleton": "skeletons", "provenance": "provenance",
               "shared_memory_id": "shared_memory_id"}
 CALLS = {
-    "transfer_to": (("file:///tmp/x", np.s_[0:8, 0:8, 0:8]), "transfer_to"),
     "viewer": ((), "viewer"),
     "to_dask": ((), "dask"),
 }

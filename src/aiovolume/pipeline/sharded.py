@@ -88,6 +88,38 @@ class ShardedSource(ChunkSource):
         """One group per shard file, so a shard's indexes and data are fetched together."""
         return [[t for t, _, _ in entries] for entries in self._locate(tasks).values()]
 
+    def whole_shards(self, tasks: Sequence[ChunkTask]) -> tuple[list[tuple[str, list[ChunkTask]]], list[ChunkTask]]:
+        """``([(shard file name, its tasks)], other tasks)``: the shards whose every chunk is among
+        ``tasks`` (a transfer copies those as files), and the tasks of the others."""
+        whole: list[tuple[str, list[ChunkTask]]] = []
+        rest: list[ChunkTask] = []
+        skip = len(self.scale.key) + 1
+        for key, entries in self._locate(tasks).items():
+            if self._covers(entries):
+                whole.append((key[skip:], [t for t, _, _ in entries]))
+            else:
+                rest += [t for t, _, _ in entries]
+        return whole, rest
+
+    async def get_shard(self, name: str) -> bytes | None:
+        """A shard file's bytes as stored (``name`` relative to the scale), None if absent."""
+        blob = await self.store.get(f"{self.scale.key}/{name}")
+        if blob is None:
+            return None
+        if blob.encoding:
+            raise UnsupportedFeatureError(f"{self.url}/{self.scale.key}/{name} is stored with Content-Encoding "
+                                          f"{blob.encoding}; a shard file must be stored as is")
+        return blob.data
+
+    async def put_shard(self, name: str, data: bytes, cache_control: str | None = None) -> None:
+        """Replace a whole shard file by ``data`` (another layer's shard of the same spec and grid)."""
+        key = f"{self.scale.key}/{name}"
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            try:
+                await self.store.put(key, data, cache_control=cache_control)
+            finally:
+                self.cache.drop(key)
+
     def _chunks_in_shard(self, position: Position) -> int | None:
         """How many chunks of the volume the shard holding ``position`` has (None: unknown)."""
         if self._cuboid is None:
