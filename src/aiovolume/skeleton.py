@@ -45,7 +45,7 @@ from .format.spatial_index import index_filenames, parse_index_file, precision_o
 from .objects import skeleton_files
 from .objects.skeleton import Skeleton
 from .pipeline.fanout import map_bounded
-from .pipeline.keyshards import ShardedObjects
+from .pipeline.shardkeys import KeyedShards
 from .storage.base import PutItem
 
 _MIP = re.compile(r"skeletons_mip_(\d+)")
@@ -154,7 +154,7 @@ class SkeletonSource:
     def __init__(self, vol: Any) -> None:
         self._vol = vol
         self.meta = SkeletonMetadata(vol)
-        self._sharded: tuple[str, ShardedObjects] | None = None
+        self._sharded: tuple[str, KeyedShards] | None = None
 
     @property
     def path(self) -> str:
@@ -167,11 +167,11 @@ class SkeletonSource:
     def to_unsharded(self) -> None:
         self.meta.to_unsharded()
 
-    def _shards(self) -> ShardedObjects:
+    def _shards(self) -> KeyedShards:
         key = json.dumps([self.meta.info.get("sharding"), self.meta.skeleton_path], sort_keys=True)
         if self._sharded is None or self._sharded[0] != key:
             spec = ShardingSpec.from_json(self.meta.info["sharding"])
-            self._sharded = (key, ShardedObjects(self._vol.store, spec, self.meta.skeleton_path))
+            self._sharded = (key, KeyedShards(self._vol.store, self.meta.skeleton_path, spec))
         return self._sharded[1]
 
     # -- reads -----------------------------------------------------------------------------

@@ -18,18 +18,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import random
 from collections import defaultdict
-from typing import Any, Hashable, Sequence
+from typing import Sequence
 
-import numpy as np
-
-from ..exceptions import ConcurrentModificationError, EncodingError, IntegrityError, UnsupportedFeatureError
+from ..exceptions import EncodingError, IntegrityError
 from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
-from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index, encode_shard, morton_codes, \
+from ..format.sharding import ShardingSpec, encode_shard, morton_codes, \
     shard_shape
 from ..storage.base import Blob, Store
+from . import shardfiles
 from .shardindex import ShardIndexCache
 from .source import ChunkSource
 from .tasks import ChunkTask, Position
@@ -37,9 +35,7 @@ from .tasks import ChunkTask, Position
 #: a read wanting at least this share of a shard's chunks GETs the whole file
 WHOLE_SHARD_SHARE = 0.5
 _REMOTE = ("http", "https", "s3", "gs")
-#: read-merge-writes of one shard lost to other writers before ConcurrentModificationError
-MERGE_ATTEMPTS = 8
-_INDEX = "index"
+_INDEX = shardfiles.INDEX
 
 Located = tuple[ChunkTask, int, int]  # task, chunk key (Morton code), minishard
 
@@ -104,12 +100,7 @@ class ShardedSource(ChunkSource):
     async def get_shard(self, name: str) -> bytes | None:
         """A shard file's bytes as stored (``name`` relative to the scale), None if absent."""
         blob = await self.store.get(f"{self.scale.key}/{name}")
-        if blob is None:
-            return None
-        if blob.encoding:
-            raise UnsupportedFeatureError(f"{self.url}/{self.scale.key}/{name} is stored with Content-Encoding "
-                                          f"{blob.encoding}; a shard file must be stored as is")
-        return blob.data
+        return None if blob is None else shardfiles.check_plain(f"{self.url}/{self.scale.key}/{name}", blob)
 
     async def put_shard(self, name: str, data: bytes, cache_control: str | None = None) -> None:
         """Replace a whole shard file by ``data`` (another layer's shard of the same spec and grid)."""
@@ -183,30 +174,7 @@ class ShardedSource(ChunkSource):
 
     async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> dict[int, tuple[int, int] | None]:
         """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent)."""
-        index = (await self.cache.get_many([(key, _INDEX)], functools.partial(self._load_index, key)))[(key, _INDEX)]
-        if index is None:
-            return {}
-        minis = sorted({m for _, _, m in entries if index[m][0] != index[m][1]})
-        loaded = await self.cache.get_many([(key, m) for m in minis],
-                                           functools.partial(self._load_minishards, key, index))
-        where: dict[int, tuple[int, int] | None] = {}
-        for _, code, m in entries:
-            table = loaded.get((key, m))
-            where[code] = None if table is None else table.get(code)
-        return where
-
-    async def _load_index(self, key: str, _: list[Hashable]) -> dict[Hashable, Any]:
-        data = await self.store.get_ranges(key, [(0, self.spec.shard_index_bytes)])
-        if data is None:
-            return {}
-        return {(key, _INDEX): decode_shard_index(self.spec, data[0], f"shard {self.url}/{key}")}
-
-    async def _load_minishards(self, key: str, index: np.ndarray, wanted: list[Hashable]) -> dict[Hashable, Any]:
-        minis = [m for _, m in wanted]  # type: ignore[misc]
-        data = await self.store.get_ranges(key, [(int(index[m][0]), int(index[m][1])) for m in minis])
-        if data is None:
-            return {}
-        return {(key, m): _table(self.spec, blob, f"minishard {m} of {self.url}/{key}") for m, blob in zip(minis, data)}
+        return await shardfiles.locate(self.store, self.spec, self.cache, key, [(code, m) for _, code, m in entries])
 
     async def _read_shard(self, key: str, keep_indexes: bool = False) -> dict[int, bytes] | None:
         """Every chunk of a shard file as ``{chunk key: stored bytes}`` (one GET), or None.
@@ -214,18 +182,12 @@ class ShardedSource(ChunkSource):
         blob = await self.store.get(key)
         if blob is None:
             return None
-        index, tables = await self._parse(key, blob)
+        index, tables = await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob)
         if keep_indexes:
             self.cache.put((key, _INDEX), index)
             for m, table in tables.items():
                 self.cache.put((key, m), table)
-        return _chunks(blob.data, tables)
-
-    async def _parse(self, key: str, blob: Blob) -> tuple[np.ndarray, dict[int, dict[int, tuple[int, int]]]]:
-        if blob.encoding:
-            raise UnsupportedFeatureError(f"{self.url}/{key} is stored with Content-Encoding {blob.encoding}; "
-                                          "a shard file must be stored as is")
-        return await asyncio.to_thread(_parse_indexes, self.spec, blob.data, f"shard {self.url}/{key}")
+        return shardfiles.entries(blob.data, tables)
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
@@ -265,59 +227,29 @@ class ShardedSource(ChunkSource):
 
         A write covering the whole shard needs no read and is one plain PUT. Anything else is
         read -> merge -> conditional write (``Store.put_if``), again from the read when another
-        writer changed the shard in between; after ``MERGE_ATTEMPTS`` lost races,
+        writer changed the shard in between; after ``shardfiles.MERGE_ATTEMPTS`` lost races,
         ``ConcurrentModificationError``. A shard left without chunks is written empty (a plain
         delete could drop a chunk another writer just added).
         """
+        async def merged(blob: Blob | None) -> bytes | None:
+            chunks = {} if blob is None else shardfiles.entries(
+                blob.data, (await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob))[1])
+            if not new and not any(code in chunks for code in drop):
+                return None  # nothing to delete
+            for code in drop:
+                chunks.pop(code, None)
+            chunks.update(new)
+            return await asyncio.to_thread(encode_shard, self.spec, chunks)
+
         async with self._locks.setdefault(key, asyncio.Lock()):  # this process's writers take turns
             try:
                 if whole and not drop:
                     await self.store.put(key, await asyncio.to_thread(encode_shard, self.spec, new),
                                          cache_control=cache_control)
-                    return
-                for attempt in range(MERGE_ATTEMPTS):
-                    blob, version = await self.store.get_versioned(key)
-                    chunks = {} if blob is None else _chunks(blob.data, (await self._parse(key, blob))[1])
-                    if not new and not any(code in chunks for code in drop):
-                        return  # nothing to delete
-                    for code in drop:
-                        chunks.pop(code, None)
-                    chunks.update(new)
-                    data = await asyncio.to_thread(encode_shard, self.spec, chunks)
-                    if await self.store.put_if(key, data, version, cache_control=cache_control):
-                        return
-                    await asyncio.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # let the other writer finish
-                raise ConcurrentModificationError(
-                    f"{self.url}/{key}: other writers changed this shard {MERGE_ATTEMPTS} times while we merged "
-                    "into it; nothing was written, retry the write")
+                else:
+                    await shardfiles.rewrite(self.store, key, merged, cache_control=cache_control)
             finally:
                 self.cache.drop(key)
-
-
-def _chunks(data: bytes, tables: dict[int, dict[int, tuple[int, int]]]) -> dict[int, bytes]:
-    return {code: data[s:e] for table in tables.values() for code, (s, e) in table.items()}
-
-
-def _table(spec: ShardingSpec, data: bytes, what: str) -> dict[int, tuple[int, int]]:
-    keys, starts, sizes = decode_minishard_index(spec, data, what)
-    return {k: (s, s + n) for k, s, n in zip(keys.tolist(), starts.tolist(), sizes.tolist())}
-
-
-def _parse_indexes(spec: ShardingSpec, data: bytes, what: str) -> tuple[np.ndarray, dict[int, dict[int, tuple[int, int]]]]:
-    """A whole shard file's index and ``{minishard: {chunk key: (start, stop)}}``, every range
-    checked to lie within the file."""
-    index = decode_shard_index(spec, data[:spec.shard_index_bytes], what)
-    tables: dict[int, dict[int, tuple[int, int]]] = {}
-    for m, (start, stop) in enumerate(index.tolist()):
-        if start == stop:
-            continue
-        if stop > len(data):
-            raise IntegrityError(f"{what}: minishard {m} index at [{start}, {stop}) is past the end ({len(data)} bytes)")
-        table = tables[m] = _table(spec, data[start:stop], f"{what} minishard {m}")
-        for code, (s, e) in table.items():
-            if e > len(data):
-                raise IntegrityError(f"{what}: chunk {code} at [{s}, {e}) is past the end ({len(data)} bytes)")
-    return index, tables
 
 
 __all__ = ["ShardedSource", "WHOLE_SHARD_SHARE"]

@@ -10,20 +10,16 @@ data, all shards concurrently.
 from __future__ import annotations
 
 import asyncio
-import functools
-import random
 from collections import defaultdict
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..exceptions import ConcurrentModificationError, IntegrityError
-from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index, encode_shard
-from ..storage.base import Store
+from ..exceptions import IntegrityError
+from ..format.sharding import ShardingSpec, encode_shard
+from ..storage.base import Blob, Store
+from . import shardfiles
 from .shardindex import ShardIndexCache
-
-MERGE_ATTEMPTS = 8
-_INDEX = "index"
 
 #: where a key's stored value is: (shard object key, start, stop)
 Where = tuple[str, int, int]
@@ -57,9 +53,8 @@ class KeyedShards:
         where: dict[int, Where | None] = {int(k): None for k in keys}
 
         async def one(shard: str, entries: list[tuple[int, int]]) -> None:
-            table = await self._tables(shard, {m for _, m in entries})
-            for k, m in entries:
-                span = table.get(m, {}).get(k)
+            spans = await shardfiles.locate(self.store, self.spec, self.cache, shard, entries)
+            for k, span in spans.items():
                 where[k] = None if span is None else (shard, span[0], span[1])
 
         async with asyncio.TaskGroup() as group:
@@ -104,92 +99,90 @@ class KeyedShards:
                 out[k] = (self.spec.decode_data(blob, f"key {k} in {self.store.url}/{w[0]}"), w)
         return out
 
-    # -- indexes -------------------------------------------------------------------------------
-    async def _tables(self, shard: str, minis: set[int]) -> dict[int, dict[int, tuple[int, int]]]:
-        index = (await self.cache.get_many([(shard, _INDEX)], functools.partial(self._load_index, shard)))
-        index_value = index[(shard, _INDEX)]
-        if index_value is None:
-            return {}
-        wanted = sorted(m for m in minis if index_value[m][0] != index_value[m][1])
-        loaded = await self.cache.get_many([(shard, m) for m in wanted],
-                                           functools.partial(self._load_minishards, shard, index_value))
-        return {m: loaded[(shard, m)] for m in wanted if loaded.get((shard, m)) is not None}
+    async def get_many(self, keys: Sequence[int]) -> dict[int, bytes | None]:
+        """``{key: value (data_encoding undone) or None}`` for every key."""
+        return {k: None if v is None else v[0] for k, v in (await self.get(keys)).items()}
 
-    async def _load_index(self, shard: str, _: list[Hashable]) -> dict[Hashable, Any]:
-        data = await self.store.get_ranges(shard, [(0, self.spec.shard_index_bytes)])
-        if data is None:
-            return {}
-        return {(shard, _INDEX): decode_shard_index(self.spec, data[0], f"shard {self.store.url}/{shard}")}
+    async def exists_many(self, keys: Sequence[int]) -> dict[int, bool]:
+        """``{key: stored?}`` from the (cached) indexes alone, without reading values."""
+        return {k: w is not None for k, w in (await self.locate(keys)).items()}
 
-    async def _load_minishards(self, shard: str, index: np.ndarray, wanted: list[Hashable]) -> dict[Hashable, Any]:
-        minis = [m for _, m in wanted]  # type: ignore[misc]
-        data = await self.store.get_ranges(shard, [(int(index[m][0]), int(index[m][1])) for m in minis])
-        if data is None:
-            return {}
-        return {(shard, m): _table(self.spec, blob, f"minishard {m} of {self.store.url}/{shard}")
-                for m, blob in zip(minis, data)}
+    async def list_keys(self) -> list[int]:
+        """Every key stored in every shard file under the prefix (reads the files whole)."""
+        prefix = self.prefix + "/" if self.prefix else ""
+        shards = [k async for k in self.store.list(prefix) if k.endswith(".shard") and "/" not in k[len(prefix):]]
+        keys: set[int] = set()
+
+        async def one(shard: str) -> None:
+            blob = await self.store.get(shard)
+            if blob is not None:
+                _, tables = await shardfiles.parse_blob(self.spec, f"{self.store.url}/{shard}", blob)
+                keys.update(k for found in tables.values() for k in found)
+
+        async with asyncio.TaskGroup() as group:
+            for shard in shards:
+                group.create_task(one(shard))
+        return sorted(keys)
 
     # -- writes --------------------------------------------------------------------------------
     async def write(self, values: Mapping[int, bytes], prefixes: Mapping[int, bytes] | None = None,
-                    prefix_of: Any = None) -> None:
+                    prefix_of: Any = None, cache_control: str | None = None) -> None:
         """Store ``{key: value}`` (raw; ``data_encoding`` applied here), each with its unindexed
         ``prefixes[key]`` right before it, merging into existing shards (read -> merge ->
         ``put_if``). ``prefix_of(key, value) -> prefix length`` recovers an existing entry's prefix
         (multires meshes: the fragments before the manifest) so merges keep it."""
         prefixes = prefixes or {}
+        encoded = await asyncio.to_thread(lambda: {int(k): self.spec.encode_data(v) for k, v in values.items()})
         async with asyncio.TaskGroup() as group:
-            for shard, entries in self.group(values).items():
+            for shard, entries in self.group(encoded).items():
                 keys = [k for k, _ in entries]
-                group.create_task(self._merge(
-                    shard, {k: self.spec.encode_data(values[k]) for k in keys},
-                    {k: prefixes[k] for k in keys if k in prefixes}, prefix_of))
+                group.create_task(self._merge(shard, {k: encoded[k] for k in keys},
+                                              {k: prefixes[k] for k in keys if k in prefixes}, (), prefix_of,
+                                              cache_control))
 
-    async def _merge(self, shard: str, new: dict[int, bytes], new_prefixes: dict[int, bytes], prefix_of: Any) -> None:
+    async def put_many(self, values: Mapping[int, bytes], cache_control: str | None = "no-cache") -> None:
+        await self.write(values, cache_control=cache_control)
+
+    async def delete_many(self, keys: Sequence[int]) -> None:
+        """Remove keys from their shards (a shard left empty keeps its index)."""
+        async with asyncio.TaskGroup() as group:
+            for shard, entries in self.group(keys).items():
+                group.create_task(self._merge(shard, {}, {}, [k for k, _ in entries], None, "no-cache"))
+
+    async def _merge(self, shard: str, new: dict[int, bytes], new_prefixes: dict[int, bytes], drop: Sequence[int],
+                     prefix_of: Any, cache_control: str | None = None) -> None:
+        async def merged(blob: Blob | None) -> bytes | None:
+            values: dict[int, bytes] = {}
+            prefixes: dict[int, bytes] = {}
+            if blob is not None:
+                data = shardfiles.check_plain(f"{self.store.url}/{shard}", blob)
+                values, prefixes = await asyncio.to_thread(self._entries, shard, data, prefix_of)
+            if not new and not any(k in values for k in drop):
+                return None  # nothing to delete
+            for k in list(new) + list(drop):
+                values.pop(k, None)
+                prefixes.pop(k, None)
+            values.update(new)
+            prefixes.update(new_prefixes)
+            return await asyncio.to_thread(encode_shard, self.spec, values, prefixes)
+
         async with self._locks.setdefault(shard, asyncio.Lock()):
             try:
-                for attempt in range(MERGE_ATTEMPTS):
-                    blob, version = await self.store.get_versioned(shard)
-                    values: dict[int, bytes] = {}
-                    prefixes: dict[int, bytes] = {}
-                    if blob is not None:
-                        values, prefixes = await asyncio.to_thread(self._entries, shard, blob.data, prefix_of)
-                    values.update(new)
-                    for k in new:
-                        prefixes.pop(k, None)
-                    prefixes.update(new_prefixes)
-                    data = await asyncio.to_thread(encode_shard, self.spec, values, prefixes)
-                    if await self.store.put_if(shard, data, version):
-                        return
-                    await asyncio.sleep(random.uniform(0, 0.05 * 2 ** attempt))
-                raise ConcurrentModificationError(
-                    f"{self.store.url}/{shard}: other writers changed this shard {MERGE_ATTEMPTS} times while "
-                    "we merged into it; nothing was written, retry the write")
+                await shardfiles.rewrite(self.store, shard, merged, cache_control=cache_control)
             finally:
                 self.cache.drop(shard)
 
     def _entries(self, shard: str, data: bytes, prefix_of: Any) -> tuple[dict[int, bytes], dict[int, bytes]]:
         what = f"shard {self.store.url}/{shard}"
-        index = decode_shard_index(self.spec, data[:self.spec.shard_index_bytes], what)
-        values: dict[int, bytes] = {}
+        _, tables = shardfiles.parse(self.spec, data, what)
+        values = shardfiles.entries(data, tables)
         prefixes: dict[int, bytes] = {}
-        for m, (start, stop) in enumerate(index.tolist()):
-            if start == stop:
-                continue
-            if stop > len(data):
-                raise IntegrityError(f"{what}: minishard {m} index at [{start}, {stop}) is past the end")
-            for k, (s, e) in _table(self.spec, data[start:stop], f"{what} minishard {m}").items():
-                if e > len(data):
-                    raise IntegrityError(f"{what}: key {k} at [{s}, {e}) is past the end ({len(data)} bytes)")
-                values[k] = data[s:e]
-                if prefix_of is not None:
-                    n = prefix_of(k, self.spec.decode_data(values[k], f"{what} key {k}"))
-                    prefixes[k] = data[s - n:s]
+        if prefix_of is not None:
+            starts = {k: s for found in tables.values() for k, (s, _) in found.items()}
+            for k, value in values.items():
+                n = prefix_of(k, self.spec.decode_data(value, f"{what} key {k}"))
+                prefixes[k] = data[starts[k] - n:starts[k]]
         return values, prefixes
-
-
-def _table(spec: ShardingSpec, data: bytes, what: str) -> dict[int, tuple[int, int]]:
-    keys, starts, sizes = decode_minishard_index(spec, data, what)
-    return {k: (s, s + n) for k, s, n in zip(keys.tolist(), starts.tolist(), sizes.tolist())}
 
 
 __all__ = ["KeyedShards", "Where"]

@@ -1,0 +1,119 @@
+"""Shard files on a store, whatever their keys mean: what sharded scales (Morton codes) and sharded
+meshes and skeletons (segment ids) share.
+
+- :func:`locate`: ``{key: (start, stop)}`` in one shard file, through the volume's
+  :class:`~.shardindex.ShardIndexCache` (shard index, then the wanted minishard indexes, each one
+  ``Store.get_ranges`` call; later lookups in the same shard cost nothing).
+- :func:`parse` / :func:`entries`: a whole shard file's indexes and stored values, every range
+  checked to lie within the file.
+- :func:`rewrite`: read -> merge -> ``Store.put_if`` (conditional), again from the read when another
+  writer changed the file in between; after ``MERGE_ATTEMPTS`` lost races,
+  ``ConcurrentModificationError``. Nothing of another writer is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+from typing import Any, Callable, Hashable, Iterable
+
+import numpy as np
+
+from ..exceptions import ConcurrentModificationError, IntegrityError, UnsupportedFeatureError
+from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index
+from ..storage.base import Blob, Store
+from .shardindex import ShardIndexCache
+
+#: read-merge-writes of one shard lost to other writers before ConcurrentModificationError
+MERGE_ATTEMPTS = 8
+INDEX = "index"
+
+Table = dict[int, tuple[int, int]]  # key -> (start, stop) of its stored bytes in the file
+
+
+def table(spec: ShardingSpec, data: bytes, what: str) -> Table:
+    """A minishard index as ``{key: (start, stop)}`` (absolute file offsets)."""
+    keys, starts, sizes = decode_minishard_index(spec, data, what)
+    return {k: (s, s + n) for k, s, n in zip(keys.tolist(), starts.tolist(), sizes.tolist())}
+
+
+def parse(spec: ShardingSpec, data: bytes, what: str) -> tuple[np.ndarray, dict[int, Table]]:
+    """A whole shard file's index and ``{minishard: Table}``, every range within the file."""
+    index = decode_shard_index(spec, data[:spec.shard_index_bytes], what)
+    tables: dict[int, Table] = {}
+    for m, (start, stop) in enumerate(index.tolist()):
+        if start == stop:
+            continue
+        if stop > len(data):
+            raise IntegrityError(f"{what}: minishard {m} index at [{start}, {stop}) is past the end ({len(data)} bytes)")
+        found = tables[m] = table(spec, data[start:stop], f"{what} minishard {m}")
+        for key, (s, e) in found.items():
+            if e > len(data):
+                raise IntegrityError(f"{what}: key {key} at [{s}, {e}) is past the end ({len(data)} bytes)")
+    return index, tables
+
+
+def entries(data: bytes, tables: dict[int, Table]) -> dict[int, bytes]:
+    """``{key: stored bytes}`` of a parsed shard file."""
+    return {key: data[s:e] for found in tables.values() for key, (s, e) in found.items()}
+
+
+def check_plain(url: str, blob: Blob) -> bytes:
+    if blob.encoding:
+        raise UnsupportedFeatureError(f"{url} is stored with Content-Encoding {blob.encoding}; "
+                                      "a shard file must be stored as is")
+    return blob.data
+
+
+async def parse_blob(spec: ShardingSpec, url: str, blob: Blob) -> tuple[np.ndarray, dict[int, Table]]:
+    return await asyncio.to_thread(parse, spec, check_plain(url, blob), f"shard {url}")
+
+
+async def locate(store: Store, spec: ShardingSpec, cache: ShardIndexCache, shard: str,
+                 wanted: Iterable[tuple[int, int]]) -> dict[int, tuple[int, int] | None]:
+    """``{key: (start, stop) or None}`` for ``(key, minishard)`` pairs of one shard file."""
+    wanted = list(wanted)
+    index = (await cache.get_many([(shard, INDEX)], functools.partial(_load_index, store, spec, shard)))[
+        (shard, INDEX)]
+    if index is None:
+        return {key: None for key, _ in wanted}
+    minis = sorted({m for _, m in wanted if index[m][0] != index[m][1]})
+    tables = await cache.get_many([(shard, m) for m in minis],
+                                  functools.partial(_load_minishards, store, spec, shard, index))
+    out: dict[int, tuple[int, int] | None] = {}
+    for key, m in wanted:
+        found = tables.get((shard, m))
+        out[key] = None if found is None else found.get(key)
+    return out
+
+
+async def _load_index(store: Store, spec: ShardingSpec, shard: str, _: list[Hashable]) -> dict[Hashable, Any]:
+    data = await store.get_ranges(shard, [(0, spec.shard_index_bytes)])
+    if data is None:
+        return {}
+    return {(shard, INDEX): decode_shard_index(spec, data[0], f"shard {store.url}/{shard}")}
+
+
+async def _load_minishards(store: Store, spec: ShardingSpec, shard: str, index: np.ndarray,
+                           wanted: list[Hashable]) -> dict[Hashable, Any]:
+    minis = [m for _, m in wanted]  # type: ignore[misc]
+    data = await store.get_ranges(shard, [(int(index[m][0]), int(index[m][1])) for m in minis])
+    if data is None:
+        return {}
+    return {(shard, m): table(spec, blob, f"minishard {m} of {store.url}/{shard}") for m, blob in zip(minis, data)}
+
+
+async def rewrite(store: Store, shard: str, build: Callable[[Blob | None], "asyncio.Future[bytes | None] | Any"],
+                  *, cache_control: str | None = None) -> None:
+    """Replace ``shard`` by ``await build(current blob or None)`` (None: nothing to change),
+    conditionally on the file not having changed since it was read; see the module docstring."""
+    for attempt in range(MERGE_ATTEMPTS):
+        blob, version = await store.get_versioned(shard)
+        data = await build(blob)
+        if data is None or await store.put_if(shard, data, version, cache_control=cache_control):
+            return
+        await asyncio.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # let the other writer finish
+    raise ConcurrentModificationError(
+        f"{store.url}/{shard}: other writers changed this shard {MERGE_ATTEMPTS} times while we merged into "
+        "it; nothing was written, retry the write")
