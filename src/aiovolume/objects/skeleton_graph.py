@@ -9,12 +9,18 @@ point (terminal, branch or root): no per-vertex Python loop anywhere.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components, depth_first_order, dijkstra
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+# scipy is imported where a graph is first built: it costs ~150 ms and ~30 MiB at import, which
+# every `import aiovolume` would pay for skeleton operations most users never call
 
 
-def adjacency(n: int, edges: np.ndarray, extra: np.ndarray | None = None) -> csr_matrix:
+def adjacency(n: int, edges: np.ndarray, extra: np.ndarray | None = None) -> "csr_matrix":
     """Symmetric CSR adjacency of ``n`` vertices (``+ len(extra)`` virtual ones joined to ``extra``)."""
     a, b = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     size = n
@@ -23,6 +29,8 @@ def adjacency(n: int, edges: np.ndarray, extra: np.ndarray | None = None) -> csr
         b = np.concatenate([b, extra.astype(np.int64)])
         size = n + 1
     rows, cols = np.concatenate([a, b]), np.concatenate([b, a])
+    from scipy.sparse import coo_matrix
+
     return coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(size, size)).tocsr()
 
 
@@ -32,6 +40,8 @@ def degrees(n: int, edges: np.ndarray) -> np.ndarray:
 
 def component_labels(n: int, edges: np.ndarray) -> np.ndarray:
     """A component number per vertex (isolated vertices get their own)."""
+    from scipy.sparse.csgraph import connected_components
+
     return connected_components(adjacency(n, edges), directed=False)[1]
 
 
@@ -51,6 +61,8 @@ def forest(n: int, edges: np.ndarray, roots: np.ndarray) -> tuple[np.ndarray, np
     """Depth-first ``(preorder, parent)`` of the components of ``roots`` (one root per component);
     ``parent`` is -1 at roots and at vertices not visited; non-tree edges of cycles are left out."""
     graph = adjacency(n, edges, roots)
+    from scipy.sparse.csgraph import depth_first_order
+
     order, pred = depth_first_order(graph, n, directed=False, return_predecessors=True)
     parent = pred[:n].astype(np.int64)
     parent[parent == n] = -1
@@ -74,6 +86,8 @@ def farthest_roots(n: int, edges: np.ndarray) -> np.ndarray:
     labels, starts = edge_vertex_roots(n, edges, prefer_terminals=False)
     if starts.size == 0:
         return starts
+    from scipy.sparse.csgraph import dijkstra
+
     dist = dijkstra(adjacency(n, edges), directed=False, indices=starts, unweighted=True, min_only=True)
     reach = np.flatnonzero(np.isfinite(dist) & (degrees(n, edges) > 0))
     return first_per_label(labels, -dist, reach)
