@@ -115,5 +115,17 @@ class CloudSpatialIndex:
     def index_file_paths_for_bbox(self, bbox: Any) -> list[str]:
         return run(self._index.index_file_paths_for_bbox(bbox))
 
+    @property
+    def sql_db(self) -> str | None:
+        return self._index.sql_db
+
+    def to_sql(self, path: str | None = None, create_indices: bool = True, allow_missing: bool = False,
+               progress: Any = None, parallel: int = 1) -> None:
+        return run(self._index.to_sql(path, create_indices, allow_missing, progress, parallel))
+
+    def to_sqlite(self, path: str = "spatial_index.db", create_indices: bool = True, allow_missing: bool = False,
+                  progress: Any = None) -> None:
+        return run(self._index.to_sqlite(path, create_indices, allow_missing, progress))
+
 
 __all__ = ["CloudMeshSource", "CloudSpatialIndex"]

@@ -48,7 +48,9 @@ def refuse(name: str, value: Any, feature: str, issue: str) -> UnsupportedFeatur
 def check_pending(spatial_index_db: Any, lru_encoding: Any) -> None:
     """Refuse the non-default values of arguments whose feature is still to come."""
     if spatial_index_db is not None:
-        raise refuse("spatial_index_db", spatial_index_db, "the mesh/skeleton spatial index", "issues 15 and 16")
+        from .spatial_sql import sqlite_path
+
+        sqlite_path(spatial_index_db)  # sqlite only: a MySQL/PostgreSQL URL is UnsupportedFeatureError
     if lru_encoding not in LRU_ENCODINGS:
         raise refuse("lru_encoding", lru_encoding, "re-encoded LRU entries", "issue 14")
 

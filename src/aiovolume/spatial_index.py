@@ -3,7 +3,9 @@
 The mesh info declares ``"spatial_index": {"chunk_size": [sx, sy, sz]}`` (nm, optionally
 ``"resolution"``); each cell of the layer's physical bounds has a ``<bbox>.spatial`` JSON file
 listing the segments in it with their bounding boxes (format/spatial.py). Every call fetches all the
-files it needs in one concurrent batch. (CloudVolume's SQL database variant is not supported.)
+files it needs in one concurrent batch. With ``spatial_index_db`` (a sqlite database that
+``to_sqlite`` builds, CloudVolume's schema: spatial_sql.py) label lookups and whole-layer queries
+read the database instead of every index file.
 
 Example::
 
@@ -22,6 +24,7 @@ from .codecs.compression import decompress
 from .exceptions import InfoError, SpatialIndexGapError
 from .format.spatial import index_filenames, intersects, parse_index, precision_of
 from .geometry import Bbox
+from . import spatial_sql
 
 
 class SpatialIndex:
@@ -29,6 +32,24 @@ class SpatialIndex:
 
     def __init__(self, source: Any) -> None:
         self._source = source
+
+    @property
+    def sql_db(self) -> str | None:
+        """The ``spatial_index_db`` of the volume (CloudVolume's name), or None."""
+        return getattr(self._source._vol, "spatial_index_db", None)
+
+    async def to_sql(self, path: str | None = None, create_indices: bool = True, allow_missing: bool = False,
+                     progress: Any = None, parallel: int = 1) -> None:
+        """Build the sqlite database (``path`` or ``spatial_index_db``) from every index file."""
+        target = path or self.sql_db
+        if target is None:
+            raise InfoError("to_sql needs a database path (or spatial_index_db=...)")
+        files = await self.fetch_index_files(await self._all_files(), allow_missing)
+        await asyncio.to_thread(spatial_sql.build, target, {n: list(e) for n, e in files.items()}, create_indices)
+
+    async def to_sqlite(self, path: str = "spatial_index.db", create_indices: bool = True,
+                        allow_missing: bool = False, progress: Any = None) -> None:
+        await self.to_sql(path, create_indices, allow_missing, progress)
 
     async def _layout(self) -> tuple[dict[str, Any], np.ndarray, np.ndarray, int]:
         """``(spatial_index info, physical bounds lo, hi, name precision)``."""
@@ -74,9 +95,11 @@ class SpatialIndex:
         spec, lo, hi, precision = await self._layout()
         box = _box(bbox)
         qlo, qhi = np.maximum(box[0], lo), np.minimum(box[1], hi)
+        whole = bool(np.all(qlo <= lo) and np.all(qhi >= hi))
+        if whole and self.sql_db:
+            return await asyncio.to_thread(spatial_sql.all_labels, self.sql_db)
         names = index_filenames(qlo, qhi, lo, hi, spec["chunk_size"], precision)
         files = await self.fetch_index_files(names, allow_missing)
-        whole = bool(np.all(qlo <= lo) and np.all(qhi >= hi))
         labels: set[int] = set()
         for entries in files.values():
             labels.update(entries if whole else (k for k, b in entries.items() if intersects(b, qlo, qhi)))
@@ -85,6 +108,8 @@ class SpatialIndex:
     async def file_locations_per_label(self, labels: Any = None, allow_missing: bool = False) -> dict[int, list[str]]:
         """``{segid: [index file names]}`` for ``labels`` (all when None); reads every index file."""
         wanted = None if labels is None else {int(x) for x in np.atleast_1d(labels).tolist()}
+        if self.sql_db:
+            return await asyncio.to_thread(spatial_sql.files_per_label, self.sql_db, wanted)
         files = await self.fetch_index_files(await self._all_files(), allow_missing)
         found: dict[int, list[str]] = defaultdict(list)
         for name, entries in files.items():
@@ -95,7 +120,11 @@ class SpatialIndex:
 
     async def get_bbox(self, label: int) -> Bbox | None:
         """The box enclosing ``label`` over every index file (physical units), or None."""
-        files = await self.fetch_index_files(await self._all_files())
+        if self.sql_db:  # only the files the database lists for the label
+            names = (await asyncio.to_thread(spatial_sql.files_per_label, self.sql_db, [int(label)])).get(int(label), [])
+        else:
+            names = await self._all_files()
+        files = await self.fetch_index_files(names)
         boxes = [np.asarray(e[int(label)], dtype=np.int64) for e in files.values() if int(label) in e]
         if not boxes:
             return None

@@ -101,7 +101,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     * ``provenance``: validated when given (ProvenanceError); otherwise read by
       ``await vol.refresh_provenance()`` (the blocking CloudVolume reads it on first use, not
       on open: one request fewer per volume).
-    * ``spatial_index_db``: a non-default value raises UnsupportedFeatureError until it lands.
+    * ``spatial_index_db``: a sqlite database (``vol.mesh.spatial_index.to_sqlite``) the mesh spatial
+      index reads instead of every index file; MySQL/PostgreSQL URLs raise UnsupportedFeatureError.
     * ``agglomerate`` and ``timestamp`` are graphene-only: stored, unused (graphene is refused).
     * ``options`` (keyword only) is aiovolume's own engine tuning.
     * ``progress`` defaults to False here: the async API never shows a bar unless asked. The

@@ -91,7 +91,7 @@ def test_parallel_and_codec_threads_read_like_cloudvolume(name, layer_url):
 
 
 @pytest.mark.parametrize("name, value, feature", [
-    ("spatial_index_db", "sqlite://index.db", "spatial index"),
+    ("spatial_index_db", "mysql://u@h/db", "sqlite"),
     ("lru_encoding", "jpeg", "LRU"),
 ])
 def test_arguments_whose_feature_is_pending_are_refused_by_name(name, value, feature, layer_url):

@@ -49,7 +49,7 @@ CASES = {
     "too many redirects": Case("chain_0", TooManyRedirects, {"max_redirects": 2}),
     "no such mip": Case("good", ScaleUnavailableError, {"mip": 5}),
     "bad compress option": Case("good", UnsupportedCompressionType, {"compress": "zip9"}),
-    "unsupported option": Case("good", UnsupportedFeatureError, {"spatial_index_db": "sqlite:///index.db"}),
+    "unsupported option": Case("good", UnsupportedFeatureError, {"spatial_index_db": "mysql://u@h/db"}),
     "unknown option": Case("good", TypeError, {"no_such_option": 1}),
 }
 HTTP_CASES = ("missing info", "malformed info", "redirect loop", "redirect to a missing info", "no such mip")

@@ -90,3 +90,60 @@ def test_same_as_cloudvolume(tmp_path):
         assert a.minpt.tolist() == list(b.minpt) and a.maxpt.tolist() == list(b.maxpt)
     assert sorted(ours.index_file_paths_for_bbox([0, 0, 0, 600, 600, 10])) == \
         sorted(theirs.index_file_paths_for_bbox(cloudvolume.Bbox((0, 0, 0), (600, 600, 10))))
+
+
+async def test_sqlite_database_answers_like_the_files(tmp_path):
+    """spatial_index_db: a sqlite database built by to_sqlite serves labels, locations and boxes."""
+    url = make_layer(tmp_path)
+    write_index(tmp_path)
+    db = str(tmp_path / "index.db")
+    async with Volume(url) as vol:
+        await vol.mesh.spatial_index.to_sqlite(db)
+        from_files = await vol.mesh.spatial_index.file_locations_per_label()
+    async with Volume(url, spatial_index_db=f"sqlite://{db}") as vol:
+        index = vol.mesh.spatial_index
+        assert index.sql_db == f"sqlite://{db}"
+        for name in list((tmp_path / "mesh").glob("*.spatial"))[:2]:
+            name.unlink()  # whole-layer queries and lookups no longer need the files
+        assert await index.query(Bbox((0, 0, 0), (1024, 1024, 2560))) == {1, 2, 3}
+        got = await index.file_locations_per_label()
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in from_files.items()}
+        assert list((await index.file_locations_per_label([2])).keys()) == [2]
+        box = await index.get_bbox(2)  # reads only the one file the database names
+        assert box.minpt.tolist() == [600, 600, 1300] and box.maxpt.tolist() == [700, 700, 1400]
+
+
+def test_sqlite_only_and_big_labels(tmp_path):
+    from aiovolume import spatial_sql
+    from aiovolume.exceptions import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="only sqlite"):
+        spatial_sql.sqlite_path("mysql://u:p@h/db")
+    with pytest.raises(UnsupportedFeatureError, match="only sqlite"):
+        CloudVolume(make_layer(tmp_path), spatial_index_db="postgres://h/db")
+    db = str(tmp_path / "big.db")
+    spatial_sql.build(db, {"a.spatial": [2**64 - 1, 5], "b.spatial": [5]})
+    assert spatial_sql.all_labels(db) == {2**64 - 1, 5}
+    assert {k: sorted(v) for k, v in spatial_sql.files_per_label(db).items()} == {
+        2**64 - 1: ["a.spatial"], 5: ["a.spatial", "b.spatial"]}
+    assert spatial_sql.files_per_label(db, []) == {}
+
+
+@pytest.mark.interop
+def test_sqlite_database_shared_with_cloudvolume(tmp_path):
+    from cloudvolume import CloudVolume as CV
+
+    url = make_layer(tmp_path)
+    write_index(tmp_path)
+    ours, theirs = str(tmp_path / "ours.db"), str(tmp_path / "theirs.db")
+    with CloudVolume(url) as vol:
+        vol.mesh.spatial_index.to_sqlite(ours)
+    CV(url, progress=False).mesh.spatial_index.to_sqlite(theirs)
+    for db in (ours, theirs):
+        cv = CV(url, progress=False, spatial_index_db=f"sqlite://{db}")
+        with CloudVolume(url, spatial_index_db=f"sqlite://{db}") as vol:
+            a = vol.mesh.spatial_index.file_locations_per_label()
+            b = cv.mesh.spatial_index.file_locations_per_label()
+            assert {k: sorted(v) for k, v in a.items()} == {int(k): sorted(v) for k, v in b.items()}
+            assert vol.mesh.spatial_index.query(Bbox((0, 0, 0), (1024, 1024, 2560))) == \
+                set(int(x) for x in cv.mesh.spatial_index.query([0, 0, 0, 1024, 1024, 2560]))
