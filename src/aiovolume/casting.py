@@ -11,7 +11,7 @@ value and where it is. Pure numpy.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -68,3 +68,19 @@ def _refuse(array: np.ndarray, bad: np.ndarray, dtype: np.dtype, origin: Sequenc
         f"({count} value{'s' if count != 1 else ''} would change in a cast from {array.dtype}); "
         "nothing was written. Clip or round the data first, or write it to a layer of a wider dtype"
     )
+
+
+def cast_scalar(value: Any, dtype: np.dtype) -> Any:
+    """A scalar written to a whole region (``vol[...] = 5``) as the layer's dtype, exactly or DtypeError."""
+    arr = np.asarray(value)
+    if arr.dtype.kind in "biu" and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not info.min <= int(value) <= info.max:
+            raise DtypeError(f"value {value!r} does not fit the layer's {dtype}")
+    elif arr.dtype.kind == "f" and dtype.kind in "iu":
+        if not np.isfinite(value) or float(value) != int(value) or \
+                not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
+            raise DtypeError(f"value {value!r} cannot be stored exactly in the layer's {dtype}")
+    elif arr.dtype.kind not in "biuf":
+        raise DtypeError(f"value {value!r} of type {type(value).__name__} cannot be written to a {dtype} layer")
+    return dtype.type(value)

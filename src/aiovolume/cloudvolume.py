@@ -21,7 +21,7 @@ from .cutout import VolumeCutout
 from .format.info import create_new_info
 from .geometry import Bbox
 from .sync import run
-from .syncviews import BlockingImageView, BlockingMetaView
+from .syncviews import BlockingImageView, BlockingMetaView, provenance_of
 from .volume import Volume
 
 
@@ -167,8 +167,7 @@ class CloudVolume:
     @property
     def provenance(self) -> Any:
         """The layer's provenance, read on first use (CloudVolume reads it when it opens)."""
-        vol = self._vol
-        return vol.provenance if vol.provenance_loaded else run(vol.refresh_provenance())
+        return provenance_of(self._vol)
 
     @provenance.setter
     def provenance(self, value: Any) -> None:

@@ -133,3 +133,16 @@ def engine_options(options: Options, parallel: int) -> Options:
     if not options.process_codecs:
         changes["process_codecs"] = PARALLEL_PROCESS_CODECS
     return options.with_(**changes) if changes else options
+
+
+def cache_control(cdn_cache: Any) -> str | None:
+    """CloudVolume's translation of ``cdn_cache`` into a Cache-Control header."""
+    if cdn_cache is None or cdn_cache is True:
+        return "max-age=3600, s-max-age=3600"
+    if cdn_cache is False:
+        return "no-cache"
+    if isinstance(cdn_cache, str):
+        return cdn_cache
+    if isinstance(cdn_cache, int):
+        return "no-cache" if cdn_cache <= 0 else f"max-age={cdn_cache}, s-max-age={cdn_cache}"
+    raise OptionError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")

@@ -366,7 +366,7 @@ class SkeletonSource:
         method = self._transport_encoding()
         level = self._vol.compress_level
         payload = await asyncio.to_thread(lambda: {s: _compress(d, method, level) for s, d in files.items()})
-        cache_control = _cache_control(self._vol.cdn_cache)
+        cache_control = self._vol._cache_control_header()  # the volume's cdn_cache, as its chunk writes
         await self._vol.store.put_many([PutItem(self.meta.join(str(s)), d, content_encoding=method,
                                                 cache_control=cache_control) for s, d in payload.items()])
 
@@ -420,16 +420,6 @@ def _as_list(segids: Any) -> list[Any]:
     if isinstance(segids, np.ndarray):
         return segids.reshape(-1).tolist()
     return list(segids)
-
-
-def _cache_control(cdn_cache: Any) -> str | None:
-    if cdn_cache is None or cdn_cache is True:
-        return "max-age=3600, s-max-age=3600"
-    if cdn_cache is False:
-        return "no-cache"
-    if isinstance(cdn_cache, str):
-        return cdn_cache
-    return "no-cache" if int(cdn_cache) <= 0 else f"max-age={int(cdn_cache)}, s-max-age={int(cdn_cache)}"
 
 
 __all__ = ["SkeletonSource", "SkeletonMetadata"]

@@ -30,9 +30,7 @@ class BlockingMetaView(MetaView):
 
     @property
     def provenance(self) -> Any:
-        """Read on first use, as CloudVolume (which reads it when the volume opens)."""
-        vol = self._vol
-        return vol.provenance if vol.provenance_loaded else run(vol.refresh_provenance())
+        return provenance_of(self._vol)
 
     @provenance.setter
     def provenance(self, value: Any) -> None:
@@ -83,3 +81,9 @@ class BlockingImageView(ImageView):
 
     def transfer_to(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return self._wrap(run(super().transfer_to(*args, **kwargs)))
+
+
+def provenance_of(vol: Any) -> Any:
+    """A volume's provenance for the blocking API, read on first use (CloudVolume reads it when the
+    volume opens; this saves a request per volume that never asks)."""
+    return vol.provenance if vol.provenance_loaded else run(vol.refresh_provenance())

@@ -13,22 +13,22 @@ import copy
 import functools
 import os
 import weakref
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from . import cvargs
 from .cvargs import engine_options
-from .casting import cast_exactly
+from .casting import cast_exactly, cast_scalar
 from .cutout import VolumeCutout
 from .diskcache import CacheOptions, DiskCache
 from .exceptions import (
-    AlignmentError, CyclicRedirect, DimensionError, DtypeError, EmptyRequestException, InfoError, OptionError,
+    AlignmentError, CyclicRedirect, DimensionError, EmptyRequestException, InfoError, OptionError,
     OutOfBoundsError, ReadOnlyException, ShapeMismatchError, TooManyRedirects, UnsupportedFeatureError,
     VolumeClosedError,
 )
 from .format import info as fmtinfo
-from .format.chunks import chunk_count, expand_to_grid, is_aligned, shrink_to_grid
+from .format.chunks import alignment_message, chunk_count, is_aligned, pad_to_grid
 from .format.provenance import as_provenance
 from .fromnumpy import from_numpy as _from_numpy
 from .geometry import Bbox, SliceRequest, coerce_key, normalize_slices
@@ -606,10 +606,10 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
             raise OptionError("overwrite_partial_chunks=True needs non_aligned_writes=True (it only changes how "
                               "the partial edge chunks of a non-aligned write are made); nothing was written")
         if not self.non_aligned_writes and not aligned:
-            raise AlignmentError(_alignment_message(region, scale, mip_i))
+            raise AlignmentError(alignment_message(region, scale, mip_i))
         if self.overwrite_partial_chunks and not aligned:
             # CloudVolume: the edge chunks are made from background_color, not read and merged
-            region, array = _pad_to_grid(region, array, scale, self.background_color)
+            region, array = pad_to_grid(region, array, scale, self.background_color)
         fmt = self._format(mip_i)
         source = self._source(mip_i)
         bar = self._progress(region, scale, "Uploading")
@@ -619,7 +619,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
                 compress=source.chunk_compression(resolve_compress(self.compress, fmt.encoding)),
                 compress_level=self.compress_level,
                 background=self.background_color, delete_black_uploads=self.delete_black_uploads,
-                cache_control=_cache_control(self.cdn_cache), options=self._engine,
+                cache_control=self._cache_control_header(), options=self._engine,
                 on_progress=bar,
             )
         finally:
@@ -633,7 +633,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         scale = self._info.scales[mip_i]
         region = self._bounded_region(self._request(bbox, mip_i).bbox, mip_i)
         if not is_aligned(region, scale.bounds, scale.chunk_size):
-            raise AlignmentError(_alignment_message(region, scale, mip_i, verb="delete"))
+            raise AlignmentError(alignment_message(region, scale, mip_i, verb="delete"))
         source = self._source(mip_i)
         tasks = source.plan(region).tasks
         bar = self._progress(region, scale, "Deleting")
@@ -739,7 +739,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     def _prepare_array(self, data: Any, region: Bbox) -> np.ndarray:
         shape = (*(int(s) for s in region.size3()), self._info.num_channels)
         if np.isscalar(data) or (isinstance(data, np.ndarray) and data.ndim == 0):
-            return np.full(shape, _cast_scalar(data, self.dtype), dtype=self.dtype, order="F")
+            return np.full(shape, cast_scalar(data, self.dtype), dtype=self.dtype, order="F")
         array = np.asanyarray(data)
         if array.ndim == 3 and self.num_channels == 1:
             array = array[..., np.newaxis]
@@ -765,7 +765,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
 
     def _cache_control_header(self) -> str | None:
         """The Cache-Control header this volume's writes carry (from ``cdn_cache``)."""
-        return _cache_control(self.cdn_cache)
+        return cvargs.cache_control(self.cdn_cache)
 
     def __repr__(self) -> str:
         return f"Volume({self.cloudpath!r}, mip={self._mip})"
@@ -773,57 +773,6 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     create_new_info = staticmethod(fmtinfo.create_new_info)
     # ``await Volume.from_numpy(arr, vol_path, ...)``: a new layer from an array, returned open
     from_numpy = classmethod(_from_numpy)
-
-
-def _pad_to_grid(region: Bbox, array: np.ndarray, scale: fmtinfo.ScaleInfo, background: Any) -> tuple[Bbox, np.ndarray]:
-    """``region`` grown to whole chunks (clamped to the bounds), with ``array`` placed in a
-    ``background``-filled array of that size: CloudVolume's ``overwrite_partial_chunks``."""
-    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
-    out = np.full((*(int(s) for s in grown.size3()), array.shape[3]), background, dtype=array.dtype, order="F")
-    lo = region.minpt - grown.minpt
-    hi = lo + region.size3()
-    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :] = array
-    return grown, out
-
-
-def _cast_scalar(value: Any, dtype: np.dtype) -> Any:
-    arr = np.asarray(value)
-    if arr.dtype.kind in "biu" and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if not info.min <= int(value) <= info.max:
-            raise DtypeError(f"value {value!r} does not fit the layer's {dtype}")
-    elif arr.dtype.kind == "f" and dtype.kind in "iu":
-        if not np.isfinite(value) or float(value) != int(value) or \
-                not np.iinfo(dtype).min <= int(value) <= np.iinfo(dtype).max:
-            raise DtypeError(f"value {value!r} cannot be stored exactly in the layer's {dtype}")
-    elif arr.dtype.kind not in "biuf":
-        raise DtypeError(f"value {value!r} of type {type(value).__name__} cannot be written to a {dtype} layer")
-    return dtype.type(value)
-
-
-def _cache_control(cdn_cache: Any) -> str | None:
-    # CloudVolume's translation of cdn_cache into a Cache-Control header
-    if cdn_cache is None or cdn_cache is True:
-        return "max-age=3600, s-max-age=3600"
-    if cdn_cache is False:
-        return "no-cache"
-    if isinstance(cdn_cache, str):
-        return cdn_cache
-    if isinstance(cdn_cache, int):
-        return "no-cache" if cdn_cache <= 0 else f"max-age={cdn_cache}, s-max-age={cdn_cache}"
-    raise OptionError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")
-
-
-def _alignment_message(region: Bbox, scale: fmtinfo.ScaleInfo, mip: int, verb: str = "write") -> str:
-    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
-    shrunk = shrink_to_grid(region, scale.bounds, scale.chunk_size)
-    return (
-        f"{verb} region {region} is not aligned to the chunk grid (chunk size {list(scale.chunk_size)}, "
-        f"offset {list(scale.voxel_offset)}) at mip {mip}. Aligned regions nearby: {grown} (grown) or "
-        f"{shrunk} (shrunk). "
-        + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
-           "Deleting part of a chunk would lose its other voxels.")
-    )
 
 
 # Per-process state of a Volume, rebuilt lazily after unpickling or in a forked child.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from aiovolume.geometry import Bbox
 
 __all__ = [
     "chunk_name", "chunk_key", "chunk_keys", "parse_chunk_name", "chunk_grid", "chunk_count",
-    "is_aligned", "expand_to_grid", "shrink_to_grid", "grid_chunk_key",
+    "is_aligned", "expand_to_grid", "shrink_to_grid", "grid_chunk_key", "pad_to_grid", "alignment_message",
 ]
 
 # re.ASCII: \d must not accept other scripts' digits (int() parses them); fullmatch, not
@@ -161,3 +161,28 @@ def shrink_to_grid(bbox: Bbox, volume: Bbox, chunk_size: Sequence[int]) -> Bbox:
 def grid_chunk_key(scale_key: str, x0: int, x1: int, y0: int, y1: int, z0: int, z1: int) -> str:
     """:func:`chunk_key` from plain ints: the read planner names every chunk through this."""
     return f"{scale_key}/{x0}-{x1}_{y0}-{y1}_{z0}-{z1}"
+
+
+def pad_to_grid(region: Bbox, array: np.ndarray, scale: Any, background: Any) -> tuple[Bbox, np.ndarray]:
+    """``region`` grown to whole chunks (clamped to the bounds), with ``array`` placed in a
+    ``background``-filled array of that size: CloudVolume's ``overwrite_partial_chunks``."""
+    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
+    out = np.full((*(int(s) for s in grown.size3()), array.shape[3]), background, dtype=array.dtype, order="F")
+    lo = region.minpt - grown.minpt
+    hi = lo + region.size3()
+    out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :] = array
+    return grown, out
+
+
+def alignment_message(region: Bbox, scale: Any, mip: int, verb: str = "write") -> str:
+    """Why a write or delete of ``region`` is refused, with the aligned regions nearby (``scale``:
+    a ScaleInfo: bounds, chunk_size, voxel_offset)."""
+    grown = expand_to_grid(region, scale.bounds, scale.chunk_size)
+    shrunk = shrink_to_grid(region, scale.bounds, scale.chunk_size)
+    return (
+        f"{verb} region {region} is not aligned to the chunk grid (chunk size {list(scale.chunk_size)}, "
+        f"offset {list(scale.voxel_offset)}) at mip {mip}. Aligned regions nearby: {grown} (grown) or "
+        f"{shrunk} (shrunk). "
+        + ("Pass non_aligned_writes=True to read-modify-write the edge chunks." if verb == "write" else
+           "Deleting part of a chunk would lose its other voxels.")
+    )

@@ -100,16 +100,22 @@ def start_read(source: ChunkSource, fmt: ChunkFormat, region: Bbox, *, fill_miss
     ``cache`` (decoded chunks, CloudVolume's ``lru_bytes``) serves and keeps chunks decoded in
     this process, i.e. not those of codecs decoded in worker processes.
     """
+    job = _new_job(source, fmt, region, fill_missing, background, options, cache, on_progress)
+    if job.mode != "process":
+        job.out = allocate(job.shape, job.dtype, job.plan.covers, background)
+    return job
+
+
+def _new_job(source: ChunkSource, fmt: ChunkFormat, region: Bbox, fill_missing: bool, background: float,
+             options: Options, cache: ChunkCache | None, on_progress: Callable[[int], None] | None) -> ReadJob:
+    """The plan, output shape and decode mode of a read; its output is the caller's to set."""
     plan = source.plan(region)
     shape = (*(int(s) for s in region.size3()), fmt.num_channels)
     dtype = np.dtype(fmt.dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     mode = choose_mode(options, fmt, nbytes)
-    job = ReadJob(source, fmt, plan, shape, dtype, mode, fill_missing, background, options,  # type: ignore[arg-type]
-                  None if mode == "process" else cache, on_progress, nbytes, plan.tasks)
-    if mode != "process":
-        job.out = allocate(shape, dtype, plan.covers, background)
-    return job
+    return ReadJob(source, fmt, plan, shape, dtype, mode, fill_missing, background, options,  # type: ignore[arg-type]
+                   None if mode == "process" else cache, on_progress, nbytes, plan.tasks)
 
 
 def start_read_into(source: ChunkSource, fmt: ChunkFormat, region: Bbox, out: np.ndarray, out_name: str | None, *,
@@ -121,16 +127,10 @@ def start_read_into(source: ChunkSource, fmt: ChunkFormat, region: Bbox, out: np
     processes then decode straight into it. Without one, a "process" job decodes into a segment
     of its own and :func:`finish_read_into` copies the result into ``out``.
     """
-    plan = source.plan(region)
-    shape = (*(int(s) for s in region.size3()), fmt.num_channels)
-    dtype = np.dtype(fmt.dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    mode = choose_mode(options, fmt, nbytes)
-    job = ReadJob(source, fmt, plan, shape, dtype, mode, fill_missing, background, options,  # type: ignore[arg-type]
-                  None if mode == "process" else cache, on_progress, nbytes, plan.tasks)
-    if mode != "process" or out_name is not None:
-        job.out, job.shm_name = out, out_name if mode == "process" else None
-        if not plan.covers:  # a reused buffer holds old values where no chunk lands
+    job = _new_job(source, fmt, region, fill_missing, background, options, cache, on_progress)
+    if job.mode != "process" or out_name is not None:
+        job.out, job.shm_name = out, out_name if job.mode == "process" else None
+        if not job.plan.covers:  # a reused buffer holds old values where no chunk lands
             out[...] = background
     return job
 
