@@ -62,8 +62,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Headers", "*")
+        self.send_header("Access-Control-Expose-Headers", "*")
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
+
+    def do_OPTIONS(self) -> None:  # noqa: N802  (CORS preflight of ranged requests)
+        self.send_response(204)
+        self.end_headers()
 
     def do_GET(self) -> None:  # noqa: N802
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
@@ -87,7 +93,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         ranged = self.headers.get("Range")
         if ranged and ranged.startswith("bytes=") and encoding is None:
             lo, _, hi = ranged[6:].partition("-")
-            start, stop = int(lo), (int(hi) + 1 if hi else len(data))
+            if lo:
+                start, stop = int(lo), (min(int(hi) + 1, len(data)) if hi else len(data))
+            else:  # a suffix range: the last ``hi`` bytes (shard indexes are read so)
+                start, stop = max(0, len(data) - int(hi)), len(data)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         else:

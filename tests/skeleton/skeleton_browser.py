@@ -1,19 +1,13 @@
-"""A minimal Neuroglancer harness for the skeleton rendering test: serve a layer directory from
-127.0.0.1 (CORS, byte ranges for sharded layers), open a viewer state in Neuroglancer's static
-client (bundled in the ``neuroglancer`` PyPI package, served by its own 127.0.0.1 server) in
-headless Chromium, and screenshot it.
-(The mesh branch builds a shared ``tests/browser_helpers.py``; this is the skeleton's own.)"""
+"""The skeleton rendering test's Neuroglancer harness: layers are served by
+``tests/browser_helpers.serve`` (127.0.0.1, CORS, byte ranges); this opens a viewer state in
+Neuroglancer's static client (bundled in the ``neuroglancer`` PyPI package, served by its own
+127.0.0.1 server) in headless Chromium and screenshots it."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
-import os
-import threading
-import urllib.parse
 from pathlib import Path
-from typing import Iterator
+
+from browser_helpers import serve  # noqa: F401  (re-exported for the test)
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,62 +21,6 @@ def neuroglancer_client() -> Path | None:
         return None
     client = Path(neuroglancer.__file__).parent / "static" / "client"
     return client if (client / "index.html").exists() else None
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    roots: dict[str, Path] = {}
-
-    def log_message(self, *args: object) -> None:  # quiet
-        pass
-
-    def translate_path(self, path: str) -> str:
-        parts = urllib.parse.urlsplit(path).path.lstrip("/").split("/", 1)
-        root = self.roots.get(parts[0])
-        if root is None:
-            return "/nonexistent"
-        return str(root / urllib.parse.unquote(parts[1] if len(parts) > 1 else ""))
-
-    def end_headers(self) -> None:
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Headers", "*")
-        self.send_header("Access-Control-Expose-Headers", "*")
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def do_OPTIONS(self) -> None:
-        self.send_response(204)
-        self.end_headers()
-
-    def do_GET(self) -> None:
-        rng = self.headers.get("Range")
-        path = self.translate_path(self.path)
-        if not rng or not os.path.isfile(path):
-            return super().do_GET()
-        data = Path(path).read_bytes()
-        start_s, _, stop_s = rng.replace("bytes=", "").partition("-")
-        start = int(start_s) if start_s else len(data) - int(stop_s)
-        stop = min(int(stop_s) + 1, len(data)) if (stop_s and start_s) else len(data)
-        self.send_response(206)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
-        self.send_header("Content-Length", str(stop - start))
-        self.end_headers()
-        self.wfile.write(data[start:stop])
-
-
-@contextlib.contextmanager
-def serve(roots: dict[str, Path]) -> Iterator[str]:
-    """``http://127.0.0.1:<port>``, serving ``/<name>/...`` from each root."""
-    handler = type("Handler", (_Handler,), {"roots": dict(roots)})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def screenshot(state: dict, out: Path, settle_ms: int = 5000) -> bytes:
