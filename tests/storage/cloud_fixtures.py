@@ -18,6 +18,7 @@ Usage in a test module::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -189,6 +190,13 @@ class CloudEnv:
         path = self.secrets_dir / name
         path.write_text(content if isinstance(content, str) else json.dumps(content))
         return path
+
+
+def seeded_paths(env: CloudEnv, name: str) -> CloudEnv:
+    """``env`` with a fixed prefix (one per test): the fault server draws each request's fault from
+    ``(seed, path, n)``, so under the random per-test prefix a seeded run injected different faults
+    every time (and sometimes fewer than a test counts on)."""
+    return dataclasses.replace(env, prefix=f"seeded-{name}")
 
 
 def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:

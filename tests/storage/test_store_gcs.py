@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from cloud_fixtures import (  # noqa: F401
-    BUCKET, CloudEnv, RecordingProxy, TokenServer, drain, gcs_env, gcs_server, service_account,
+    BUCKET, CloudEnv, RecordingProxy, TokenServer, drain, gcs_env, gcs_server, seeded_paths, service_account,
 )
 from contract import StoreContract
 
@@ -126,6 +126,7 @@ async def test_missing_bucket_is_an_error_when_listing(gcs_env: CloudEnv) -> Non
 
 
 async def test_server_errors_and_resets_are_retried(gcs_env: CloudEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    gcs_env = seeded_paths(gcs_env, "gcs-errors")
     payloads = {f"r/{i}": os.urandom(2000 + i) for i in range(30)}
     async with gcs_store(gcs_env) as store:
         await store.put_many([PutItem(k, v) for k, v in payloads.items()])
@@ -147,6 +148,7 @@ async def test_server_errors_and_resets_are_retried(gcs_env: CloudEnv, monkeypat
 
 
 async def test_corrupt_bodies_are_caught_and_retried(gcs_env: CloudEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    gcs_env = seeded_paths(gcs_env, "gcs-corrupt")
     payloads = {f"c/{i}": os.urandom(64 << 10) for i in range(20)}
     payloads["c/gz"] = gzip.compress(os.urandom(1000))
     async with gcs_store(gcs_env) as store:

@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from cloud_fixtures import BUCKET, CloudEnv, RecordingProxy, drain, moto_server, s3_env  # noqa: F401
+from cloud_fixtures import BUCKET, CloudEnv, RecordingProxy, drain, moto_server, s3_env, seeded_paths  # noqa: F401
 from contract import StoreContract
 
 from aiovolume.exceptions import AuthenticationError, StorageError, UnsupportedProtocolError
@@ -168,6 +168,7 @@ async def test_missing_bucket_is_an_error(s3_env: CloudEnv, fast_path: bool) -> 
 
 @both_paths
 async def test_server_errors_and_resets_are_retried(s3_env: CloudEnv, fast_path: bool) -> None:
+    s3_env = seeded_paths(s3_env, f"s3-errors-{'fast' if fast_path else 'botocore'}")
     payloads = {f"r/{i}": os.urandom(2000 + i) for i in range(30)}
     async with s3_store(s3_env, fast_path) as store:
         await store.put_many([PutItem(k, v) for k, v in payloads.items()])
@@ -184,6 +185,7 @@ async def test_server_errors_and_resets_are_retried(s3_env: CloudEnv, fast_path:
 
 @both_paths
 async def test_corrupt_bodies_are_caught_and_retried(s3_env: CloudEnv, fast_path: bool) -> None:
+    s3_env = seeded_paths(s3_env, f"s3-corrupt-{'fast' if fast_path else 'botocore'}")
     payloads = {f"c/{i}": os.urandom(64 << 10) for i in range(20)}
     payloads["c/gz"] = gzip.compress(os.urandom(1000))
     async with s3_store(s3_env, fast_path) as store:
