@@ -21,16 +21,20 @@ import math
 from collections import defaultdict
 from typing import Sequence
 
+import numpy as np
+
 from ..exceptions import EncodingError, IntegrityError
 from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
 from ..format.sharding import ShardingSpec, encode_shard, morton_codes, \
     shard_shape
-from ..storage.base import Blob, Store
+from ..storage.base import Blob, PutItem, Store
 from . import shardfiles
 from .shardindex import ShardIndexCache
-from .source import ChunkSource
+from .shardwrite import build_shard
+from .source import ChunkSource, GroupWriter
 from .tasks import ChunkTask, Position
+from .worker import EncodeItem, EncodeSpec
 
 #: a read wanting at least this share of a shard's chunks GETs the whole file
 WHOLE_SHARD_SHARE = 0.5
@@ -212,6 +216,34 @@ class ShardedSource(ChunkSource):
             for key, entries in self._locate([t for t, _ in items]).items():
                 new = {code: payload[t.position] for t, code, _ in entries}
                 group.create_task(self._rewrite(key, new, (), whole=self._covers(entries), cache_control=cache_control))
+
+    def group_writer(self) -> GroupWriter | None:
+        """On a store with a blocking writer (file://): a group covering a whole shard is built
+        and written in one codec-thread hop (``shardwrite.build_shard``); others return None and
+        take ``store_many`` (read -> merge -> conditional write)."""
+        writer = self.store.blocking_writer()
+        if writer is None or self._cuboid is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def write_group(src: np.ndarray, encode: EncodeSpec, items: Sequence[EncodeItem],
+                        cache_control: str | None) -> list[ChunkTask] | None:
+            located = self._locate([it.task for it in items])
+            if len(located) != 1:
+                return None
+            (key, entries), = located.items()
+            if not self._covers(entries):
+                return None
+            data, background = build_shard(self.spec, src, encode, items, [code for _, code, _ in entries])
+            if data is None:  # every chunk background: the shard holds none of them
+                return [it.task for it in items]
+            try:
+                writer([PutItem(key, data, cache_control=cache_control)])  # type: ignore[arg-type]
+            finally:
+                loop.call_soon_threadsafe(self.cache.drop, key)  # runs before the caller resumes
+            return []
+
+        return write_group
 
     def _covers(self, entries: Sequence[Located]) -> bool:
         return self._chunks_in_shard(entries[0][0].position) == len({code for _, code, _ in entries})

@@ -151,6 +151,16 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
     raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 
+def as_buffer(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """``data`` checked bytes-like, not copied: for blocking writes, done before the caller
+    could change it (a whole raw shard is built in place and written from that buffer)."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return memoryview(data).cast("B")
+    raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
+
+
 async def bounded_map(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
     """``[await fn(x) for x in items]`` with at most ``limit`` in flight, results in order.
 

@@ -37,6 +37,7 @@ from .base import (
     ByteRange,
     PutItem,
     Store,
+    as_buffer,
     as_bytes,
     bounded_map,
     check_encoding,
@@ -274,7 +275,7 @@ class FileStore(Store):
 
         def write_many(items: Sequence[PutItem]) -> None:
             for item in items:
-                self._write(self._path(item.key), as_bytes(item.data), check_encoding(item.content_encoding))
+                self._write(self._path(item.key), as_buffer(item.data), check_encoding(item.content_encoding))
 
         return write_many
 
