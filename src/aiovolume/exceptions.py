@@ -279,6 +279,12 @@ class IntegrityError(StorageError):
     """Stored bytes did not match their checksum or length."""
 
 
+class ShardChangedError(IntegrityError):
+    """A shard file was replaced while we read it (its bytes are of another version than the
+    index that located them). Readers drop the cached index and read again once; this reaches
+    the caller only when the shard changed again meanwhile."""
+
+
 class MD5IntegrityError(IntegrityError):
     """Bytes did not match their MD5 (Content-MD5, ETag or GCS md5Hash)."""
 

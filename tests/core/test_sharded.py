@@ -21,7 +21,8 @@ from cloud_fixtures import CloudEnv, gcs_env, gcs_server, moto_server, s3_env  #
 
 from aiovolume import Bbox, CloudVolume, Options, Volume  # noqa: E402
 from aiovolume.exceptions import AlignmentError, DecodingError, EmptyVolumeException  # noqa: E402
-from aiovolume.format.sharding import ShardingSpec, compute_shard_params  # noqa: E402
+from aiovolume.format.sharding import ShardingSpec, compute_shard_params, encode_shard  # noqa: E402
+from aiovolume.pipeline import shardfiles  # noqa: E402
 from volume_helpers import make_info, random_volume  # noqa: E402
 
 SIZE, CHUNK = (100, 70, 40), (16, 16, 16)  # 7x5x3 chunks: edge chunks and edge shards everywhere
@@ -358,3 +359,40 @@ async def test_delete_black_uploads_drop_background_chunks_of_whole_shards(tmp_p
         assert not any((await vol.exists(first_shard)).values())
         data[:32, :32, :32] = 0
         np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+
+
+@pytest.fixture(params=["file", "s3", "gs"])
+def versioned_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "file":
+        return f"file://{tmp_path}/layer"
+    env: CloudEnv = request.getfixturevalue("s3_env" if request.param == "s3" else "gcs_env")
+    return f"{request.param}://{env.bucket}/{env.prefix}/layer"
+
+
+async def test_a_shard_replaced_elsewhere_is_never_read_through_the_stale_index(versioned_url: str) -> None:
+    """A long-lived reader caches a shard's indexes; another writer replaces the shard with a
+    different layout (new values, data shifted by an unindexed prefix: valid, as TensorStore's
+    and CloudVolume's layouts differ from ours). The reader's next cutout notices the new version
+    (ETag, generation, inode) and returns the new values, not the bytes at the old offsets."""
+    info = sharded_info("uint16", RAW_SHARDS)
+    old = random_volume((*SIZE, 1), "uint16", seed=21)
+    async with Volume(versioned_url, info=info) as writer:
+        await writer.commit_info()
+        await writer.upload(writer.bounds, old)
+    first_shard, one_chunk = Bbox((0, 0, 0), (32, 32, 32)), Bbox((16, 16, 16), (32, 32, 32))
+    spec = ShardingSpec.from_json(RAW_SHARDS)
+    shard_key = "4_4_40/" + spec.shard_name(int(spec.locate(np.zeros(1, dtype=np.uint64))[0][0]))
+    async with Volume(versioned_url) as reader:
+        for _ in range(2):  # the second read uses the cached indexes
+            np.testing.assert_array_equal(np.asarray(await reader.download(one_chunk)), sub(old, one_chunk))
+        assert len(reader._shard_indexes) > 0  # noqa: SLF001
+        new = old.copy()
+        new[:32, :32, :32] = random_volume((32, 32, 32, 1), "uint16", seed=22)
+        async with Volume(versioned_url) as other:
+            await other.upload(first_shard, sub(new, first_shard))
+            store = other._store  # noqa: SLF001
+            data = (await store.get(shard_key)).data
+            entries = shardfiles.entries(data, shardfiles.parse(spec, data, shard_key)[1])
+            await store.put(shard_key, encode_shard(spec, entries, prefixes={min(entries): b"\0" * 4096}))
+        np.testing.assert_array_equal(np.asarray(await reader.download(one_chunk)), sub(new, one_chunk))
+        np.testing.assert_array_equal(np.asarray(await reader.download(reader.bounds)), new)

@@ -154,7 +154,8 @@ class ShardedSource(ChunkSource):
         try:
             return await self._fetch_ranges(key, entries)
         except IntegrityError:
-            # cached offsets past the end: the shard was rewritten elsewhere; read it afresh
+            # the shard was replaced by another writer (a new version, or cached offsets past its
+            # end): its indexes were dropped; read it afresh
             self.cache.drop(key)
             return await self._fetch_ranges(key, entries)
 
@@ -164,20 +165,21 @@ class ShardedSource(ChunkSource):
                 for t, code, _ in entries}
 
     async def _fetch_ranges(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        where = await self._chunk_ranges(key, entries)
+        where, version = await self._chunk_ranges(key, entries)
         wanted = [(t, where[code]) for t, code, _ in entries if where.get(code) is not None]
         found: dict[Position, Blob | None] = {t.position: None for t, _, _ in entries}
         if wanted:
-            data = await self.store.get_ranges(key, [r for _, r in wanted])
+            data = await shardfiles.read_ranges(self.store, self.cache, key, [r for _, r in wanted], version)
             if data is None:  # the shard vanished since its index was read
-                self.cache.drop(key)
                 return found
             for (task, _), blob in zip(wanted, data):
                 found[task.position] = Blob(blob, self._data_encoding)
         return found
 
-    async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> dict[int, tuple[int, int] | None]:
-        """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent)."""
+    async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> tuple[
+            dict[int, tuple[int, int] | None], object | None]:
+        """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent),
+        and the version of the file that says so."""
         return await shardfiles.locate(self.store, self.spec, self.cache, key, [(code, m) for _, code, m in entries])
 
     async def _read_shard(self, key: str, keep_indexes: bool = False) -> dict[int, bytes] | None:
@@ -188,16 +190,14 @@ class ShardedSource(ChunkSource):
             return None
         index, tables = await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob)
         if keep_indexes:
-            self.cache.put((key, _INDEX), index)
-            for m, table in tables.items():
-                self.cache.put((key, m), table)
+            shardfiles.remember(self.cache, key, index, tables, blob.version)
         return shardfiles.entries(blob.data, tables)
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
 
         async def one(key: str, entries: list[Located]) -> None:
-            where = await self._chunk_ranges(key, entries)
+            where, _ = await self._chunk_ranges(key, entries)
             present.update({t.position: where.get(code) is not None for t, code, _ in entries})
 
         async with asyncio.TaskGroup() as group:
