@@ -22,6 +22,7 @@ from .format.info import create_new_info
 from .geometry import Bbox
 from .sync import run
 from .syncviews import BlockingImageView, BlockingMetaView, provenance_of
+from .viewer.ngserve import announce as announce_server
 from .volume import Volume
 
 
@@ -199,7 +200,15 @@ class CloudVolume:
         return self._vol.generate_shared_memory_location()
 
     def viewer(self, port: int = 1337) -> None:
-        return self._vol.viewer(port)
+        """Serve this layer to Neuroglancer on 127.0.0.1:``port`` until Ctrl-C (prints a link)."""
+        server = run(self._vol.start_viewer(port))
+        try:
+            announce_server(server)
+            run(server.serve_forever())
+        except KeyboardInterrupt:
+            print("")
+        finally:
+            run(server.close())
 
     def to_dask(self, chunks: Any = None, name: str | None = None) -> Any:
         return self._vol.to_dask(chunks, name)
