@@ -15,7 +15,8 @@ CloudVolume 12.15's ``cloudvolume.lib.save_images`` writes, pixel for pixel:
 
 Where CloudVolume misbehaves this does the right thing: a constant float array is written as
 zeros (CloudVolume divides by zero and writes garbage), and an RGBA image saved as JPEG drops
-the alpha channel (PIL refuses it).
+the alpha channel (PIL refuses it). CloudVolume 12.15 with Pillow >= 13 cannot write uint16 or
+id-coloured images at all (``Image.fromarray(..., mode)`` refuses the mode); these can.
 
 Example::
 
@@ -62,7 +63,7 @@ def slice_pixels(img2d: np.ndarray, axis: str, global_norm: bool) -> np.ndarray:
     if img2d.dtype in (np.uint8, np.uint16):
         return np.ascontiguousarray(img2d)
     if img2d.dtype == bool:
-        return img2d.astype(np.uint8) * 255
+        return np.ascontiguousarray(img2d, dtype=np.uint8) * np.uint8(255)
     rgba = img2d.astype("<u4") | np.uint32(0xFF000000)
     return np.ascontiguousarray(rgba).view(np.uint8).reshape(rgba.shape + (4,))
 

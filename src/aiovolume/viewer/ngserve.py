@@ -75,7 +75,7 @@ def make_app(store: Store) -> web.Application:
         return web.Response(status=204, headers=CORS)
 
     async def get(request: web.Request) -> web.StreamResponse:
-        key = urllib.parse.unquote(request.match_info["key"])
+        key = request.match_info["key"]  # already percent-decoded by aiohttp
         if ".." in key.split("/"):
             raise web.HTTPForbidden(text="relative paths are not allowed", headers=CORS)
         if not key:
@@ -139,14 +139,15 @@ async def start_serve(cloudpath_or_dir: str, port: int = DEFAULT_PORT, *, secret
     own = store is None
     if store is None:
         store = open_store(cloudpath_or_dir, read_only=True, secrets=secrets)
+    app = make_app(store)
+    if own:
+        app.on_cleanup.append(lambda app: store.close())
     try:
-        server = await start_app(make_app(store), port)
+        server = await start_app(app, port)
     except BaseException:
         if own:
             await store.close()
         raise
-    if own:
-        server.runner.app.on_cleanup.append(lambda app: store.close())
     server.info["layer"] = await _layer_info(store)
     server.info["neuroglancer_url"] = neuroglancer_url(server.url, server.info["layer"], store.url)
     return server
