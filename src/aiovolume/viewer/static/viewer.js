@@ -263,7 +263,9 @@
       render();
     });
     document.addEventListener("keydown", (e) => {
-      if (e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      // a focused slider moves itself with the arrow and page keys
+      if (e.target instanceof HTMLInputElement && /^(Arrow|Page|Home|End)/.test(e.key)) return;
       const step = { w: 1, ArrowUp: 1, s: -1, ArrowDown: -1, PageUp: 10, PageDown: -10 }[e.key];
       if (step !== undefined) setIndex(state.index[state.axis] + step);
       else if (e.key in AXES) setAxis(e.key);
