@@ -22,7 +22,6 @@ from .format.info import create_new_info
 from .geometry import Bbox
 from .sync import run
 from .syncviews import BlockingImageView, BlockingMetaView, provenance_of
-from .viewer.ngserve import announce as announce_server
 from .volume import Volume
 
 
@@ -201,9 +200,11 @@ class CloudVolume:
 
     def viewer(self, port: int = 1337) -> None:
         """Serve this layer to Neuroglancer on 127.0.0.1:``port`` until Ctrl-C (prints a link)."""
+        from .viewer.ngserve import announce
+
         server = run(self._vol.start_viewer(port))
         try:
-            announce_server(server)
+            announce(server)
             run(server.serve_forever())
         except KeyboardInterrupt:
             print("")

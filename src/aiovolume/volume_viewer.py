@@ -7,10 +7,12 @@ here the volume's own store is served (its secrets and options apply), on 127.0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .viewer.httpserver import RunningServer
-from .viewer.ngserve import DEFAULT_PORT, start_serve
+if TYPE_CHECKING:
+    from .viewer.httpserver import RunningServer
+
+DEFAULT_PORT = 1337  # CloudVolume's vol.viewer default
 
 
 class ViewerMixin:
@@ -19,9 +21,11 @@ class ViewerMixin:
     store: Any
     cloudpath: str
 
-    async def start_viewer(self, port: int = DEFAULT_PORT) -> RunningServer:
+    async def start_viewer(self, port: int = DEFAULT_PORT) -> "RunningServer":
         """Serve this layer to Neuroglancer without blocking; ``server.url``,
         ``server.info["neuroglancer_url"]``; ``await server.close()`` when done."""
+        from .viewer.ngserve import start_serve  # aiohttp.web: imported when first used
+
         return await start_serve(self.cloudpath, port, store=self.store)
 
     async def viewer(self, port: int = DEFAULT_PORT) -> None:

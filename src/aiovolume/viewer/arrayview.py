@@ -84,10 +84,13 @@ def _range(arr: np.ndarray, kind: str) -> tuple[float, float]:
         return 0.0, 0.0
     if arr.dtype == np.uint8 or arr.dtype == bool:
         return 0.0, 255.0 if arr.dtype == np.uint8 else 1.0
-    finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
-    if finite.size == 0:
-        return 0.0, 1.0
-    return float(finite.min()), float(finite.max())
+    low, high = arr.min(), arr.max()
+    if arr.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(high)):
+        finite = arr[np.isfinite(arr)]  # a copy, only when NaN or infinities are present
+        if finite.size == 0:
+            return 0.0, 1.0
+        low, high = finite.min(), finite.max()
+    return float(low), float(high)
 
 
 def make_layer(arr: Any, kind: str) -> Layer:
@@ -149,9 +152,11 @@ async def start_viewer(img: Any, seg: Any = False, *, port: int = DEFAULT_PORT, 
     segmentation array of ``img``'s shape to overlay on it.
     """
     if isinstance(seg, (bool, np.bool_)):
-        layers = [make_layer(img, "segmentation" if seg else "image")]
+        wanted = [(img, "segmentation" if seg else "image")]
     else:
-        layers = [make_layer(img, "image"), make_layer(seg, "segmentation")]
+        wanted = [(img, "image"), (seg, "segmentation")]
+    # the contrast range of a 2 GB image takes a while: not on the loop
+    layers = [await asyncio.to_thread(make_layer, arr, kind) for arr, kind in wanted]
     app = make_app(layers, resolution, offset, cloudpath)
     return await start_app(app, port)
 

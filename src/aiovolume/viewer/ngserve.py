@@ -41,7 +41,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Allow-Headers": "Range, *",
     "Access-Control-Expose-Headers": "Content-Range, Content-Length, Content-Encoding, Accept-Ranges",
 }
 
