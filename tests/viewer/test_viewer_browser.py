@@ -58,11 +58,11 @@ async def wait_rendered(page, what):
     await page.wait_for_function(f"window.aiovolumeViewer.state.rendered === '{what}'")
 
 
-async def plane_pixels(page, cols, rows):
-    """The canvas colour at the centre of each voxel of the shown plane: (rows, cols, 3)."""
+async def plane_pixels(page, cols, rows, origin=(0, 0)):
+    """The canvas colour at the centre of each voxel of a plane drawn at ``origin``: (rows, cols, 3)."""
     flat = await page.evaluate(f"""() => {{
         const c = document.getElementById('canvas');
-        const d = c.getContext('2d').getImageData(0, 0, {cols * ZOOM}, {rows * ZOOM}).data;
+        const d = c.getContext('2d').getImageData({origin[0]}, {origin[1]}, {cols * ZOOM}, {rows * ZOOM}).data;
         const out = [];
         for (let v = 0; v < {rows}; v++) for (let u = 0; u < {cols}; u++) {{
             const q = 4 * ((v * {ZOOM} + {ZOOM // 2}) * {cols * ZOOM} + u * {ZOOM} + {ZOOM // 2});
@@ -73,9 +73,9 @@ async def plane_pixels(page, cols, rows):
     return np.array(flat, dtype=np.uint8).reshape(rows, cols, 3)
 
 
-async def hover(page, u, v):
+async def hover(page, u, v, origin=(0, 0)):
     box = await page.locator("#canvas").bounding_box()
-    await page.mouse.move(box["x"] + u * ZOOM + ZOOM / 2, box["y"] + v * ZOOM + ZOOM / 2)
+    await page.mouse.move(box["x"] + origin[0] + u * ZOOM + ZOOM / 2, box["y"] + origin[1] + v * ZOOM + ZOOM / 2)
     return await page.evaluate("({...document.getElementById('hover').dataset})")
 
 
@@ -184,12 +184,75 @@ async def test_segmentation_only_and_bad_requests(page):
         assert tuple(shown[0, 0]) == (0, 0, 0)  # background
         assert tuple(shown[0, 5]) == seg_color(int(ids[0, 5]))
         assert await page.locator("#contrast").is_hidden()
+
+        # wheel zoom keeps the voxel under the cursor; a drag pans by whole screen pixels
+        assert (await hover(page, 9, 6))["x"] == "9"
+        await page.mouse.wheel(0, -100)
+        await page.wait_for_function(f"window.aiovolumeViewer.state.views.z.zoom === {ZOOM * 1.25}")
+        got = await page.evaluate("({...document.getElementById('hover').dataset})")
+        assert (got["x"], got["y"]) == ("9", "6")
+        await page.evaluate(f"window.aiovolumeViewer.setView({ZOOM}, 0, 0)")
+        box = await page.locator("#canvas").bounding_box()
+        await page.mouse.move(box["x"] + 95, box["y"] + 65)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + 125, box["y"] + 85, steps=4)
+        await page.mouse.up()
+        assert await page.evaluate("[window.aiovolumeViewer.state.views.z.tx, window.aiovolumeViewer.state.views.z.ty]") == [30, 20]
+        got = await page.evaluate("({...document.getElementById('hover').dataset})")
+        assert (got["x"], got["y"], got["segment"]) == ("9", "6", str(int(ids[6, 9])))  # same voxel, dragged along
+        assert await page.locator("#selected").inner_text() == "none"  # a drag is not a click
         response = await page.request.get(server.url + "/slice/segmentation/z/2")
         assert response.status == 404
         response = await page.request.get(server.url + "/slice/segmentation/z/0")
         assert response.headers["x-dtype"] == "u8" and response.headers["x-shape"] == "16,24"
         np.testing.assert_array_equal(np.frombuffer(await response.body(), "<u8").reshape(16, 24),
                                       seg[:, :, 0].T.astype(np.uint32))
+        assert errors == []
+    finally:
+        await server.close()
+
+
+async def test_three_orthogonal_views(page):
+    img, seg = volumes()
+    server = await start_viewer(img, seg, port=0)
+    try:
+        errors = await open_viewer(page, server.url)
+        await page.locator("#alpha").fill("0")  # the image alone: grey values
+        await page.locator("#layout").click()
+        await page.wait_for_function("window.aiovolumeViewer.state.layout === 'tri'")
+        size = await page.evaluate("[document.getElementById('canvas').width, document.getElementById('canvas').height]")
+        hw, hh = size[0] // 2, size[1] // 2
+        await page.evaluate(f"""() => {{
+            const v = window.aiovolumeViewer;
+            for (const a of ['x', 'y', 'z']) v.state.views[a] = {{zoom: {ZOOM}, tx: 0, ty: 0}};
+            return v.render();
+        }}""")
+        index = await page.evaluate("window.aiovolumeViewer.state.index")
+        assert index == {"x": 12, "y": 8, "z": 3}
+        np.testing.assert_array_equal((await plane_pixels(page, 24, 16))[..., 0], img[:, :, 3].T)
+        np.testing.assert_array_equal((await plane_pixels(page, 16, 6, (hw, 0)))[..., 0], img[12, :, :].T)
+        np.testing.assert_array_equal((await plane_pixels(page, 24, 6, (0, hh)))[..., 0], img[:, 8, :].T)
+        assert await hover(page, 5, 2, (hw, 0)) == {"x": "12", "y": "5", "z": "2", "image": str(img[12, 5, 2]),
+                                                    "segment": str(seg[12, 5, 2])}
+        await page.screenshot(path=str(ARTIFACTS / "viewer_three_views.png"))
+
+        # double-click a voxel of the xy plane: the yz and xz planes go through it
+        box = await page.locator("#canvas").bounding_box()
+        await page.mouse.dblclick(box["x"] + 20 * ZOOM + 5, box["y"] + 3 * ZOOM + 5)
+        await page.wait_for_function("window.aiovolumeViewer.state.index.x === 20 && "
+                                     "window.aiovolumeViewer.state.index.y === 3")
+        await wait_rendered(page, "z:3")
+        await page.evaluate("window.aiovolumeViewer.render()")
+        np.testing.assert_array_equal((await plane_pixels(page, 16, 6, (hw, 0)))[..., 0], img[20, :, :].T)
+        np.testing.assert_array_equal((await plane_pixels(page, 24, 6, (0, hh)))[..., 0], img[:, 3, :].T)
+
+        # a click on a panel hands it the slider
+        await page.mouse.click(box["x"] + hw + 5, box["y"] + 5)
+        await wait_rendered(page, "x:20")
+        assert await page.locator("#slice").get_attribute("max") == "23"
+        await page.keyboard.press("s")
+        await wait_rendered(page, "x:19")
+        np.testing.assert_array_equal((await plane_pixels(page, 16, 6, (hw, 0)))[..., 0], img[19, :, :].T)
         assert errors == []
     finally:
         await server.close()

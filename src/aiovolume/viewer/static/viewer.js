@@ -1,6 +1,7 @@
-// aiovolume slice viewer: one plane of an (x, y, z) volume at a time, fetched slice by slice
-// from /slice/<layer>/<axis>/<index> (row-major, little-endian; X-Dtype and X-Shape headers).
-// No dependencies; everything is drawn on a 2-D canvas with nearest-neighbour scaling.
+// aiovolume slice viewer: one plane of an (x, y, z) volume, or three orthogonal ones, fetched
+// slice by slice from /slice/<layer>/<axis>/<index> (row-major, little-endian; X-Dtype and
+// X-Shape headers). No dependencies; drawn on a 2-D canvas with nearest-neighbour scaling.
+// Each axis has its own plane (offscreen canvas) and view (zoom, pan relative to its panel).
 "use strict";
 (function () {
   const TYPED = {
@@ -15,15 +16,32 @@
   const $ = (id) => document.getElementById(id);
   const canvas = $("canvas");
   const ctx = canvas.getContext("2d");
-  const off = document.createElement("canvas");
-  const offctx = off.getContext("2d");
+  const offs = {};
+  for (const a of Object.keys(AXES)) offs[a] = document.createElement("canvas");
   const cache = new Map();
 
   const state = {
-    meta: null, image: null, seg: null, axis: "z", index: { x: 0, y: 0, z: 0 },
-    zoom: 1, tx: 0, ty: 0, contrast: 1, brightness: 0, alpha: 1,
+    meta: null, image: null, seg: null, axis: "z", index: { x: 0, y: 0, z: 0 }, layout: "single",
+    views: { x: null, y: null, z: null }, shown: { x: null, y: null, z: null },
+    contrast: 1, brightness: 0, alpha: 1,
     selected: new Set(), current: null, rendered: null, renders: 0, mouse: null, error: null,
   };
+
+  // the panels on the canvas: one (the active axis) or three (xy | yz over xz)
+  function panels() {
+    const w = Math.max(1, canvas.clientWidth), h = Math.max(1, canvas.clientHeight);
+    if (state.layout === "single") return [{ axis: state.axis, x0: 0, y0: 0, w, h }];
+    const hw = Math.floor(w / 2), hh = Math.floor(h / 2);
+    return [
+      { axis: "z", x0: 0, y0: 0, w: hw, h: hh },
+      { axis: "x", x0: hw, y0: 0, w: w - hw, h: hh },
+      { axis: "y", x0: 0, y0: hh, w: hw, h: h - hh },
+    ];
+  }
+
+  function panelAt(mx, my) {
+    return panels().find((p) => mx >= p.x0 && my >= p.y0 && mx < p.x0 + p.w && my < p.y0 + p.h) || null;
+  }
 
   // A segment's colour: a 32-bit integer hash of its 64-bit id (low and high words).
   function segColor(lo, hi) {
@@ -57,7 +75,8 @@
     return cache.get(key);
   }
 
-  function compose(img, seg) {
+  function compose(off, img, seg) {
+    const offctx = off.getContext("2d");
     const plane = img || seg;
     const n = plane.rows * plane.cols;
     if (off.width !== plane.cols || off.height !== plane.rows) {
@@ -110,25 +129,68 @@
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, w, h);
-    if (!state.current) return;
-    ctx.imageSmoothingEnabled = false;
-    ctx.setTransform(state.zoom, 0, 0, state.zoom, state.tx, state.ty);
-    ctx.drawImage(off, 0, 0);
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const tri = state.layout === "tri";
+    for (const panel of panels()) {
+      const view = state.views[panel.axis];
+      if (!state.shown[panel.axis] || !view) continue;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(panel.x0, panel.y0, panel.w, panel.h);
+      ctx.clip();
+      ctx.imageSmoothingEnabled = false;
+      ctx.setTransform(view.zoom, 0, 0, view.zoom, panel.x0 + view.tx, panel.y0 + view.ty);
+      ctx.drawImage(offs[panel.axis], 0, 0);
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      if (tri) {
+        // where the other two planes cut this one: ticks just outside the plane's edges, so
+        // no voxel is hidden; and which panel the slider moves: a green border
+        const [c, r] = PLANE[panel.axis];
+        const names = Object.keys(AXES);
+        const left = panel.x0 + view.tx, top = panel.y0 + view.ty;
+        const right = left + offs[panel.axis].width * view.zoom, bottom = top + offs[panel.axis].height * view.zoom;
+        const cx = Math.round(left + (state.index[names[c]] + 0.5) * view.zoom) + 0.5;
+        const cy = Math.round(top + (state.index[names[r]] + 0.5) * view.zoom) + 0.5;
+        ctx.strokeStyle = "#ff0";
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(cx, top - 9); ctx.lineTo(cx, top - 1);
+        ctx.moveTo(cx, bottom + 1); ctx.lineTo(cx, bottom + 9);
+        ctx.moveTo(left - 9, cy); ctx.lineTo(left - 1, cy);
+        ctx.moveTo(right + 1, cy); ctx.lineTo(right + 9, cy);
+        ctx.stroke();
+        ctx.strokeStyle = panel.axis === state.axis ? "#4a6" : "#444";
+        ctx.lineWidth = 2;
+        ctx.strokeRect(panel.x0 + 1, panel.y0 + 1, panel.w - 2, panel.h - 2);
+        ctx.fillStyle = "#ddd";
+        ctx.textAlign = "right";
+        ctx.fillText(`${panel.axis} = ${state.index[panel.axis]}`, panel.x0 + panel.w - 8, panel.y0 + panel.h - 8);
+      }
+      ctx.restore();
+    }
+  }
+
+  function fetchPlane(axis, index) {
+    return Promise.all([
+      state.image ? fetchSlice(state.image.name, axis, index) : null,
+      state.seg ? fetchSlice(state.seg.name, axis, index) : null,
+    ]);
   }
 
   let renderSeq = 0;
   async function render() {
     const seq = ++renderSeq;
     const axis = state.axis, index = state.index[axis];
+    const wanted = panels().map((p) => [p.axis, state.index[p.axis]]);
     try {
-      const [img, seg] = await Promise.all([
-        state.image ? fetchSlice(state.image.name, axis, index) : null,
-        state.seg ? fetchSlice(state.seg.name, axis, index) : null,
-      ]);
+      const planes = await Promise.all(wanted.map(([a, i]) => fetchPlane(a, i)));
       if (seq !== renderSeq) return;
-      state.current = { axis, index, img, seg };
-      compose(img, seg);
+      wanted.forEach(([a, i], k) => {
+        const [img, seg] = planes[k];
+        state.shown[a] = { axis: a, index: i, img, seg };
+        if (!state.views[a]) fitView(a);
+        compose(offs[a], img, seg);
+      });
+      state.current = state.shown[axis];
       draw();
       state.rendered = `${axis}:${index}`;
       state.renders += 1;
@@ -144,14 +206,26 @@
     return [state.meta.shape[c], state.meta.shape[r]];
   }
 
-  function fitView() {
-    const [cols, rows] = planeSize(state.axis);
-    const w = Math.max(1, canvas.clientWidth), h = Math.max(1, canvas.clientHeight);
+  // fit a plane in its panel (the active one when no axis is given), integer zoom when >= 1
+  function fitView(axis) {
+    axis = axis || state.axis;
+    const panel = panels().find((p) => p.axis === axis) || { w: canvas.clientWidth, h: canvas.clientHeight };
+    const [cols, rows] = planeSize(axis);
+    const w = Math.max(1, panel.w), h = Math.max(1, panel.h);
     let zoom = Math.min(w / cols, h / rows);
     if (zoom >= 1) zoom = Math.floor(zoom);
-    state.zoom = zoom;
-    state.tx = Math.round((w - cols * zoom) / 2);
-    state.ty = Math.round((h - rows * zoom) / 2);
+    state.views[axis] = { zoom, tx: Math.round((w - cols * zoom) / 2), ty: Math.round((h - rows * zoom) / 2) };
+  }
+
+  function fitAll() {
+    for (const p of panels()) fitView(p.axis);
+  }
+
+  function setLayout(layout) {
+    state.layout = layout;
+    $("layout").classList.toggle("selected", layout === "tri");
+    fitAll();
+    return render();
   }
 
   function setIndex(i) {
@@ -167,30 +241,31 @@
     state.axis = axis;
     $("slice").max = String(state.meta.shape[AXES[axis]] - 1);
     for (const b of document.querySelectorAll("button.axis")) b.classList.toggle("selected", b.dataset.axis === axis);
-    fitView();
+    if (state.layout === "single") fitView(axis);
     return setIndex(state.index[axis]);
   }
 
+  // the active plane's view: zoom (screen pixels per voxel) and the pan of its corner
   function setView(zoom, tx, ty) {
-    state.zoom = zoom;
-    state.tx = tx;
-    state.ty = ty;
+    state.views[state.axis] = { zoom, tx, ty };
     draw();
     showHover();
   }
 
-  // the voxel under the mouse: [x, y, z] in the array, and the index in the plane
+  // the voxel under the mouse: [x, y, z] in the array, the index in its plane, and that plane
   function voxelAt(mx, my) {
-    const cur = state.current;
-    if (!cur) return null;
+    const panel = panelAt(mx, my);
+    const cur = panel && state.shown[panel.axis];
+    const view = panel && state.views[panel.axis];
+    if (!cur || !view || cur.index !== state.index[panel.axis]) return null;
     const [cols, rows] = planeSize(cur.axis);
-    const u = Math.floor((mx - state.tx) / state.zoom), v = Math.floor((my - state.ty) / state.zoom);
+    const u = Math.floor((mx - panel.x0 - view.tx) / view.zoom), v = Math.floor((my - panel.y0 - view.ty) / view.zoom);
     if (u < 0 || v < 0 || u >= cols || v >= rows) return null;
     const xyz = [0, 0, 0];
     xyz[AXES[cur.axis]] = cur.index;
     xyz[PLANE[cur.axis][0]] = u;
     xyz[PLANE[cur.axis][1]] = v;
-    return { xyz, p: v * cols + u };
+    return { xyz, p: v * cols + u, cur };
   }
 
   function formatValue(v) {
@@ -209,7 +284,7 @@
     const g = at.xyz.map((c, i) => c + state.meta.offset[i]);
     const lines = [`x ${g[0]}  y ${g[1]}  z ${g[2]}`];
     [el.dataset.x, el.dataset.y, el.dataset.z] = g.map(String);
-    const cur = state.current;
+    const cur = at.cur;
     if (cur.img) {
       el.dataset.image = formatValue(cur.img.data[at.p]);
       lines.push(`image ${el.dataset.image}`);
@@ -223,8 +298,8 @@
 
   function toggleSegmentAt(mx, my) {
     const at = voxelAt(mx, my);
-    if (!at || !state.current.seg) return;
-    const id = state.current.seg.data[at.p].toString();
+    if (!at || !at.cur.seg) return;
+    const id = at.cur.seg.data[at.p].toString();
     if (id === "0") return;
     if (state.selected.has(id)) state.selected.delete(id);
     else state.selected.add(id);
@@ -237,11 +312,24 @@
   }
 
   function zoomAt(factor, mx, my) {
-    state.tx = mx - (mx - state.tx) * factor;
-    state.ty = my - (my - state.ty) * factor;
-    state.zoom *= factor;
+    const panel = panelAt(mx, my) || panels()[0];
+    const view = state.views[panel.axis];
+    if (!view) return;
+    const lx = mx - panel.x0, ly = my - panel.y0;
+    view.tx = lx - (lx - view.tx) * factor;
+    view.ty = ly - (ly - view.ty) * factor;
+    view.zoom *= factor;
     draw();
     showHover();
+  }
+
+  // three views: the other two planes go through the voxel double-clicked
+  function centreOn(mx, my) {
+    const at = voxelAt(mx, my);
+    if (!at) return;
+    const names = Object.keys(AXES);
+    for (let i = 0; i < 3; i++) if (names[i] !== at.cur.axis) state.index[names[i]] = at.xyz[i];
+    setAxis(at.cur.axis);
   }
 
   function bindControls() {
@@ -269,16 +357,21 @@
       const step = { w: 1, ArrowUp: 1, s: -1, ArrowDown: -1, PageUp: 10, PageDown: -10 }[e.key];
       if (step !== undefined) setIndex(state.index[state.axis] + step);
       else if (e.key in AXES) setAxis(e.key);
+      else if (e.key === "v") setLayout(state.layout === "single" ? "tri" : "single");
       else if (e.key === "+" || e.key === "=") zoomAt(1.25, canvas.width / 2, canvas.height / 2);
       else if (e.key === "-") zoomAt(0.8, canvas.width / 2, canvas.height / 2);
-      else if (e.key === "r") { fitView(); draw(); }
+      else if (e.key === "r") { fitAll(); draw(); }
       else if (e.key === "Escape") { state.selected.clear(); showSelection(); render(); }
       else return;
       e.preventDefault();
     });
+    $("layout").addEventListener("click", () => setLayout(state.layout === "single" ? "tri" : "single"));
     let drag = null;
     canvas.addEventListener("pointerdown", (e) => {
-      drag = { x: e.offsetX, y: e.offsetY, tx: state.tx, ty: state.ty, moved: false };
+      const panel = panelAt(e.offsetX, e.offsetY);
+      const view = panel && state.views[panel.axis];
+      if (!view) return;
+      drag = { x: e.offsetX, y: e.offsetY, view, tx: view.tx, ty: view.ty, moved: false };
       canvas.setPointerCapture(e.pointerId);
     });
     canvas.addEventListener("pointermove", (e) => {
@@ -287,23 +380,28 @@
         const dx = e.offsetX - drag.x, dy = e.offsetY - drag.y;
         if (drag.moved || Math.abs(dx) + Math.abs(dy) > 3) {
           drag.moved = true;
-          state.tx = drag.tx + dx;
-          state.ty = drag.ty + dy;
+          drag.view.tx = drag.tx + dx;
+          drag.view.ty = drag.ty + dy;
           draw();
         }
       }
       showHover();
     });
     canvas.addEventListener("pointerup", (e) => {
-      if (drag && !drag.moved) toggleSegmentAt(e.offsetX, e.offsetY);
+      if (drag && !drag.moved) {
+        const panel = panelAt(e.offsetX, e.offsetY);
+        if (panel && panel.axis !== state.axis) setAxis(panel.axis);  // the slider follows the panel clicked
+        toggleSegmentAt(e.offsetX, e.offsetY);
+      }
       drag = null;
     });
+    canvas.addEventListener("dblclick", (e) => { if (state.layout === "tri") centreOn(e.offsetX, e.offsetY); });
     canvas.addEventListener("pointerleave", () => { state.mouse = null; showHover(); });
     canvas.addEventListener("wheel", (e) => {
       e.preventDefault();
       zoomAt(e.deltaY < 0 ? 1.25 : 0.8, e.offsetX, e.offsetY);
     }, { passive: false });
-    window.addEventListener("resize", () => draw());
+    window.addEventListener("resize", () => { if (state.layout === "tri") fitAll(); draw(); });
   }
 
   async function start() {
@@ -324,5 +422,5 @@
   }
 
   const ready = start();
-  window.aiovolumeViewer = { state, ready, render, setIndex, setAxis, setView, fitView, segColor };
+  window.aiovolumeViewer = { state, ready, render, setIndex, setAxis, setView, setLayout, fitView, segColor };
 })();
