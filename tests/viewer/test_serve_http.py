@@ -149,6 +149,12 @@ def test_blocking_calls_return_on_ctrl_c(tmp_path, call):
         import urllib.request
 
         path = "/meta" if "view(" in call and "viewer" not in call else "/info"
+        if path == "/info":  # the Neuroglancer servers print a link with the layer's state
+            link = proc.stdout.readline().strip()
+            assert link.startswith("Neuroglancer: https://neuroglancer-demo.appspot.com/#!"), link
+            state = json.loads(urllib.parse.unquote(link.split("#!", 1)[1]))
+            assert state["layers"] == [{"type": "image", "source": f"precomputed://http://127.0.0.1:{port}",
+                                        "name": "layer"}]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
             assert r.status == 200 and json.loads(r.read())
         proc.send_signal(signal.SIGINT)
