@@ -256,3 +256,24 @@ async def test_three_orthogonal_views(page):
         assert errors == []
     finally:
         await server.close()
+
+
+async def test_anisotropic_voxels_are_drawn_to_scale(page):
+    img, _ = volumes()
+    server = await start_viewer(img, port=0, resolution=(4, 4, 20))  # z voxels 5x as tall as wide
+    try:
+        errors = await open_viewer(page, server.url)
+        await page.keyboard.press("y")
+        await wait_rendered(page, "y:8")
+        await page.evaluate(f"window.aiovolumeViewer.setView({ZOOM}, 0, 0)")
+        flat = await page.evaluate(f"""() => {{
+            const d = document.getElementById('canvas').getContext('2d').getImageData(0, 0, 1, {6 * 5 * ZOOM}).data;
+            return Array.from(d.filter((_, i) => i % 4 === 0));
+        }}""")
+        column = np.array(flat).reshape(6, 5 * ZOOM)  # x = 0, z = 0..5, each 50 px tall
+        assert (column == img[0, 8, :][:, None]).all()
+        assert await hover(page, 3, 2 * 5) == {"x": "3", "y": "8", "z": "2", "image": str(img[3, 8, 2])}
+        await page.screenshot(path=str(ARTIFACTS / "viewer_anisotropic_y.png"))
+        assert errors == []
+    finally:
+        await server.close()

@@ -138,7 +138,8 @@
       ctx.rect(panel.x0, panel.y0, panel.w, panel.h);
       ctx.clip();
       ctx.imageSmoothingEnabled = false;
-      ctx.setTransform(view.zoom, 0, 0, view.zoom, panel.x0 + view.tx, panel.y0 + view.ty);
+      const yzoom = view.zoom * aspect(panel.axis);
+      ctx.setTransform(view.zoom, 0, 0, yzoom, panel.x0 + view.tx, panel.y0 + view.ty);
       ctx.drawImage(offs[panel.axis], 0, 0);
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       if (tri) {
@@ -147,9 +148,9 @@
         const [c, r] = PLANE[panel.axis];
         const names = Object.keys(AXES);
         const left = panel.x0 + view.tx, top = panel.y0 + view.ty;
-        const right = left + offs[panel.axis].width * view.zoom, bottom = top + offs[panel.axis].height * view.zoom;
+        const right = left + offs[panel.axis].width * view.zoom, bottom = top + offs[panel.axis].height * yzoom;
         const cx = Math.round(left + (state.index[names[c]] + 0.5) * view.zoom) + 0.5;
-        const cy = Math.round(top + (state.index[names[r]] + 0.5) * view.zoom) + 0.5;
+        const cy = Math.round(top + (state.index[names[r]] + 0.5) * yzoom) + 0.5;
         ctx.strokeStyle = "#ff0";
         ctx.lineWidth = 1;
         ctx.beginPath();
@@ -201,6 +202,13 @@
     }
   }
 
+  // a displayed voxel's height / width: the resolutions of the row and column axes (anisotropic data)
+  function aspect(axis) {
+    const [c, r] = PLANE[axis];
+    const res = state.meta.resolution;
+    return res[c] > 0 && res[r] > 0 ? res[r] / res[c] : 1;
+  }
+
   function planeSize(axis) {
     const [c, r] = PLANE[axis];
     return [state.meta.shape[c], state.meta.shape[r]];
@@ -212,9 +220,9 @@
     const panel = panels().find((p) => p.axis === axis) || { w: canvas.clientWidth, h: canvas.clientHeight };
     const [cols, rows] = planeSize(axis);
     const w = Math.max(1, panel.w), h = Math.max(1, panel.h);
-    let zoom = Math.min(w / cols, h / rows);
+    let zoom = Math.min(w / cols, h / (rows * aspect(axis)));
     if (zoom >= 1) zoom = Math.floor(zoom);
-    state.views[axis] = { zoom, tx: Math.round((w - cols * zoom) / 2), ty: Math.round((h - rows * zoom) / 2) };
+    state.views[axis] = { zoom, tx: Math.round((w - cols * zoom) / 2), ty: Math.round((h - rows * zoom * aspect(axis)) / 2) };
   }
 
   function fitAll() {
@@ -259,7 +267,8 @@
     const view = panel && state.views[panel.axis];
     if (!cur || !view || cur.index !== state.index[panel.axis]) return null;
     const [cols, rows] = planeSize(cur.axis);
-    const u = Math.floor((mx - panel.x0 - view.tx) / view.zoom), v = Math.floor((my - panel.y0 - view.ty) / view.zoom);
+    const u = Math.floor((mx - panel.x0 - view.tx) / view.zoom);
+    const v = Math.floor((my - panel.y0 - view.ty) / (view.zoom * aspect(cur.axis)));
     if (u < 0 || v < 0 || u >= cols || v >= rows) return null;
     const xyz = [0, 0, 0];
     xyz[AXES[cur.axis]] = cur.index;
