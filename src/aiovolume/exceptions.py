@@ -325,3 +325,7 @@ class ListingNotSupported(StorageError, NotImplementedError):
 
 class ResourceLimitError(AiovolumeError, MemoryError):
     """A request needs more memory (shared memory, output array) than is available or allowed."""
+
+
+class ServerStartError(AiovolumeError, OSError):
+    """A viewer or file server could not listen on 127.0.0.1 at the port asked (e.g. in use)."""

@@ -1,6 +1,6 @@
 """CloudVolume names whose features have their own open issue: they exist and raise.
 
-A CloudVolume script that reaches ``vol.viewer()`` or ``vol.to_dask()`` gets an
+A CloudVolume script that reaches ``vol.to_dask()`` gets an
 :class:`UnsupportedFeatureError` naming the feature, never an ``AttributeError`` (which would read
 as a typo or a missing import). Each is replaced by the real thing when its issue lands.
 """
@@ -13,7 +13,6 @@ from .exceptions import UnsupportedFeatureError
 
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
-    "viewer": ("the Neuroglancer viewer (viewer)", "issue 17"),
     "to_dask": ("dask arrays (to_dask)", "issue 18"),
 }
 
@@ -25,9 +24,6 @@ def unsupported(name: str) -> NoReturn:
 
 class Placeholders:
     """Mixin for :class:`aiovolume.Volume`: the names above, each raising UnsupportedFeatureError."""
-
-    def viewer(self, port: int = 1337) -> None:
-        unsupported("viewer")
 
     def to_dask(self, chunks: Any = None, name: str | None = None) -> Any:
         unsupported("to_dask")

@@ -46,6 +46,7 @@ from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
 from .placeholders import Placeholders
+from .volume_viewer import ViewerMixin
 from .skeleton import SkeletonSource
 from .sharedmem import SharedMemoryMixin
 from .progress import ProgressBar, close_bar, progress_bar
@@ -64,7 +65,7 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, Placeholders):
+class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, ViewerMixin, Placeholders):
     """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
     Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
