@@ -1,6 +1,6 @@
 """CloudVolume names whose features have their own open issue: they exist and raise.
 
-A CloudVolume script that reaches ``vol.viewer()`` or ``vol.to_dask()`` gets an
+A CloudVolume script that reaches ``vol.viewer()`` gets an
 :class:`UnsupportedFeatureError` naming the feature, never an ``AttributeError`` (which would read
 as a typo or a missing import). Each is replaced by the real thing when its issue lands.
 """
@@ -14,7 +14,6 @@ from .exceptions import UnsupportedFeatureError
 # name -> (feature, issue)
 FEATURES: dict[str, tuple[str, str]] = {
     "viewer": ("the Neuroglancer viewer (viewer)", "issue 17"),
-    "to_dask": ("dask arrays (to_dask)", "issue 18"),
 }
 
 
@@ -28,6 +27,3 @@ class Placeholders:
 
     def viewer(self, port: int = 1337) -> None:
         unsupported("viewer")
-
-    def to_dask(self, chunks: Any = None, name: str | None = None) -> Any:
-        unsupported("to_dask")

@@ -21,6 +21,7 @@ from . import cvargs
 from .cvargs import engine_options
 from .casting import cast_exactly, cast_scalar
 from .cutout import VolumeCutout
+from .daskarray import DaskArrays
 from .diskcache import CacheOptions, DiskCache
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, EmptyRequestException, InfoError, OptionError,
@@ -64,7 +65,7 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, Placeholders):
+class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, DaskArrays, Placeholders):
     """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
     Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
