@@ -79,19 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("info", help="per mip: resolution, size, chunk size, encoding, sharding")
-    p.add_argument("path", help="the layer's cloudpath")
+    p.add_argument("path", help="the layer's cloudpath (gs://, s3://, file://, https://, or a directory)")
     p.add_argument("--json", action="store_true", help="print the info file itself")
 
     p = sub.add_parser("cp", help="copy a layer (or a region of one mip) to another (Volume.transfer_to)")
-    p.add_argument("src")
-    p.add_argument("dst")
+    p.add_argument("src", help="the source layer's cloudpath")
+    p.add_argument("dst", help="the destination layer's cloudpath (its info is created when missing)")
     p.add_argument("--mip", type=int, default=0, help="the scale to copy (default 0)")
     p.add_argument("--bbox", type=_bbox, help="x0,y0,z0,x1,y1,z1 in the mip's voxels (default: the whole scale)")
     p.add_argument("--compress", choices=["gzip", "none"], help="recompress every chunk (default: keep)")
     _flag(p, "progress", True, "show a progress bar on stderr")
 
     p = sub.add_parser("downsample", help="add mips to a layer and fill them (aiovolume.dask.downsample)")
-    p.add_argument("path")
+    p.add_argument("path", help="the layer's cloudpath")
     p.add_argument("--mip", type=int, default=0, help="the source mip (default 0)")
     p.add_argument("--num-mips", type=int, required=True, help="how many mips to build above --mip")
     p.add_argument("--factor", type=_triple, default=[2, 2, 1], help="per-mip factor x,y,z (default 2,2,1)")
@@ -102,22 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (default: local threads)")
 
     p = sub.add_parser("view", help="open a cutout in a local Neuroglancer (aiovolume.view)")
-    p.add_argument("path")
+    p.add_argument("path", help="the layer's cloudpath")
     p.add_argument("--bbox", type=_bbox, required=True, help="x0,y0,z0,x1,y1,z1")
     p.add_argument("--mip", type=int, default=0)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=int, default=None, help="default: the viewer's")
 
     p = sub.add_parser("serve", help="serve a layer to Neuroglancer on 127.0.0.1 (aiovolume.serve)")
-    p.add_argument("path")
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("path", help="the layer's cloudpath")
+    p.add_argument("--port", type=int, default=None, help="default: the viewer's")
 
-    for kind, formats, default in (("mesh", ["obj", "ply"], "ply"), ("skeleton", ["swc"], "swc")):
+    for kind, plural, formats, default in (("mesh", "meshes", ["obj", "ply"], "ply"),
+                                           ("skeleton", "skeletons", ["swc"], "swc")):
         group = sub.add_parser(kind, help=f"{kind} commands").add_subparsers(
             dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-        p = group.add_parser("save", help=f"write {kind}es of segment ids as files named SEGID.FORMAT"
-                             if kind == "mesh" else f"write {kind}s of segment ids as files named SEGID.FORMAT")
-        p.add_argument("path")
-        p.add_argument("segids", nargs="+", type=_segid, metavar="SEGID")
+        p = group.add_parser("save", help=f"write the {plural} of segment ids as files named SEGID.FORMAT")
+        p.add_argument("path", help="the segmentation layer's cloudpath")
+        p.add_argument("segids", nargs="+", type=_segid, metavar="SEGID", help="segment ids")
         p.add_argument("--format", choices=formats, default=default, help=f"default {default}")
         p.add_argument("--out", default=".", help="directory for the files (default: here)")
     return parser
@@ -194,11 +194,15 @@ def cmd_view(args: argparse.Namespace) -> None:
     with _open(args.path, mip=args.mip) as cv:
         cutout = cv[args.bbox.to_slices()]
         seg = cv.layer_type == "segmentation"
-    view(cutout, seg=seg, port=args.port)
+    view(cutout, seg=seg, **_port(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    _viewer("serve")(args.path, port=args.port)
+    _viewer("serve")(args.path, **_port(args))
+
+
+def _port(args: argparse.Namespace) -> dict[str, int]:
+    return {} if args.port is None else {"port": args.port}  # else the viewer's own default
 
 
 def cmd_mesh(args: argparse.Namespace) -> None:
