@@ -23,10 +23,9 @@ How it behaves inside dask:
 
 from __future__ import annotations
 
-import math
+import hashlib
 import os
 import pickle
-import uuid
 from typing import Any, Sequence
 
 import numpy as np
@@ -64,7 +63,8 @@ class VolumeArray:
         if ndim not in (3, 4):
             raise DimensionError(f"a volume is a 3-D (x, y, z) or 4-D (x, y, z, channel) array, not {ndim}-D")
         self._vol = worker_copy(vol)
-        self._token = uuid.uuid4().hex
+        # arrays over the same layer, info and options share one Volume per process (not one per call)
+        self._token = hashlib.sha1(pickle.dumps(self._vol)).hexdigest()
         self.mip = int(mip)
         self.offset = tuple(int(v) for v in vol.mip_voxel_offset(mip))
         size = tuple(int(v) for v in vol.mip_volume_size(mip))
@@ -76,7 +76,8 @@ class VolumeArray:
 
     @property
     def volume(self) -> Any:
-        """This process's Volume for the array (opened on first use, kept for the process)."""
+        """This process's Volume for the array (its store opens on first use and stays open for
+        the life of the process, like the bridge loop it runs on)."""
         key = (os.getpid(), self._token)
         live = _LIVE.get(key)
         if live is None:
@@ -190,7 +191,3 @@ class DaskArrays:
             name = "to-dask-" + tokenize(vol.cloudpath, vol.mip, vol.info, chunks)
         meta = np.empty((0,) * array.ndim, dtype=array.dtype)
         return da.from_array(array, chunks=chunks, name=name, lock=False, fancy=False, meta=meta)
-
-
-def blocks_bytes(shape: Sequence[int], dtype: Any) -> int:
-    return math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize

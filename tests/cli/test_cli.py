@@ -102,6 +102,22 @@ def test_downsample_then_info_shows_the_mips(layers, tmp_path):
         np.testing.assert_array_equal(cv[cv.bounds.to_slices()][..., 0], want)
 
 
+def test_downsample_on_a_scheduler_address(layers, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    work = tmp_path / "img"
+    shutil.copytree(str(layers[0] / "img"), work)
+    with distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        r = run("downsample", str(work), "--num-mips", "1", "--method", "mode", "--scheduler",
+                cluster.scheduler_address)
+        assert r.returncode == 0, r.stderr
+        # the tasks ran on the cluster, not in the command's process
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+        assert "aiovolume-downsample" in prefixes, prefixes
+    with CloudVolume("file://" + str(work), mip=1, progress=False) as cv:
+        assert tuple(cv.volume_size) == (64, 48, 20)
+
+
 def test_mesh_and_skeleton_save(layers, tmp_path):
     _, _, seg_url, _ = layers
     r = run("mesh", "save", seg_url, "7", "--format", "obj", "--out", str(tmp_path))

@@ -9,7 +9,7 @@ pytest.importorskip("dask")
 tinybrain = pytest.importorskip("tinybrain")
 
 from aiovolume import CloudVolume  # noqa: E402
-from aiovolume.dask import downsample  # noqa: E402
+from aiovolume.dask import downsample, from_cloudvolume  # noqa: E402
 from aiovolume.exceptions import AlignmentError, OptionError  # noqa: E402
 from aiovolume.pipeline.downsample import downsample_average, pyramid  # noqa: E402
 from dask_cluster import client  # noqa: E402,F401
@@ -67,6 +67,8 @@ def test_three_mips_on_the_cluster_equal_tinybrain(client, tmp_path):
         assert scale["voxel_offset"] == [64 >> m, 128 >> m, 3]
         assert scale["chunk_sizes"] == [[32, 32, 8]] and "sharding" not in scale
         np.testing.assert_array_equal(got, reference[m - 1])
+    # a mip read back through dask: 0-based from that mip's voxel_offset
+    np.testing.assert_array_equal(from_cloudvolume(url, mip=3).compute()[..., 0], reference[2])
 
 
 def test_odd_sizes_and_a_z_factor_equal_block_means(client, tmp_path):

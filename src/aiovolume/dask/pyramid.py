@@ -11,6 +11,7 @@ once and reduces every mip from it (:func:`aiovolume.pipeline.downsample.pyramid
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..exceptions import AlignmentError, OptionError
 from ..format.sharding import compute_shard_params
 from ..geometry import Bbox
 from ..pipeline.downsample import pyramid
+from ..pipeline.fanout import run_all
 from ..sync import run
 from ..volume import Volume
 
@@ -65,7 +67,10 @@ def downsample(cloudpath: str, mip: int = 0, num_mips: int = 1, factor: Sequence
         handle = VolumeArray(vol, mip)
     finally:
         run(vol.close())
-    tasks = [dask.delayed(_block, pure=False)(handle, mip, mips, factor3, method, sparse, b) for b in blocks]
+    token = uuid.uuid4().hex
+    tasks = [dask.delayed(_block, pure=False)(handle, mip, mips, factor3, method, sparse, b,
+                                               dask_key_name=f"aiovolume-downsample-{token}-{i}")
+             for i, b in enumerate(blocks)]
     if client is not None:
         client.gather(client.compute(tasks))
     else:
@@ -147,8 +152,9 @@ def _block(handle: VolumeArray, mip: int, mips: Sequence[int], factor: Sequence[
     """One task: read the block once, write every mip of it."""
     vol = handle.volume
     img = np.asarray(run(vol.download(block, mip=mip)))
+    writes = []
     for j, (m, level) in enumerate(zip(mips, pyramid(img, factor, len(mips), method, sparse)), 1):
         f = [x ** j for x in factor]
         lo = [int(v) // x for v, x in zip(block.minpt, f)]
-        out = Bbox(lo, [a + s for a, s in zip(lo, level.shape[:3])])
-        run(vol.upload(out, level, mip=m))
+        writes.append(vol.upload(Bbox(lo, [a + s for a, s in zip(lo, level.shape[:3])]), level, mip=m))
+    run(run_all(writes))  # the mips' writes side by side, in one hop to the loop
