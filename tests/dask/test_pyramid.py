@@ -143,3 +143,19 @@ def test_sparse_average_ignores_zeros():
     img[0, 0, 0], img[1, 1, 0], img[2, 0, 0] = 10, 21, 7
     assert pyramid(img, (2, 2, 1), 1, "average", sparse=True)[0][:, 0, 0].tolist() == [15, 7]
     assert pyramid(img, (2, 2, 1), 1, "average")[0][:, 0, 0].tolist() == [7, 1]
+
+
+def test_a_missing_source_chunk_fails_typed_across_the_cluster_unless_fill_missing(client, tmp_path):
+    from aiovolume.exceptions import EmptyVolumeException
+
+    url = "file://" + str(tmp_path / "holes")
+    data = random_volume((64, 64, 8), "uint8", seed=16)
+    _layer(url, data, chunk=(32, 32, 8))
+    hole = next((tmp_path / "holes" / "4_4_40").glob("32-64_0-32_0-8*"))
+    hole.unlink()
+    with pytest.raises(EmptyVolumeException, match="32-64_0-32_0-8"):
+        downsample(url, num_mips=1, client=client)
+    downsample(url, num_mips=1, client=client, fill_missing=True)
+    data[32:64, 0:32] = 0
+    got, _ = _read(url, 1)
+    np.testing.assert_array_equal(got, tinybrain.downsample_with_averaging(data, (2, 2, 1))[0])
