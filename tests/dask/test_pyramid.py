@@ -159,3 +159,25 @@ def test_a_missing_source_chunk_fails_typed_across_the_cluster_unless_fill_missi
     data[32:64, 0:32] = 0
     got, _ = _read(url, 1)
     np.testing.assert_array_equal(got, tinybrain.downsample_with_averaging(data, (2, 2, 1))[0])
+
+
+async def test_blocks_tile_the_scale_on_every_mips_grid_and_feed_every_worker(tmp_path):
+    from aiovolume import Volume
+    from aiovolume.dask.pyramid import _add_scales, plan_blocks
+
+    info = make_info("uint8", size=(1000, 1024, 100), offset=(64, 0, 8), chunk=(128, 128, 64))
+    async with Volume("file://" + str(tmp_path / "plan"), info=info) as vol:
+        mips = _add_scales(vol, 0, (2, 2, 1), 3, None, None)
+        for target, min_blocks in ((1 << 40, 1), (1 << 40, 4), (64 << 20, 1), (1, 1)):
+            blocks = plan_blocks(vol, 0, mips, (2, 2, 1), target, min_blocks)
+            covered = np.zeros((1000, 1024, 100), bool)
+            for b in blocks:
+                lo, hi = b.minpt - (64, 0, 8), b.maxpt - (64, 0, 8)
+                assert not covered[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].any()  # no overlap
+                covered[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
+                assert all(v % e == 0 for v, e in zip(lo, (1024, 1024, 64)))  # chunk * 2**3 in x, y
+            assert covered.all()
+            if target == 1 << 40:
+                assert len(blocks) == (1 if min_blocks == 1 else 2)  # 2 is all the z axis allows here
+            if target == 64 << 20:
+                assert max(int(np.prod(b.size3())) for b in blocks) <= 64 << 20

@@ -11,6 +11,7 @@ once and reduces every mip from it (:func:`aiovolume.pipeline.downsample.pyramid
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from typing import Any, Sequence
 
@@ -63,7 +64,7 @@ def downsample(cloudpath: str, mip: int = 0, num_mips: int = 1, factor: Sequence
             raise OptionError(f"downsample: method must be None, 'average' or 'mode', got {method!r}")
         mips = _add_scales(vol, mip, factor3, int(num_mips), chunk_size, sharded)
         run(vol.commit_info())
-        blocks = plan_blocks(vol, mip, mips, factor3, memory_target)
+        blocks = plan_blocks(vol, mip, mips, factor3, memory_target, 2 * _parallelism(client))
         handle = VolumeArray(vol, mip)
     finally:
         run(vol.close())
@@ -117,11 +118,22 @@ def _add_scales(vol: Any, mip: int, factor: tuple[int, int, int], num_mips: int,
     return mips
 
 
+def _parallelism(client: Any) -> int:
+    """Tasks that can run at once: the cluster's threads, else this machine's cores (dask's threads)."""
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # a client that cannot say: assume a small cluster
+            return 4
+    return os.cpu_count() or 1
+
+
 def plan_blocks(vol: Any, mip: int, mips: Sequence[int], factor: Sequence[int],
-                memory_target: int = _MEMORY_TARGET) -> list[Bbox]:
+                memory_target: int = _MEMORY_TARGET, min_blocks: int = 1) -> list[Bbox]:
     """The source blocks (global coordinates of scale ``mip``): edges a multiple of every output's
     write unit times ``factor**j`` and of the source chunk, doubled (x, y, then z) while the block
-    stays within ``memory_target`` bytes and smaller than the volume."""
+    stays within ``memory_target`` bytes and smaller than the volume, and while at least
+    ``min_blocks`` blocks remain (so every worker gets work)."""
     bounds = vol.mip_bounds(mip)
     size = [int(s) for s in bounds.size3()]
     edge = [int(c) for c in vol.mip_chunk_size(mip)]
@@ -129,12 +141,18 @@ def plan_blocks(vol: Any, mip: int, mips: Sequence[int], factor: Sequence[int],
         unit, _ = write_unit(vol, m)
         edge = [math.lcm(e, u * f ** j) for e, u, f in zip(edge, unit, factor)]
     voxel_bytes = np.dtype(vol.dtype).itemsize * int(vol.num_channels)
+
+    def count(e: Sequence[int]) -> int:
+        return math.prod(-(-n // k) for n, k in zip(size, e))
+
     grew = True
     while grew:
         grew = False
         for axis in (0, 1, 2):
-            if edge[axis] < size[axis] and 2 * math.prod(edge) * voxel_bytes <= memory_target:
-                edge[axis] *= 2
+            bigger = [e * (2 if a == axis else 1) for a, e in enumerate(edge)]
+            if edge[axis] < size[axis] and math.prod(bigger) * voxel_bytes <= memory_target and \
+                    count(bigger) >= min(min_blocks, count(edge)):
+                edge = bigger
                 grew = True
     lo = [int(v) for v in bounds.minpt]
     hi = [int(v) for v in bounds.maxpt]
