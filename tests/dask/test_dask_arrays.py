@@ -51,6 +51,9 @@ def test_read_offset_layer_compute_write_and_compare_on_the_cluster(client, offs
         np.testing.assert_array_equal(cv[cv.bounds.to_slices()], data // 3 + 7)
     with open(os.path.join(tmp_path, "out", "provenance")) as f:
         assert json.load(f)["processing"] == [{"method": "aiovolume.dask.to_cloudvolume"}]
+    # both ran on the cluster's worker processes
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert "from-cloudvolume" in prefixes and "store-map" in prefixes, prefixes
 
 
 def test_to_dask_on_the_facade_and_the_async_volume(client, offset_layer):
