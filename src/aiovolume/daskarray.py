@@ -9,7 +9,8 @@ How it behaves inside dask:
 
 * It pickles as the volume's info and options (no store, no loop, no threads). In each process
   the first block it serves opens one Volume, shared by every task and thread of that process,
-  through the process's own lazily started bridge loop (:mod:`aiovolume.sync`). dask calls
+  through the process's own lazily started bridge loop (:mod:`aiovolume.sync`); the 8 most
+  recently used arrays keep their Volume open, older idle ones are closed. dask calls
   ``__getitem__`` from its worker threads and needs an answer, so this module is the one place
   under the facade that blocks on the bridge (an import contract in pyproject.toml says so).
 * Decodes and encodes run in the worker's threads: dask's workers are daemonic processes, which may
@@ -23,10 +24,13 @@ How it behaves inside dask:
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import pickle
-from typing import Any, Sequence
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -37,8 +41,12 @@ from .sync import run
 
 __all__ = ["VolumeArray", "DaskArrays", "check_write_blocks", "write_unit"]
 
-# (pid, token) -> the Volume every copy of one VolumeArray shares in that process
-_LIVE: dict[tuple[int, str], Any] = {}
+# (pid, token) -> [the Volume every copy of one VolumeArray shares in that process, calls in flight];
+# least recently used first. Each Volume holds a store (threads, sessions): beyond _MAX_LIVE, idle
+# ones are closed.
+_LIVE: "OrderedDict[tuple[int, str], list[Any]]" = OrderedDict()
+_LIVE_LOCK = threading.Lock()
+_MAX_LIVE = 8
 
 
 def worker_copy(vol: Any) -> Any:
@@ -63,8 +71,9 @@ class VolumeArray:
         if ndim not in (3, 4):
             raise DimensionError(f"a volume is a 3-D (x, y, z) or 4-D (x, y, z, channel) array, not {ndim}-D")
         self._vol = worker_copy(vol)
-        # arrays over the same layer, info and options share one Volume per process (not one per call)
-        self._token = hashlib.sha1(pickle.dumps(self._vol)).hexdigest()
+        # one per array: a new array (a new from_cloudvolume, to_dask or downsample call) sees the
+        # layer afresh (no shard indexes or chunks cached by an earlier one)
+        self._token = uuid.uuid4().hex
         self.mip = int(mip)
         self.offset = tuple(int(v) for v in vol.mip_voxel_offset(mip))
         size = tuple(int(v) for v in vol.mip_volume_size(mip))
@@ -74,15 +83,30 @@ class VolumeArray:
         self.ndim = ndim
         self.cloudpath = vol.cloudpath
 
-    @property
-    def volume(self) -> Any:
-        """This process's Volume for the array (its store opens on first use and stays open for
-        the life of the process, like the bridge loop it runs on)."""
+    @contextlib.contextmanager
+    def volume(self) -> Iterator[Any]:
+        """This process's Volume for the array, in use for the ``with`` block. Its store opens on
+        first use and stays open while the array is among the ``_MAX_LIVE`` most recently used."""
         key = (os.getpid(), self._token)
-        live = _LIVE.get(key)
-        if live is None:
-            live = _LIVE.setdefault(key, self._vol)
-        return live
+        idle = []
+        with _LIVE_LOCK:
+            entry = _LIVE.get(key)
+            if entry is None:  # a fresh copy: an evicted (closed) Volume does not reopen
+                entry = _LIVE[key] = [pickle.loads(pickle.dumps(self._vol)), 0]
+            _LIVE.move_to_end(key)
+            entry[1] += 1
+            for other in list(_LIVE):
+                if len(_LIVE) - len(idle) <= _MAX_LIVE:
+                    break
+                if _LIVE[other][1] == 0 and other[0] == key[0]:
+                    idle.append(_LIVE.pop(other)[0])
+        try:
+            for vol in idle:
+                run(vol.close())
+            yield entry[0]
+        finally:
+            with _LIVE_LOCK:
+                entry[1] -= 1
 
     def _region(self, key: Any) -> tuple[Bbox, slice]:
         if not isinstance(key, tuple):
@@ -109,7 +133,8 @@ class VolumeArray:
             shape = (*(int(v) for v in region.size3()), channels.stop - channels.start)
             out = np.zeros(shape, dtype=self.dtype, order="F")
         else:
-            out = np.asarray(run(self.volume.download(region, mip=self.mip)))[..., channels]
+            with self.volume() as vol:
+                out = np.asarray(run(vol.download(region, mip=self.mip)))[..., channels]
         return out if self.ndim == 4 else out[..., 0]
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -118,7 +143,8 @@ class VolumeArray:
             raise AlignmentError(f"a block written to {self.cloudpath} must hold all {self.num_channels} channels")
         if region.empty():
             return
-        run(self.volume.upload(region, np.asarray(value), mip=self.mip))
+        with self.volume() as vol:
+            run(vol.upload(region, np.asarray(value), mip=self.mip))
 
     def __repr__(self) -> str:
         return f"<VolumeArray {self.cloudpath} mip={self.mip} shape={self.shape} dtype={self.dtype}>"

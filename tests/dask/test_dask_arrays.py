@@ -133,3 +133,22 @@ def test_cloudvolume_own_dask_breaks_on_the_offset_that_works_here(offset_layer)
     with pytest.raises(OutOfBoundsError):
         cvdask.from_cloudvolume(url).compute(scheduler="synchronous")
     np.testing.assert_array_equal(from_cloudvolume(url).compute(scheduler="synchronous"), data)
+
+
+def test_a_process_keeps_only_the_recently_used_volumes_open(offset_layer, monkeypatch):
+    from aiovolume import daskarray
+
+    url, data = offset_layer
+    monkeypatch.setattr(daskarray, "_MAX_LIVE", 2)
+    before = set(daskarray._LIVE)
+    arrays = [from_cloudvolume(url) for _ in range(4)]
+    opened = {}
+    for arr in arrays:
+        np.testing.assert_array_equal(arr[:64, :64, :16].compute(scheduler="threads"), data[:64, :64, :16])
+        opened.update({k: v[0] for k, v in daskarray._LIVE.items() if k not in before})
+    mine = [k for k in daskarray._LIVE if k not in before]
+    assert len(opened) == 4 and len(mine) == 2  # the two most recently used stay
+    assert all(v._store is None for k, v in opened.items() if k not in mine)  # the others were closed
+    assert all(opened[k]._store is not None for k in mine)
+    assert arrays[0][:1, :1, :1].compute(scheduler="synchronous").shape == (1, 1, 1, 2)  # reopens
+    assert len([k for k in daskarray._LIVE if k not in before]) == 2

@@ -168,11 +168,11 @@ def plan_blocks(vol: Any, mip: int, mips: Sequence[int], factor: Sequence[int],
 def _block(handle: VolumeArray, mip: int, mips: Sequence[int], factor: Sequence[int], method: str,
            sparse: bool, block: Bbox) -> None:
     """One task: read the block once, write every mip of it."""
-    vol = handle.volume
-    img = np.asarray(run(vol.download(block, mip=mip)))
-    writes = []
-    for j, (m, level) in enumerate(zip(mips, pyramid(img, factor, len(mips), method, sparse)), 1):
-        f = [x ** j for x in factor]
-        lo = [int(v) // x for v, x in zip(block.minpt, f)]
-        writes.append(vol.upload(Bbox(lo, [a + s for a, s in zip(lo, level.shape[:3])]), level, mip=m))
-    run(run_all(writes))  # the mips' writes side by side, in one hop to the loop
+    with handle.volume() as vol:
+        img = np.asarray(run(vol.download(block, mip=mip)))
+        writes = []
+        for j, (m, level) in enumerate(zip(mips, pyramid(img, factor, len(mips), method, sparse)), 1):
+            f = [x ** j for x in factor]
+            lo = [int(v) // x for v, x in zip(block.minpt, f)]
+            writes.append(vol.upload(Bbox(lo, [a + s for a, s in zip(lo, level.shape[:3])]), level, mip=m))
+        run(run_all(writes))  # the mips' writes side by side, in one hop to the loop
