@@ -138,7 +138,8 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{cv.cloudpath}: {info['type']} {info['data_type']}, {info['num_channels']} channel(s)")
         rows = [("mip", "resolution", "size", "voxel_offset", "chunk_size", "encoding", "sharding")]
         for i, s in enumerate(info["scales"]):
-            sharding = "yes" if s.get("sharding") else "no"
+            spec = s.get("sharding")
+            sharding = f"{1 << int(spec.get('shard_bits', 0))} shard(s)" if spec else "no"
             rows.append((str(i), _xyz(s["resolution"]), _xyz(s["size"]), _xyz(s.get("voxel_offset", (0, 0, 0))),
                          _xyz(s["chunk_sizes"][0]), s["encoding"], sharding))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]

@@ -61,14 +61,21 @@ def layers(tmp_path_factory):
     return root, img_url, seg_url, data
 
 
-def test_info_table_and_json(layers):
-    _, img_url, _, _ = layers
+def test_info_table_and_json(layers, tmp_path):
+    src, _, _, _ = layers
+    root = tmp_path
+    shutil.copytree(str(src / "img"), root / "img")
+    img_url = "file://" + str(root / "img")
     r = run("info", img_url)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == f"{img_url}: image uint8, 1 channel(s)"
     assert lines[1].split() == ["mip", "resolution", "size", "voxel_offset", "chunk_size", "encoding", "sharding"]
     assert lines[2].split() == ["0", "4x4x40", "128x96x20", "8x8x0", "32x32x10", "raw", "no"]
+    r = run("downsample", str(root / "img"), "--num-mips", "1", "--sharded")
+    assert r.returncode == 0, r.stderr
+    row = run("info", img_url).stdout.splitlines()[3].split()
+    assert row[0] == "1" and row[-2:] == ["1", "shard(s)"]
     r = run("info", img_url, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["scales"][0]["voxel_offset"] == [8, 8, 0]
 
