@@ -96,7 +96,7 @@ class VolumeArray:
             _LIVE.move_to_end(key)
             entry[1] += 1
             for other in list(_LIVE):
-                if len(_LIVE) - len(idle) <= _MAX_LIVE:
+                if len(_LIVE) <= _MAX_LIVE:
                     break
                 if _LIVE[other][1] == 0 and other[0] == key[0]:
                     idle.append(_LIVE.pop(other)[0])

@@ -152,3 +152,6 @@ def test_a_process_keeps_only_the_recently_used_volumes_open(offset_layer, monke
     assert all(opened[k]._store is not None for k in mine)
     assert arrays[0][:1, :1, :1].compute(scheduler="synchronous").shape == (1, 1, 1, 2)  # reopens
     assert len([k for k in daskarray._LIVE if k not in before]) == 2
+    monkeypatch.setattr(daskarray, "_MAX_LIVE", 0)  # several idle ones go at once; the one in use stays
+    arrays[1][:1, :1, :1].compute(scheduler="synchronous")
+    assert len([k for k in daskarray._LIVE if k not in before]) == 1
