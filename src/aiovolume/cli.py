@@ -181,25 +181,21 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     print(f"wrote mips {', '.join(map(str, mips))} of {args.path}")
 
 
-def _viewer(name: str) -> Any:
-    import aiovolume
-
-    fn = getattr(aiovolume, name, None)
-    if fn is None:
-        raise AiovolumeError(f"aiovolume.{name} is not available in this installation (the viewer, issue 17)")
-    return fn
-
-
 def cmd_view(args: argparse.Namespace) -> None:
-    view = _viewer("view")
+    from .viewer.arrayview import view
+
     with _open(args.path, mip=args.mip) as cv:
         cutout = cv[args.bbox.to_slices()]
         seg = cv.layer_type == "segmentation"
-    view(cutout, seg=seg, **_port(args))
+        resolution = cv.resolution
+    # voxel coordinates shown on hover are the layer's (the cutout's offset)
+    view(cutout, seg=seg, resolution=resolution, offset=args.bbox.minpt, cloudpath=args.path, **_port(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    _viewer("serve")(args.path, **_port(args))
+    from .viewer.ngserve import serve
+
+    serve(args.path, **_port(args))
 
 
 def _port(args: argparse.Namespace) -> dict[str, int]:

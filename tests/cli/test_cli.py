@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import urllib.parse
 import shutil
 import subprocess
 import sys
@@ -163,3 +165,74 @@ def test_errors_are_one_line(layers, tmp_path):
 def test_help_everywhere(args):
     r = run(*args, "--help")
     assert r.returncode == 0 and r.stdout.startswith("usage: aiovolume") and not r.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _until_ctrl_c(args: list[str], fetch: str, lines: int = 1) -> tuple[str, dict, subprocess.CompletedProcess]:
+    """Start a blocking subcommand, read the ``lines`` it prints (the URL first), GET ``fetch``
+    from it, then Ctrl-C. (Lines are read before ``communicate``, which bypasses readline's buffer.)"""
+    import signal
+    import socket
+    import urllib.request
+
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([*_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = "".join(proc.stdout.readline() for _ in range(lines))
+        found = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert found, first
+        url = found.group(0)
+        with urllib.request.urlopen(url + fetch, timeout=30) as r:
+            assert r.status == 200
+            body = json.loads(r.read())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    port = int(url.rsplit(":", 1)[1])
+    with pytest.raises(OSError):  # the port is closed again
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    return first + out, body, subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def test_serve_serves_the_layer_until_ctrl_c(layers):
+    _, img_url, _, _ = layers
+    port = _free_port()
+    out, info, done = _until_ctrl_c(["serve", img_url, "--port", str(port)], "/info", lines=2)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert info["scales"][0]["voxel_offset"] == [8, 8, 0] and info["type"] == "image"
+    link = out.splitlines()[1]
+    state = json.loads(urllib.parse.unquote(link.split("#!", 1)[1]))
+    assert state["layers"][0]["source"] == f"precomputed://http://127.0.0.1:{port}"
+
+
+def test_view_shows_the_cutout_with_its_offset_until_ctrl_c(layers):
+    _, _, seg_url, _ = layers
+    port = _free_port()
+    out, meta, done = _until_ctrl_c(["view", seg_url, "--bbox", "8,8,0,40,24,16", "--port", str(port)], "/meta")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert meta["shape"] == [32, 16, 16] and meta["offset"] == [8, 8, 0]
+    assert meta["resolution"] == [4.0, 4.0, 40.0]
+    assert [layer["kind"] for layer in meta["layers"]] == ["segmentation"]
+
+
+def test_view_and_serve_errors_are_one_line(layers, tmp_path):
+    _fails(run("view", f"file://{tmp_path}/nothing", "--bbox", "0,0,0,8,8,8"), 1, "view")
+    _fails(run("view", layers[1], "--bbox", "0,0,0,8,8"), 2, "--bbox")
+    _fails(run("serve", "ftp://example/layer"), 1, "serve", "ftp")
+    busy = _free_port()
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", busy))
+        taken.listen()
+        _fails(run("serve", layers[1], "--port", str(busy)), 1, "serve", str(busy))
