@@ -260,13 +260,9 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
 
     def _new_store(self) -> Store:
         # Stores are lazy: their threads and network clients start inside the loop that uses them.
-        store = open_store(self._store_url or self._path, self.options, secrets=self._secrets_for(self._store_url))
+        store = open_store(self._store_url or self._path, self.options, secrets=cvargs.secrets_for(self, self._store_url))
         _OPEN.add(self)
         return store
-
-    def _secrets_for(self, url: str | None) -> Any:
-        """``secrets=`` are for the volume's own protocol, not a redirect's (boss -> s3)."""
-        return self.secrets if url is None or parse_cloudpath(url).scheme == self._path.scheme else None
 
     # -- pickling (multiprocessing.Pool, ProcessPoolExecutor) ----------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -434,7 +430,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
                 if target_url in seen:
                     raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
                 seen.append(target_url)
-                hop, store = store, open_store(target_url, self.options, secrets=self._secrets_for(target_url))
+                hop, store = store, open_store(target_url, self.options, secrets=cvargs.secrets_for(self, target_url))
                 if hop is not start:
                     await hop.close()
             else:
@@ -670,8 +666,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         why = fmtinfo.unsupported_storage(self._info, mip)
         if why is not None:
             raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
-        if store.scheme == "boss":  # one chunk per BOSS cuboid, through the cutout service
-            source: ChunkSource = BossSource(store, scale, resolution=mip, itemsize=self.dtype.itemsize)
+        if store.scheme == "boss":  # one chunk per BOSS cuboid, through its cutout service
+            source: ChunkSource = BossSource(store, scale, mip, self.dtype.itemsize)
         elif scale.sharding is not None:
             if self._shard_indexes is None:
                 self._shard_indexes = ShardIndexCache()

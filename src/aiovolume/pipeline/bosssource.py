@@ -14,7 +14,7 @@ tell stored cuboids from empty ones).
 
 Example (what ``Volume._source`` does for a ``boss://`` layer)::
 
-    source = BossSource(store, scale, resolution=mip, itemsize=np.dtype(info.data_type).itemsize)
+    source = BossSource(store, scale, mip, np.dtype(info.data_type).itemsize)
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ Box = tuple[int, int, int, int, int, int]
 class BossSource(ChunkSource):
     """One resolution level of a BOSS channel (``store``: a ``storage.boss.BossStore``)."""
 
-    def __init__(self, store: Any, scale: ScaleInfo, *, resolution: int, itemsize: int) -> None:
+    def __init__(self, store: Any, scale: ScaleInfo, resolution: int, itemsize: int) -> None:
         where = f"{store.url} resolution {resolution}"
         if scale.sharding is not None:
             raise UnsupportedFeatureError(f"{where}: BOSS channels are not sharded (the info's scale says sharding)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -106,7 +107,9 @@ class BossStore(RemoteStore):
         async def once() -> bytes:
             session = (await self._conn()).session
             try:
-                async with session.request(method, url, data=body, headers=headers) as resp:
+                # a BytesIO per attempt: aiohttp warns that big raw bytes could block the loop
+                data_arg = None if body is None else io.BytesIO(body)
+                async with session.request(method, url, data=data_arg, headers=headers) as resp:
                     data = await resp.read()
                     if resp.status not in ok:
                         raise _status_error(shown, resp, data, conn.creds)
