@@ -155,13 +155,18 @@ class BossServer:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 30, middlewares=[self._auth])
         cut = r"/{c}/{e}/{ch}/{res:\d+}/{x:\d+:\d+}/{y:\d+:\d+}/{z:\d+:\d+}"
-        app.router.add_get("/v1/collection/{c}/", self._collection)
-        app.router.add_get("/v1/collection/{c}/experiment/{e}/", self._experiment)
-        app.router.add_get("/v1/collection/{c}/experiment/{e}/channel/{ch}/", self._channel)
-        app.router.add_get("/v1/coord/{frame}/", self._frame)
-        app.router.add_put("/v1/cutout/to_black" + cut + "/", self._to_black)
-        app.router.add_get("/v1/cutout" + cut + "/", self._cutout_get)
-        app.router.add_post("/v1/cutout" + cut + "/", self._cutout_post)
+        routes = [
+            ("GET", "/v1/collection/{c}", self._collection),
+            ("GET", "/v1/collection/{c}/experiment/{e}", self._experiment),
+            ("GET", "/v1/collection/{c}/experiment/{e}/channel/{ch}", self._channel),
+            ("GET", "/v1/coord/{frame}", self._frame),
+            ("PUT", "/v1/cutout/to_black" + cut, self._to_black),
+            ("GET", "/v1/cutout" + cut, self._cutout_get),
+            ("POST", "/v1/cutout" + cut, self._cutout_post),
+        ]
+        for method, path, handler in routes:  # BOSS's patterns end in "/?" (intern omits it on metadata)
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, path + "/", handler)
         return app
 
     @web.middleware
