@@ -155,6 +155,17 @@ async def test_delete_blacks_out_cuboids(boss: BossServer) -> None:
     assert [m for m, p, _ in boss.requests if "to_black" in p] == ["PUT"]
 
 
+async def test_disk_cache_keeps_boss_chunks(boss: BossServer, tmp_path: Path) -> None:
+    data = _random((600, 530, 36), np.uint16, seed=8)
+    async with Volume("boss://col/exp/img16", secrets=boss.secrets(), cache=str(tmp_path / "cache")) as vol:
+        await vol.upload(vol.bounds, data)  # written through: BOSS, then the cache (gzip, not blosc)
+        assert len(boss.cutouts("POST")) == 12  # 2 x 2 x 3 cuboids
+        assert np.array_equal((await vol.download(vol.bounds))[..., 0], data)
+    assert boss.cutouts("GET") == []
+    cached = sorted(p.name for p in (tmp_path / "cache" / "boss" / "col" / "exp" / "img16" / "4_4_40").iterdir())
+    assert len(cached) == 12 and all(name.endswith(".gz") for name in cached)
+
+
 async def test_wrong_token_is_an_authentication_error_without_the_token(
         boss: BossServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)

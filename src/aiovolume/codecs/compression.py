@@ -131,7 +131,7 @@ def decompress(data: bytes, method: str | None, scratch: bytearray | None = None
             return _imagecodecs(method).brotli_decode(data)
         if method == "zstd":
             return _imagecodecs(method).zstd_decode(data)
-        if method == BLOSC:
+        if method.startswith(BLOSC):  # "blosc", or a writer's "blosc-<itemsize>"
             return _imagecodecs(method).blosc_decode(data, numthreads=1)
         # CloudVolume can write these on file:// and mem:// (.xz, .bz2); the stdlib reads them
         if method == "xz":
