@@ -166,6 +166,23 @@ async def test_disk_cache_keeps_boss_chunks(boss: BossServer, tmp_path: Path) ->
     assert len(cached) == 12 and all(name.endswith(".gz") for name in cached)
 
 
+async def test_transfer_to_and_from_boss(boss: BossServer, home: Path, tmp_path: Path) -> None:
+    (home / ".cloudvolume" / "secrets" / "boss-secret.json").write_text(json.dumps(boss.secrets()))
+    data = _random((600, 530, 36), np.uint16, seed=9)
+    copy = "file://" + str(tmp_path / "copy")
+    async with Volume("boss://col/exp/img16") as vol:
+        await vol.upload(vol.bounds, data)
+        await (await vol.transfer_to(copy, vol.bounds)).close()
+    stored = sorted(p.name for p in (tmp_path / "copy" / "4_4_40").iterdir())
+    assert len(stored) == 12 and all(n.endswith(".gz") for n in stored)  # gzip, never BOSS's blosc
+    boss.add_channel("col", "exp", "back16", "image", "uint16")
+    async with Volume(copy) as local:
+        assert np.array_equal((await local.download(local.bounds))[..., 0], data)
+        async with await local.transfer_to("boss://col/exp/back16", local.bounds) as back:
+            assert np.array_equal((await back.download(back.bounds))[..., 0], data)
+    assert np.array_equal(_server_xyz(boss, ("col", "exp", "back16"), 0, (0, 0, 0), (600, 530, 36)), data)
+
+
 async def test_wrong_token_is_an_authentication_error_without_the_token(
         boss: BossServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)

@@ -38,6 +38,8 @@ Box = tuple[int, int, int, int, int, int]
 class BossSource(ChunkSource):
     """One resolution level of a BOSS channel (``store``: a ``storage.boss.BossStore``)."""
 
+    fixed_transport = True  # the cutout service takes blosc bodies only
+
     def __init__(self, store: Any, scale: ScaleInfo, resolution: int, itemsize: int) -> None:
         where = f"{store.url} resolution {resolution}"
         if scale.sharding is not None:

@@ -65,6 +65,7 @@ class CachedSource(ChunkSource):
         self.chunk_name = inner.chunk_name  # type: ignore[method-assign]
         # cached copies are read with fetch_many only: a miss must go on to the wrapped source
         self.reads_now = self.reads_blocking = False
+        self.fixed_transport = inner.fixed_transport
 
     def fetch_concurrency(self) -> int:
         return self.inner.fetch_concurrency()

@@ -77,6 +77,9 @@ class ChunkSource(ABC):
     reads_now: bool = False
     #: fetch_now(WAIT) is a cheap blocking local read, worth doing inside a codec thread's hop
     reads_blocking: bool = False
+    #: writes must use ``chunk_compression``'s transport (BOSS's blosc): a transfer never keeps
+    #: the source's stored compression for them
+    fixed_transport: bool = False
 
     def __init__(self, scale: ScaleInfo) -> None:
         self.scale = scale
