@@ -30,7 +30,6 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import aiohttp
