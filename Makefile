@@ -35,7 +35,7 @@ test: $(VENV)/.test
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.
 # bench.py (S1-S8), then bench_sharded.py (S6, sharded layers), bench_mesh.py (meshes) and
-# bench_transfer.py (transfer_to). `make bench-mesh`: the mesh scenario alone.
+# bench_transfer.py (transfer_to), bench_boss.py (boss:// against intern). `make bench-mesh`: the mesh scenario alone.
 BENCH_ARGS ?=
 MESH_BENCH_ARGS ?=
 bench: $(VENV)/.bench
@@ -43,6 +43,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_sharded.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)
 	$(PY) benchmarks/bench_transfer.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_boss.py $(BENCH_ARGS)
 
 bench-mesh: $(VENV)/.bench
 	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)

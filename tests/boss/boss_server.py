@@ -21,7 +21,8 @@ voxels read as 0. The extent of resolution ``r`` is the frame's divided by the l
 (floor of the start, ceiling of the stop); BOSS itself checks every level against the level-0
 frame (its own code says that is wrong), which accepts a superset of these requests.
 
-``fail_next(n, status)`` makes the next ``n`` cutout requests fail (5xx injection);
+``fail_next(n, status)`` makes the next ``n`` cutout requests fail (5xx injection),
+``corrupt_next(n)`` truncates the next ``n`` cutout bodies (sent with a matching length);
 ``requests`` records (method, path, had_token) of every request.
 
 The python ``blosc`` package (c-blosc, what BOSS and intern use) does the compression here, so
@@ -71,6 +72,7 @@ class BossServer:
         self.frames: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, bool]] = []
         self._faults: list[int] = []
+        self._corrupt = 0
         self.faults_served = 0
         self._lock = threading.Lock()
         self.port = free_port()
@@ -116,6 +118,11 @@ class BossServer:
     def fail_next(self, n: int, status: int = 503) -> None:
         with self._lock:
             self._faults.extend([status] * n)
+
+    def corrupt_next(self, n: int) -> None:
+        """The next ``n`` cutout GETs answer 200 with half of the blosc body (damage in transit)."""
+        with self._lock:
+            self._corrupt += n
 
     def cutouts(self, method: str | None = None) -> list[str]:
         return [p for m, p, _ in self.requests if "/cutout/" in p and (method is None or m == method)]
@@ -241,6 +248,10 @@ class BossServer:
         if "application/blosc" not in accept:
             return _error(406, 2007, f"Unsupported Accept {accept!r}")
         body = blosc.compress(np.ascontiguousarray(data), typesize=data.dtype.itemsize * 8)
+        with self._lock:
+            if self._corrupt:
+                self._corrupt -= 1
+                body = body[: len(body) // 2]
         return web.Response(body=body, content_type="application/blosc")
 
     async def _cutout_post(self, request: web.Request) -> web.Response:

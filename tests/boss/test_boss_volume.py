@@ -14,7 +14,7 @@ from conftest import FAST
 
 from aiovolume import Bbox, CloudVolume, Volume
 from aiovolume.exceptions import (
-    AuthenticationError, InfoUnavailableError, ReadOnlyException, RetriesExhausted, StorageError,
+    AuthenticationError, DecodingError, InfoUnavailableError, ReadOnlyException, RetriesExhausted, StorageError,
     UnsupportedFeatureError,
 )
 
@@ -85,29 +85,71 @@ async def test_volume_round_trip_across_cuboids(boss: BossServer, channel: str) 
         # a box across cuboid corners in x, y and z
         part = await vol.download(Bbox((500, 490, 10), (560, 530, 30)))
         assert np.array_equal(part[..., 0], data[500:560, 490:530, 10:30])
-    assert all(max(_voxels(p)) <= 512 * 512 * 16 for p in boss.cutouts())
+    itemsize = np.dtype(dtype).itemsize
+    for method in ("GET", "POST"):
+        for path in boss.cutouts(method):
+            (x0, x1), (y0, y1), (z0, z1) = _ranges(path)
+            # edges on the cuboid grid (or the volume's edge)
+            assert x0 % 512 == 0 and y0 % 512 == 0 and z0 % 16 == 0
+            assert (x1 % 512 == 0 or x1 == 600) and (y1 % 512 == 0 or y1 == 530) and (z1 % 16 == 0 or z1 == 36)
+            assert y1 - y0 <= 512 and z1 - z0 <= 16  # reads merge along x only
+            assert (x1 - x0) * (y1 - y0) * (z1 - z0) * itemsize <= 64 << 20
+            if method == "POST":  # writes: one cuboid each
+                assert x1 - x0 <= 512
 
 
-def _voxels(path: str) -> list[int]:
+def _ranges(path: str) -> list[tuple[int, int]]:
     *_, x, y, z, _ = path.split("/")
-    n = 1
-    for r in (x, y, z):
-        a, b = r.split(":")
-        n *= int(b) - int(a)
-    return [n]
+    return [tuple(int(v) for v in r.split(":")) for r in (x, y, z)]  # type: ignore[misc]
 
 
 async def test_requests_follow_the_cuboid_grid(boss: BossServer) -> None:
     async with Volume("boss://col/exp/img8", secrets=boss.secrets()) as vol:
         await vol.download(Bbox((500, 10, 14), (520, 20, 18)))
-    assert sorted(boss.cutouts("GET")) == sorted(
-        f"/v1/cutout/col/exp/img8/0/{x}/0:512/{z}/" for x in ("0:512", "512:600") for z in ("0:16", "16:32")
-    )
+    # the two cuboids side by side along x are one request; z stays one cuboid per request
+    assert sorted(boss.cutouts("GET")) == ["/v1/cutout/col/exp/img8/0/0:600/0:512/0:16/",
+                                           "/v1/cutout/col/exp/img8/0/0:600/0:512/16:32/"]
     boss.requests.clear()
     async with Volume("boss://col/iso/off16", secrets=boss.secrets()) as vol:  # the grid starts at the offset
         await vol.download(Bbox((615, 60, 18), (620, 70, 20)))
     assert sorted(boss.cutouts("GET")) == sorted(["/v1/cutout/col/iso/off16/0/612:700/50:562/3:19/",
                                                   "/v1/cutout/col/iso/off16/0/612:700/50:562/19:35/"])
+
+
+async def test_read_requests_are_capped(boss: BossServer) -> None:
+    """Runs along x stop at 64 MiB of voxels: 16 uint8 cuboids, 2 uint64 ones (planned, not sent)."""
+    boss.add_frame("wide", (0, 0, 0), (20 * 512 + 100, 600, 20), (4, 4, 40))
+    boss.add_experiment("col", "wide", "wide")
+    boss.add_channel("col", "wide", "u8", "image", "uint8")
+    boss.add_channel("col", "wide", "u64", "annotation", "uint64")
+    for channel, sizes in (("u8", [16, 5, 16, 5]), ("u64", [2] * 10 + [1] + [2] * 10 + [1])):
+        async with Volume(f"boss://col/wide/{channel}", secrets=boss.secrets()) as vol:
+            source = vol._source(0)
+            runs = source.runs(source.plan(Bbox((0, 0, 0), (20 * 512 + 100, 512, 20))).tasks)
+            assert [len(r) for r in runs] == sizes
+            assert all([t.position[0] for t in r] == list(range(r[0].position[0], r[0].position[0] + len(r)))
+                       for r in runs)
+    assert boss.cutouts() == []
+
+
+async def test_damaged_cutouts_are_fetched_again(boss: BossServer) -> None:
+    data = _random((600, 530, 36), np.uint16, seed=10)
+    async with Volume("boss://col/exp/img16", secrets=boss.secrets()) as vol:
+        await vol.upload(vol.bounds, data)
+        boss.requests.clear()
+        boss.corrupt_next(1)  # a merged request (two cuboids along x)
+        got = await vol.download(Bbox((500, 0, 0), (520, 10, 10)))
+        assert np.array_equal(got[..., 0], data[500:520, 0:10, 0:10])
+        assert boss.cutouts("GET") == ["/v1/cutout/col/exp/img16/0/0:600/0:512/0:16/"] * 2
+        boss.requests.clear()
+        boss.corrupt_next(1)  # a lone cuboid: the read pipeline refetches what did not decode
+        got = await vol.download(Bbox((0, 520, 0), (10, 530, 10)))
+        assert np.array_equal(got[..., 0], data[0:10, 520:530, 0:10])
+        assert boss.cutouts("GET") == ["/v1/cutout/col/exp/img16/0/0:512/512:530/0:16/"] * 2
+        boss.requests.clear()
+        boss.corrupt_next(2)  # damaged twice: an error, never wrong voxels
+        with pytest.raises(DecodingError):
+            await vol.download(Bbox((500, 0, 0), (520, 10, 10)))
 
 
 def test_cloudvolume_round_trip_non_aligned(boss: BossServer) -> None:
