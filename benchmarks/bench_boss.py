@@ -107,8 +107,14 @@ def run(port: int, shape: tuple[int, int, int], args: argparse.Namespace) -> str
             order = list(clients)
             for r in range(args.runs + 1):  # the first round is a warm-up
                 for name in order[r % len(order):] + order[:r % len(order)]:
+                    if status[name] != "ok":
+                        continue
                     t0 = time.perf_counter()
-                    got = clients[name]()
+                    try:
+                        got = clients[name]()
+                    except Exception as exc:  # e.g. intern sending a uint64 write over BOSS's 500 MB limit
+                        status[name] = f"error: {type(exc).__name__}: {str(exc)[:120]}"
+                        continue
                     seconds = time.perf_counter() - t0
                     if got is None:  # a write: read back (untimed) and check
                         got = av_read()
@@ -117,9 +123,9 @@ def run(port: int, shape: tuple[int, int, int], args: argparse.Namespace) -> str
                     elif r:
                         times[name].append(seconds)
             mib = ref.nbytes / 2**20
-            base = statistics.median(times["intern"]) if times["intern"] else None
+            base = statistics.median(times["intern"]) if times["intern"] and status["intern"] == "ok" else None
             for name in clients:
-                med = statistics.median(times[name]) if times[name] else None
+                med = statistics.median(times[name]) if times[name] and status[name] == "ok" else None
                 rows.append((f"{chan}/{scenario}", name, status[name], med, mib / med if med else None,
                              base / med if med and base else None))
                 log(f"{chan}/{scenario} {name}: {status[name]} {med}")

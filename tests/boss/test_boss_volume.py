@@ -93,7 +93,7 @@ async def test_volume_round_trip_across_cuboids(boss: BossServer, channel: str) 
             assert x0 % 512 == 0 and y0 % 512 == 0 and z0 % 16 == 0
             assert (x1 % 512 == 0 or x1 == 600) and (y1 % 512 == 0 or y1 == 530) and (z1 % 16 == 0 or z1 == 36)
             assert y1 - y0 <= 512 and z1 - z0 <= 16  # reads merge along x only
-            assert (x1 - x0) * (y1 - y0) * (z1 - z0) * itemsize <= 64 << 20
+            assert (x1 - x0) * (y1 - y0) * (z1 - z0) * itemsize <= 32 << 20
             if method == "POST":  # writes: one cuboid each
                 assert x1 - x0 <= 512
 
@@ -117,12 +117,13 @@ async def test_requests_follow_the_cuboid_grid(boss: BossServer) -> None:
 
 
 async def test_read_requests_are_capped(boss: BossServer) -> None:
-    """Runs along x stop at 64 MiB of voxels: 16 uint8 cuboids, 2 uint64 ones (planned, not sent)."""
+    """Runs along x stop at 32 MiB of voxels: 8 uint8 cuboids, 4 uint16, 1 uint64 (planned, not sent)."""
     boss.add_frame("wide", (0, 0, 0), (20 * 512 + 100, 600, 20), (4, 4, 40))
     boss.add_experiment("col", "wide", "wide")
     boss.add_channel("col", "wide", "u8", "image", "uint8")
+    boss.add_channel("col", "wide", "u16", "image", "uint16")
     boss.add_channel("col", "wide", "u64", "annotation", "uint64")
-    for channel, sizes in (("u8", [16, 5, 16, 5]), ("u64", [2] * 10 + [1] + [2] * 10 + [1])):
+    for channel, sizes in (("u8", [8, 8, 5] * 2), ("u16", ([4] * 5 + [1]) * 2), ("u64", [1] * 42)):
         async with Volume(f"boss://col/wide/{channel}", secrets=boss.secrets()) as vol:
             source = vol._source(0)
             runs = source.runs(source.plan(Bbox((0, 0, 0), (20 * 512 + 100, 512, 20))).tasks)

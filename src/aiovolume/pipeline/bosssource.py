@@ -6,12 +6,13 @@ unchanged. A cutout's body is blosc over a C-order ``(z, y, x)`` array, whose by
 a raw chunk's Fortran-order ``(x, y, z)`` bytes, so no voxel is reordered anywhere:
 
 - reads: chunks side by side along x are fetched as one request of at most ``REQUEST_BYTES``
-  (64 MiB uncompressed, far under BOSS's 500 MB limit; 16 uint8 cuboids, 2 uint64 ones), whose
-  edges are cuboid edges; its body is decompressed and cut into the chunks' raw bytes in a codec
-  thread (one copy). A lone chunk is one request whose body goes to the decoders as transport
-  encoding ``"blosc"``. Requests run concurrently up to ``Options.concurrency["boss"]``, each
-  retried by the store's retry policy. (Measured against the test server: per-request overhead
-  made one request per uint8 cuboid ~2x slower than intern's larger requests.)
+  (32 MiB uncompressed, far under BOSS's 500 MB limit: 8 uint8 cuboids, 4 uint16, 1 uint64),
+  whose edges are cuboid edges; its body is decompressed and cut into the chunks' raw bytes in a
+  codec thread (one copy). A lone chunk is one request whose body goes to the decoders as
+  transport encoding ``"blosc"``. Requests run concurrently up to ``Options.concurrency["boss"]``,
+  each retried by the store's retry policy. Measured against the test server (1024x1024x64): one
+  request per uint8 cuboid was ~2x slower than intern's larger requests (per-request overhead),
+  while uint64 reads took 0.78 s at a 32 MiB cap, 1.1 s at 64 MiB and 1.6 s at 128 MiB.
 - writes: one request per chunk, its raw bytes compressed with blosc by the encoders
   (``chunk_compression``).
 
@@ -43,7 +44,7 @@ from .tasks import ChunkTask, Position
 #: BOSS's cuboid (x, y, z); see storage/bossapi.py
 CUBOID = (512, 512, 16)
 #: voxel bytes one read request may carry (BOSS refuses requests over 500 MB uncompressed)
-REQUEST_BYTES = 64 << 20
+REQUEST_BYTES = 32 << 20
 
 Box = tuple[int, int, int, int, int, int]
 
