@@ -199,7 +199,17 @@ class CloudVolume:
         return self._vol.generate_shared_memory_location()
 
     def viewer(self, port: int = 1337) -> None:
-        return self._vol.viewer(port)
+        """Serve this layer to Neuroglancer on 127.0.0.1:``port`` until Ctrl-C (prints a link)."""
+        from .viewer.ngserve import announce
+
+        server = run(self._vol.start_viewer(port))
+        try:
+            announce(server)
+            run(server.serve_forever())
+        except KeyboardInterrupt:
+            print("")
+        finally:
+            run(server.close())
 
     def to_dask(self, chunks: Any = None, name: str | None = None) -> Any:
         return self._vol.to_dask(chunks, name)

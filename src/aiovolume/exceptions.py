@@ -279,6 +279,12 @@ class IntegrityError(StorageError):
     """Stored bytes did not match their checksum or length."""
 
 
+class ShardChangedError(IntegrityError):
+    """A shard file was replaced while we read it (its bytes are of another version than the
+    index that located them). Readers drop the cached index and read again once; this reaches
+    the caller only when the shard changed again meanwhile."""
+
+
 class MD5IntegrityError(IntegrityError):
     """Bytes did not match their MD5 (Content-MD5, ETag or GCS md5Hash)."""
 
@@ -319,3 +325,7 @@ class ListingNotSupported(StorageError, NotImplementedError):
 
 class ResourceLimitError(AiovolumeError, MemoryError):
     """A request needs more memory (shared memory, output array) than is available or allowed."""
+
+
+class ServerStartError(AiovolumeError, OSError):
+    """A viewer or file server could not listen on 127.0.0.1 at the port asked (e.g. in use)."""

@@ -17,7 +17,6 @@ import numpy as np
 
 from .exceptions import ListingNotSupported, UnsupportedFeatureError
 from .geometry import Bbox, Vec
-from .placeholders import unsupported
 from .sharedmem import unlink
 
 _Mip = int | Sequence[float]

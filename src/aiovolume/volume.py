@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import weakref
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from . import cvargs
 from .cvargs import engine_options
 from .casting import cast_exactly, cast_scalar
 from .cutout import VolumeCutout
+from .daskarray import DaskArrays
 from .diskcache import CacheOptions, DiskCache
 from .exceptions import (
     AlignmentError, CyclicRedirect, DimensionError, EmptyRequestException, InfoError, OptionError,
@@ -38,6 +38,7 @@ from .meta import MetaView
 from .options import DEFAULT_OPTIONS, Options
 from .mesh import MeshSource
 from .pipeline.chunkcache import ChunkCache
+from .volume_process import ProcessLocal, closed, opened
 from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
 from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
@@ -46,7 +47,7 @@ from .pipeline.bosssource import BossSource
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
-from .placeholders import Placeholders
+from .volume_viewer import ViewerMixin
 from .skeleton import SkeletonSource
 from .sharedmem import SharedMemoryMixin
 from .progress import ProgressBar, close_bar, progress_bar
@@ -65,7 +66,8 @@ def _bounds(offset: tuple[int, int, int], size: tuple[int, int, int]) -> Bbox:
     return Bbox(offset, np.add(offset, size, dtype=np.int64), dtype=np.int64)
 
 
-class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, Placeholders):
+class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance, ViewerMixin, DaskArrays,
+             ProcessLocal):
     """An async Precomputed layer. The constructor is CloudVolume 12.15's, argument for argument.
 
     Honoured as in CloudVolume: ``mip, bounded, autocrop, fill_missing, cdn_cache, progress, info,
@@ -234,7 +236,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     async def close(self) -> None:
         """Close the store (its threads and network clients). Idempotent."""
         self._reopen = False
-        _OPEN.discard(self)
+        closed(self)
         await self._disk_cache.close()
         if self._store is not None:
             store, self._store = self._store, None
@@ -261,34 +263,8 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     def _new_store(self) -> Store:
         # Stores are lazy: their threads and network clients start inside the loop that uses them.
         store = open_store(self._store_url or self._path, self.options, secrets=cvargs.secrets_for(self, self._store_url))
-        _OPEN.add(self)
+        opened(self)
         return store
-
-    # -- pickling (multiprocessing.Pool, ProcessPoolExecutor) ----------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        """Options, info, mip and paths; never the store, its threads or sessions, nor the
-        chunk cache's contents (the other side starts with an empty cache of the same size)."""
-        state = {k: v for k, v in self.__dict__.items() if k not in _PROCESS_LOCAL}
-        state["lru"] = self.lru.max_bytes if self.lru is not None else 0
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._forget_process_state()
-
-    def _forget_process_state(self) -> None:
-        """Drop what belongs to another process; the store is reopened on first use, no I/O here."""
-        lru = self.__dict__.get("lru")
-        size = lru if isinstance(lru, int) else (lru.max_bytes if lru is not None else 0)
-        self.lru = ChunkCache(size) if size else None
-        self._store = None
-        self._sources, self._formats = {}, {}
-        self._shard_indexes = None
-        self._mesh = self._skeleton = None  # their sources hold loop-bound state: rebuilt on use
-        if "_disk_cache" in self.__dict__:
-            self._disk_cache.bind(self)
-            self._disk_cache.forget_store()
-        self._reopen = "_info" in self.__dict__  # a volume that never opened stays unopened
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -776,23 +752,6 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
     create_new_info = staticmethod(fmtinfo.create_new_info)
     # ``await Volume.from_numpy(arr, vol_path, ...)``: a new layer from an array, returned open
     from_numpy = classmethod(_from_numpy)
-
-
-# Per-process state of a Volume, rebuilt lazily after unpickling or in a forked child.
-_PROCESS_LOCAL = frozenset({"_store", "_sources", "_formats", "lru", "_reopen", "_shard_indexes", "_mesh", "_skeleton"})
-# Volumes that have opened a store in this process, so a forked child can drop them.
-_OPEN: "weakref.WeakSet[Volume]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # The parent's store threads and network clients do not exist here: open fresh ones on use.
-    for vol in list(_OPEN):
-        if vol._store is not None or vol._reopen:
-            vol._forget_process_state()
-    _OPEN.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PendingDownload(NamedTuple):

@@ -42,6 +42,11 @@ import blosc
 import numpy as np
 from aiohttp import web
 
+from aiovolume.options import Options, RetryPolicy
+
+#: quick retries, so the 5xx-injection tests take milliseconds
+FAST = Options(retry=RetryPolicy(max_attempts=6, base_delay=0.01, throttle_base_delay=0.01, max_delay=0.05))
+
 CUBOID = (512, 512, 16)  # x, y, z
 MAX_BYTES = 500 * 10**6
 UNITS = ("nanometers", "micrometers", "millimeters", "centimeters")

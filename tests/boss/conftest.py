@@ -16,11 +16,6 @@ for _dir in (_HERE, os.path.join(os.path.dirname(_HERE), "storage")):  # + cloud
 
 from boss_server import BossServer  # noqa: E402
 
-from aiovolume.options import Options, RetryPolicy  # noqa: E402
-
-#: quick retries, so the 5xx-injection tests take milliseconds
-FAST = Options(retry=RetryPolicy(max_attempts=6, base_delay=0.01, throttle_base_delay=0.01, max_delay=0.05))
-
 
 @pytest.fixture
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from boss_server import CUBOID, BossServer
+from boss_server import CUBOID, FAST, BossServer
 from cloud_fixtures import CloudEnv, moto_server, s3_env  # noqa: F401  (moto, for cloudvol channels)
-from conftest import FAST
 
 from aiovolume import Bbox, CloudVolume, Volume
 from aiovolume.exceptions import (

@@ -21,7 +21,8 @@ from cloud_fixtures import CloudEnv, gcs_env, gcs_server, moto_server, s3_env  #
 
 from aiovolume import Bbox, CloudVolume, Options, Volume  # noqa: E402
 from aiovolume.exceptions import AlignmentError, DecodingError, EmptyVolumeException  # noqa: E402
-from aiovolume.format.sharding import ShardingSpec, compute_shard_params  # noqa: E402
+from aiovolume.format.sharding import ShardingSpec, compute_shard_params, encode_shard  # noqa: E402
+from aiovolume.pipeline import shardfiles  # noqa: E402
 from volume_helpers import make_info, random_volume  # noqa: E402
 
 SIZE, CHUNK = (100, 70, 40), (16, 16, 16)  # 7x5x3 chunks: edge chunks and edge shards everywhere
@@ -312,3 +313,86 @@ def test_meta_says_which_mips_are_sharded(tmp_path) -> None:
     with CloudVolume(f"file://{tmp_path}/layer", info=info) as vol:
         assert vol.meta.is_sharded(0) and not vol.meta.is_sharded(1)
         assert vol.meta.sharding(0) == IDENTITY and vol.meta.sharding(1) is None
+
+
+RAW_SHARDS = {**IDENTITY, "data_encoding": "raw"}
+
+
+@pytest.mark.parametrize("dtype,channels", [("uint8", 1), ("uint16", 3), ("float32", 2)])
+async def test_whole_shards_built_in_place_match_the_assembled_ones(tmp_path, dtype: str, channels: int) -> None:
+    """file:// builds whole raw shards in place (one copy); mem:// assembles encoded chunks: the
+    files are byte-identical and read back exactly, edge shards included."""
+    data = random_volume((*SIZE, channels), dtype, seed=11)
+    if dtype != "float32":
+        data = np.asfortranarray(data)  # the in-place copy from either memory order
+    files: dict[str, dict[str, bytes]] = {}
+    for url in (f"file://{tmp_path}/layer", f"mem://inplace-{os.urandom(4).hex()}/layer"):
+        info = sharded_info(dtype, RAW_SHARDS, channels=channels)
+        async with Volume(url, info=info) as vol:
+            await vol.commit_info()
+            await vol.upload(vol.bounds, data)
+            np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+            keys = [k async for k in vol._store.list("4_4_40/")]  # noqa: SLF001
+            files[url.split(":")[0]] = {k: (await vol._store.get(k)).data for k in keys}  # noqa: SLF001
+    assert len(files["file"]) == 4 * 3 * 2  # 7x5x3 chunks in 2x2x2-chunk shards
+    assert files["file"] == files["mem"]
+
+
+async def test_delete_black_uploads_drop_background_chunks_of_whole_shards(tmp_path) -> None:
+    url = f"file://{tmp_path}/layer"
+    data = random_volume((*SIZE, 1), "uint16", seed=3) | 1  # nothing background
+    async with Volume(url, info=sharded_info("uint16", RAW_SHARDS), delete_black_uploads=True,
+                      fill_missing=True) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+        first_shard = Bbox((0, 0, 0), (32, 32, 32))  # 2x2x2 chunks: one whole shard
+        patch = sub(data, first_shard).copy()
+        patch[:16, :16, :16] = 0  # one chunk all background
+        await vol.upload(first_shard, patch)
+        exists = await vol.exists(first_shard)
+        assert exists.pop("4_4_40/0-16_0-16_0-16") is False
+        assert all(exists.values()) and len(exists) == 7
+        data[:16, :16, :16] = 0
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        # a whole shard of background: its chunks are gone, the rest of the layer untouched
+        await vol.upload(first_shard, np.zeros_like(patch))
+        assert not any((await vol.exists(first_shard)).values())
+        data[:32, :32, :32] = 0
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+
+
+@pytest.fixture(params=["file", "s3", "gs"])
+def versioned_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "file":
+        return f"file://{tmp_path}/layer"
+    env: CloudEnv = request.getfixturevalue("s3_env" if request.param == "s3" else "gcs_env")
+    return f"{request.param}://{env.bucket}/{env.prefix}/layer"
+
+
+async def test_a_shard_replaced_elsewhere_is_never_read_through_the_stale_index(versioned_url: str) -> None:
+    """A long-lived reader caches a shard's indexes; another writer replaces the shard with a
+    different layout (new values, data shifted by an unindexed prefix: valid, as TensorStore's
+    and CloudVolume's layouts differ from ours). The reader's next cutout notices the new version
+    (ETag, generation, inode) and returns the new values, not the bytes at the old offsets."""
+    info = sharded_info("uint16", RAW_SHARDS)
+    old = random_volume((*SIZE, 1), "uint16", seed=21)
+    async with Volume(versioned_url, info=info) as writer:
+        await writer.commit_info()
+        await writer.upload(writer.bounds, old)
+    first_shard, one_chunk = Bbox((0, 0, 0), (32, 32, 32)), Bbox((16, 16, 16), (32, 32, 32))
+    spec = ShardingSpec.from_json(RAW_SHARDS)
+    shard_key = "4_4_40/" + spec.shard_name(int(spec.locate(np.zeros(1, dtype=np.uint64))[0][0]))
+    async with Volume(versioned_url) as reader:
+        for _ in range(2):  # the second read uses the cached indexes
+            np.testing.assert_array_equal(np.asarray(await reader.download(one_chunk)), sub(old, one_chunk))
+        assert len(reader._shard_indexes) > 0  # noqa: SLF001
+        new = old.copy()
+        new[:32, :32, :32] = random_volume((32, 32, 32, 1), "uint16", seed=22)
+        async with Volume(versioned_url) as other:
+            await other.upload(first_shard, sub(new, first_shard))
+            store = other._store  # noqa: SLF001
+            data = (await store.get(shard_key)).data
+            entries = shardfiles.entries(data, shardfiles.parse(spec, data, shard_key)[1])
+            await store.put(shard_key, encode_shard(spec, entries, prefixes={min(entries): b"\0" * 4096}))
+        np.testing.assert_array_equal(np.asarray(await reader.download(one_chunk)), sub(new, one_chunk))
+        np.testing.assert_array_equal(np.asarray(await reader.download(reader.bounds)), new)

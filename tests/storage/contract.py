@@ -139,6 +139,29 @@ class ReadContract:
             blob = await store.get("shard", (a, b))
             assert blob is not None and blob.data == got[ranges.index((a, b))]
 
+    #: whether the store reports versions (mem:// does not: its objects change only in-process)
+    versioned = True
+
+    async def test_get_ranges_versioned_tells_a_rewrite(self, store: Store, writer: Store) -> None:
+        """A shard reader's cached index is checked against the version of the bytes it reads:
+        equal for reads of one stored object, different once it was replaced (same size too)."""
+        await writer.put("shard", b"a" * 5000)
+        first = await store.get_ranges_versioned("shard", [(0, 10), (4000, 5000)])
+        again = await store.get_ranges_versioned("shard", [(5, 6)])
+        whole = await store.get("shard")
+        # past the file system's coarse timestamps: a generic HTTP server's ETag is mtime+size
+        await asyncio.sleep(0.02)
+        await writer.put("shard", b"b" * 5000)
+        later = await store.get_ranges_versioned("shard", [(0, 10)])
+        assert first is not None and again is not None and whole is not None and later is not None
+        assert first[0] == [b"a" * 10, b"a" * 1000] and later[0] == [b"b" * 10]
+        if not self.versioned:
+            assert first[1] is None and later[1] is None
+            return
+        assert first[1] is not None and first[1] == again[1] == whole.version
+        assert later[1] != first[1]
+        assert await store.get_ranges_versioned("missing-shard", [(0, 1)]) is None
+
     async def test_get_ranges_coalescing_shapes(self, store: Store, writer: Store) -> None:
         data = bytes(range(256)) * 40
         await writer.put("shard", data)

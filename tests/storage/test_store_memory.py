@@ -22,6 +22,7 @@ def fresh_buckets() -> Iterator[None]:
 
 
 class TestMemoryStore(StoreContract):
+    versioned = False
     @pytest.fixture
     async def store(self) -> AsyncIterator[MemoryStore]:
         s = open_store("mem://contract/ds/layer")

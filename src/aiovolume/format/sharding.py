@@ -33,7 +33,8 @@ _U64 = np.dtype("<u8")
 
 __all__ = [
     "SHARDED_TYPE", "ShardingSpec", "morton_codes", "morton_bit_axes", "shard_shape",
-    "decode_shard_index", "decode_minishard_index", "encode_shard", "compute_shard_params",
+    "decode_shard_index", "decode_minishard_index", "encode_shard", "shard_layout", "ShardLayout",
+    "compute_shard_params",
 ]
 
 
@@ -205,6 +206,53 @@ def decode_minishard_index(spec: ShardingSpec, data: bytes, what: str = "minisha
     return keys, starts, sizes
 
 
+@dataclass(frozen=True)
+class ShardLayout:
+    """Where each key's bytes go in a shard file, decided from sizes alone, so a writer can put
+    every chunk straight into its place (one copy). The file is ``head``, then for each key of
+    ``keys`` its prefix and data (the data at ``offsets[i]`` from the start of the file), then
+    ``tail`` (the minishard indexes); ``size`` bytes in all."""
+
+    keys: list[int]
+    offsets: list[int]
+    head: bytes
+    tail: bytes
+    size: int
+
+
+def shard_layout(spec: ShardingSpec, sizes: Mapping[int, int],
+                 prefix_sizes: Mapping[int, int] | None = None) -> ShardLayout:
+    """The layout of a shard holding ``{key: stored size}`` (see :func:`encode_shard`)."""
+    keys = np.fromiter(sizes.keys(), dtype=np.uint64, count=len(sizes))
+    _, minishards = spec.locate(keys)
+    order = np.lexsort((keys, minishards))
+    ordered = keys[order]
+    lengths = np.fromiter((sizes[k] for k in ordered.tolist()), dtype=np.uint64, count=len(ordered))
+    gaps = np.fromiter(((prefix_sizes or {}).get(k, 0) for k in ordered.tolist()), dtype=np.uint64,
+                       count=len(ordered))
+    ends = np.cumsum(gaps + lengths, dtype=np.uint64)
+    starts = ends - lengths  # relative to the end of the shard index
+    tails: list[bytes] = []
+    index = np.zeros((1 << spec.minishard_bits, 2), dtype=_U64)
+    pos = int(ends[-1]) if len(ends) else 0
+    sorted_minis = minishards[order]
+    cuts = [0, *(np.flatnonzero(np.diff(sorted_minis)) + 1).tolist(), len(order)] if len(order) else [0]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        mkeys, mstarts = ordered[lo:hi], starts[lo:hi]
+        # offsets are delta-coded: each entry's start minus the previous entry's end
+        prev_end = np.concatenate([[np.uint64(0)], mstarts[:-1] + lengths[lo:hi - 1]]).astype(np.uint64)
+        rows = np.stack([np.diff(mkeys, prepend=np.uint64(0)), mstarts - prev_end, lengths[lo:hi]])
+        blob = rows.astype(_U64).tobytes()
+        if spec.minishard_index_encoding == "gzip":
+            blob = _gzip(blob)
+        index[int(sorted_minis[lo])] = (pos, pos + len(blob))
+        tails.append(blob)
+        pos += len(blob)
+    head = index.tobytes()
+    base = len(head)
+    return ShardLayout(ordered.tolist(), (starts + np.uint64(base)).tolist(), head, b"".join(tails), base + pos)
+
+
 def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes], prefixes: Mapping[int, bytes] | None = None) -> bytes:
     """A whole shard file holding ``{key: stored bytes}`` (already ``data_encoding``-encoded:
     the codec workers gzip chunks in parallel, so the shard is only assembled here).
@@ -215,35 +263,16 @@ def encode_shard(spec: ShardingSpec, chunks: Mapping[int, bytes], prefixes: Mapp
     (readers use only the indexes, so any order is valid; this one keeps a minishard's data
     contiguous for range coalescing).
     """
-    keys = np.fromiter(chunks.keys(), dtype=np.uint64, count=len(chunks))
-    _, minishards = spec.locate(keys)
-    order = np.lexsort((keys, minishards))
-    parts: list[bytes] = []
-    entries: list[tuple[int, np.ndarray]] = []  # minishard, (3, n) rows
-    pos = 0  # offset after the shard index
-    for m in np.unique(minishards).tolist():
-        picked = order[minishards[order] == m]
-        mkeys = keys[picked]
-        blobs = [chunks[int(k)] for k in mkeys.tolist()]
-        sizes = np.array([len(b) for b in blobs], dtype=np.uint64)
-        offsets = np.zeros(len(blobs), dtype=np.uint64)  # gap before each entry's data
-        if prefixes:
-            before = [prefixes.get(int(k), b"") for k in mkeys.tolist()]
-            offsets[:] = [len(b) for b in before]
-            blobs = [x for pair in zip(before, blobs) for x in pair]
-        offsets[0] += pos
-        entries.append((m, np.stack([np.diff(mkeys, prepend=np.uint64(0)), offsets, sizes])))
-        parts.extend(blobs)
-        pos += sum(len(b) for b in blobs)
-    index = np.zeros((1 << spec.minishard_bits, 2), dtype=_U64)
-    for m, rows in entries:
-        blob = rows.astype(_U64).tobytes()
-        if spec.minishard_index_encoding == "gzip":
-            blob = _gzip(blob)
-        index[m] = (pos, pos + len(blob))
-        parts.append(blob)
-        pos += len(blob)
-    return index.tobytes() + b"".join(parts)
+    prefixes = prefixes or {}
+    layout = shard_layout(spec, {k: len(v) for k, v in chunks.items()},
+                          {k: len(v) for k, v in prefixes.items()})
+    parts = [layout.head]
+    for key in layout.keys:
+        if key in prefixes:
+            parts.append(prefixes[key])
+        parts.append(chunks[key])
+    parts.append(layout.tail)
+    return b"".join(parts)
 
 
 # -- choosing a spec ---------------------------------------------------------------------------

@@ -21,16 +21,20 @@ import math
 from collections import defaultdict
 from typing import Sequence
 
+import numpy as np
+
 from ..exceptions import EncodingError, IntegrityError
 from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
 from ..format.sharding import ShardingSpec, encode_shard, morton_codes, \
     shard_shape
-from ..storage.base import Blob, Store
+from ..storage.base import Blob, PutItem, Store
 from . import shardfiles
 from .shardindex import ShardIndexCache
-from .source import ChunkSource
+from .shardwrite import build_shard
+from .source import ChunkSource, GroupWriter
 from .tasks import ChunkTask, Position
+from .worker import EncodeItem, EncodeSpec
 
 #: a read wanting at least this share of a shard's chunks GETs the whole file
 WHOLE_SHARD_SHARE = 0.5
@@ -150,7 +154,8 @@ class ShardedSource(ChunkSource):
         try:
             return await self._fetch_ranges(key, entries)
         except IntegrityError:
-            # cached offsets past the end: the shard was rewritten elsewhere; read it afresh
+            # the shard was replaced by another writer (a new version, or cached offsets past its
+            # end): its indexes were dropped; read it afresh
             self.cache.drop(key)
             return await self._fetch_ranges(key, entries)
 
@@ -160,20 +165,21 @@ class ShardedSource(ChunkSource):
                 for t, code, _ in entries}
 
     async def _fetch_ranges(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
-        where = await self._chunk_ranges(key, entries)
+        where, version = await self._chunk_ranges(key, entries)
         wanted = [(t, where[code]) for t, code, _ in entries if where.get(code) is not None]
         found: dict[Position, Blob | None] = {t.position: None for t, _, _ in entries}
         if wanted:
-            data = await self.store.get_ranges(key, [r for _, r in wanted])
+            data = await shardfiles.read_ranges(self.store, self.cache, key, [r for _, r in wanted], version)
             if data is None:  # the shard vanished since its index was read
-                self.cache.drop(key)
                 return found
             for (task, _), blob in zip(wanted, data):
                 found[task.position] = Blob(blob, self._data_encoding)
         return found
 
-    async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> dict[int, tuple[int, int] | None]:
-        """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent)."""
+    async def _chunk_ranges(self, key: str, entries: Sequence[Located]) -> tuple[
+            dict[int, tuple[int, int] | None], object | None]:
+        """``{chunk key: (start, stop) in the shard file}`` for the entries' chunks (None: absent),
+        and the version of the file that says so."""
         return await shardfiles.locate(self.store, self.spec, self.cache, key, [(code, m) for _, code, m in entries])
 
     async def _read_shard(self, key: str, keep_indexes: bool = False) -> dict[int, bytes] | None:
@@ -184,16 +190,14 @@ class ShardedSource(ChunkSource):
             return None
         index, tables = await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob)
         if keep_indexes:
-            self.cache.put((key, _INDEX), index)
-            for m, table in tables.items():
-                self.cache.put((key, m), table)
+            shardfiles.remember(self.cache, key, index, tables, blob.version)
         return shardfiles.entries(blob.data, tables)
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
 
         async def one(key: str, entries: list[Located]) -> None:
-            where = await self._chunk_ranges(key, entries)
+            where, _ = await self._chunk_ranges(key, entries)
             present.update({t.position: where.get(code) is not None for t, code, _ in entries})
 
         async with asyncio.TaskGroup() as group:
@@ -212,6 +216,34 @@ class ShardedSource(ChunkSource):
             for key, entries in self._locate([t for t, _ in items]).items():
                 new = {code: payload[t.position] for t, code, _ in entries}
                 group.create_task(self._rewrite(key, new, (), whole=self._covers(entries), cache_control=cache_control))
+
+    def group_writer(self) -> GroupWriter | None:
+        """On a store with a blocking writer (file://): a group covering a whole shard is built
+        and written in one codec-thread hop (``shardwrite.build_shard``); others return None and
+        take ``store_many`` (read -> merge -> conditional write)."""
+        writer = self.store.blocking_writer()
+        if writer is None or self._cuboid is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def write_group(src: np.ndarray, encode: EncodeSpec, items: Sequence[EncodeItem],
+                        cache_control: str | None) -> list[ChunkTask] | None:
+            located = self._locate([it.task for it in items])
+            if len(located) != 1:
+                return None
+            (key, entries), = located.items()
+            if not self._covers(entries):
+                return None
+            data, background = build_shard(self.spec, src, encode, items, [code for _, code, _ in entries])
+            if data is None:  # every chunk background: the shard holds none of them
+                return [it.task for it in items]
+            try:
+                writer([PutItem(key, data, cache_control=cache_control)])  # type: ignore[arg-type]
+            finally:
+                loop.call_soon_threadsafe(self.cache.drop, key)  # runs before the caller resumes
+            return []
+
+        return write_group
 
     def _covers(self, entries: Sequence[Located]) -> bool:
         return self._chunks_in_shard(entries[0][0].position) == len({code for _, code, _ in entries})

@@ -3,7 +3,10 @@ meshes and skeletons (segment ids) share.
 
 - :func:`locate`: ``{key: (start, stop)}`` in one shard file, through the volume's
   :class:`~.shardindex.ShardIndexCache` (shard index, then the wanted minishard indexes, each one
-  ``Store.get_ranges`` call; later lookups in the same shard cost nothing).
+  ``Store.get_ranges`` call; later lookups in the same shard cost nothing), and the version of
+  the file those indexes describe; :func:`read_ranges` reads data and checks it is of that
+  version (ETag, generation, inode+mtime+size), so a shard replaced by another writer is never
+  read through a stale index: ``ShardChangedError``, and the caller drops and retries.
 - :func:`parse` / :func:`entries`: a whole shard file's indexes and stored values, every range
   checked to lie within the file.
 - :func:`rewrite`: read -> merge -> ``Store.put_if`` (conditional), again from the read when another
@@ -20,7 +23,7 @@ from typing import Any, Callable, Hashable, Iterable
 
 import numpy as np
 
-from ..exceptions import ConcurrentModificationError, IntegrityError, UnsupportedFeatureError
+from ..exceptions import ConcurrentModificationError, IntegrityError, ShardChangedError, UnsupportedFeatureError
 from ..format.sharding import ShardingSpec, decode_minishard_index, decode_shard_index
 from ..storage.base import Blob, Store
 from .shardindex import ShardIndexCache
@@ -71,37 +74,69 @@ async def parse_blob(spec: ShardingSpec, url: str, blob: Blob) -> tuple[np.ndarr
 
 
 async def locate(store: Store, spec: ShardingSpec, cache: ShardIndexCache, shard: str,
-                 wanted: Iterable[tuple[int, int]]) -> dict[int, tuple[int, int] | None]:
-    """``{key: (start, stop) or None}`` for ``(key, minishard)`` pairs of one shard file."""
+                 wanted: Iterable[tuple[int, int]]) -> tuple[dict[int, tuple[int, int] | None], object | None]:
+    """``({key: (start, stop) or None}, version)`` for ``(key, minishard)`` pairs of one shard
+    file; ``version``: the stored version the indexes were read from (None: unknown)."""
     wanted = list(wanted)
-    index = (await cache.get_many([(shard, INDEX)], functools.partial(_load_index, store, spec, shard)))[
+    entry = (await cache.get_many([(shard, INDEX)], functools.partial(_load_index, store, spec, shard)))[
         (shard, INDEX)]
-    if index is None:
-        return {key: None for key, _ in wanted}
+    if entry is None:
+        return {key: None for key, _ in wanted}, None
+    index, version = entry
     minis = sorted({m for _, m in wanted if index[m][0] != index[m][1]})
     tables = await cache.get_many([(shard, m) for m in minis],
-                                  functools.partial(_load_minishards, store, spec, shard, index))
+                                  functools.partial(_load_minishards, store, spec, cache, shard, entry))
     out: dict[int, tuple[int, int] | None] = {}
     for key, m in wanted:
         found = tables.get((shard, m))
         out[key] = None if found is None else found.get(key)
-    return out
+    return out, version
+
+
+async def read_ranges(store: Store, cache: ShardIndexCache, shard: str, ranges: list[tuple[int, int]],
+                      version: object | None) -> list[bytes] | None:
+    """The bytes of ``ranges`` of a shard file located at ``version``; ``ShardChangedError``
+    (after dropping the shard's cached indexes) when the file is another version now."""
+    got = await store.get_ranges_versioned(shard, ranges)
+    if got is None:
+        cache.drop(shard)  # the shard vanished since its index was read
+        return None
+    data, now = got
+    _check_version(cache, shard, version, now, store.url)
+    return data
+
+
+def _check_version(cache: ShardIndexCache, shard: str, expected: object | None, now: object | None,
+                   url: str) -> None:
+    if expected is not None and now is not None and not now == expected:
+        cache.drop(shard)
+        raise ShardChangedError(f"{url}/{shard} was replaced while it was being read; read it again")
 
 
 async def _load_index(store: Store, spec: ShardingSpec, shard: str, _: list[Hashable]) -> dict[Hashable, Any]:
-    data = await store.get_ranges(shard, [(0, spec.shard_index_bytes)])
-    if data is None:
+    got = await store.get_ranges_versioned(shard, [(0, spec.shard_index_bytes)])
+    if got is None:
         return {}
-    return {(shard, INDEX): decode_shard_index(spec, data[0], f"shard {store.url}/{shard}")}
+    (data,), version = got
+    return {(shard, INDEX): (decode_shard_index(spec, data, f"shard {store.url}/{shard}"), version)}
 
 
-async def _load_minishards(store: Store, spec: ShardingSpec, shard: str, index: np.ndarray,
-                           wanted: list[Hashable]) -> dict[Hashable, Any]:
+async def _load_minishards(store: Store, spec: ShardingSpec, cache: ShardIndexCache, shard: str,
+                           entry: tuple[np.ndarray, object | None], wanted: list[Hashable]) -> dict[Hashable, Any]:
+    index, version = entry
     minis = [m for _, m in wanted]  # type: ignore[misc]
-    data = await store.get_ranges(shard, [(int(index[m][0]), int(index[m][1])) for m in minis])
+    data = await read_ranges(store, cache, shard, [(int(index[m][0]), int(index[m][1])) for m in minis], version)
     if data is None:
         return {}
     return {(shard, m): table(spec, blob, f"minishard {m} of {store.url}/{shard}") for m, blob in zip(minis, data)}
+
+
+def remember(cache: ShardIndexCache, shard: str, index: np.ndarray, tables: dict[int, Table],
+             version: object | None) -> None:
+    """Keep the indexes of a shard read whole, so later reads of it fetch only data."""
+    cache.put((shard, INDEX), (index, version))
+    for m, found in tables.items():
+        cache.put((shard, m), found)
 
 
 async def rewrite(store: Store, shard: str, build: Callable[[Blob | None], "asyncio.Future[bytes | None] | Any"],

@@ -3,8 +3,9 @@
 Neither CloudVolume nor TensorStore keeps indexes between calls, so their second cutout over
 the same shards pays the index round trips again; with this, it pays only for its data.
 Loads in flight are shared: concurrent reads of one shard ask for its index once.
-Entries are dropped after our own writes to a shard (``drop``); a shard rewritten by someone
-else is noticed when its cached offsets point past the end (``ShardedSource`` drops and retries).
+Entries are dropped after our own writes to a shard (``drop``); a shard index remembers the
+version of the file it was read from (ETag, generation, inode+mtime+size), and a read whose
+bytes come from another version drops the shard's entries and reads again (``shardfiles``).
 """
 
 from __future__ import annotations

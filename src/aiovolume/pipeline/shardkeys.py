@@ -50,28 +50,36 @@ class KeyedShards:
 
     async def locate(self, keys: Sequence[int]) -> dict[int, Where | None]:
         """Where each key's value is stored (None: absent)."""
+        return (await self._locate(keys))[0]
+
+    async def _locate(self, keys: Sequence[int]) -> tuple[dict[int, Where | None], dict[str, object | None]]:
+        """``locate``, and the version of each shard file its indexes were read from."""
         where: dict[int, Where | None] = {int(k): None for k in keys}
+        versions: dict[str, object | None] = {}
 
         async def one(shard: str, entries: list[tuple[int, int]]) -> None:
-            spans = await shardfiles.locate(self.store, self.spec, self.cache, shard, entries)
+            spans, versions[shard] = await shardfiles.locate(self.store, self.spec, self.cache, shard, entries)
             for k, span in spans.items():
                 where[k] = None if span is None else (shard, span[0], span[1])
 
         async with asyncio.TaskGroup() as group:
             for shard, entries in self.group(where).items():
                 group.create_task(one(shard, entries))
-        return where
+        return where, versions
 
-    async def read_ranges(self, wanted: Mapping[Hashable, Where]) -> dict[Hashable, bytes | None]:
+    async def read_ranges(self, wanted: Mapping[Hashable, Where],
+                          versions: Mapping[str, object | None] | None = None) -> dict[Hashable, bytes | None]:
         """``{name: bytes of (shard, start, stop)}``: one ``get_ranges`` per shard, all concurrently.
-        A shard gone since it was located gives None."""
+        A shard gone since it was located gives None; one of another version than ``versions``
+        says, ``ShardChangedError``."""
         by_shard: dict[str, list[tuple[Hashable, tuple[int, int]]]] = defaultdict(list)
         for name, (shard, start, stop) in wanted.items():
             by_shard[shard].append((name, (start, stop)))
         out: dict[Hashable, bytes | None] = {}
 
         async def one(shard: str, items: list[tuple[Hashable, tuple[int, int]]]) -> None:
-            data = await self.store.get_ranges(shard, [r for _, r in items])
+            data = await shardfiles.read_ranges(self.store, self.cache, shard, [r for _, r in items],
+                                                (versions or {}).get(shard))
             for i, (name, _) in enumerate(items):
                 out[name] = None if data is None else data[i]
 
@@ -82,16 +90,16 @@ class KeyedShards:
 
     async def get(self, keys: Sequence[int]) -> dict[int, tuple[bytes, Where] | None]:
         """Each key's value (``data_encoding`` undone) and where it is stored, or None."""
-        where = await self.locate(keys)
+        where, versions = await self._locate(keys)
         found = {k: w for k, w in where.items() if w is not None}
         try:
-            data = await self.read_ranges(found)
-        except IntegrityError:  # cached offsets past the end: rewritten elsewhere; locate afresh
+            data = await self.read_ranges(found, versions)
+        except IntegrityError:  # replaced by another writer (or offsets past its end): locate afresh
             for shard in {w[0] for w in found.values()}:
                 self.cache.drop(shard)
-            where = await self.locate(keys)
+            where, versions = await self._locate(keys)
             found = {k: w for k, w in where.items() if w is not None}
-            data = await self.read_ranges(found)
+            data = await self.read_ranges(found, versions)
         out: dict[int, tuple[bytes, Where] | None] = {k: None for k in where}
         for k, w in found.items():
             blob = data.get(k)

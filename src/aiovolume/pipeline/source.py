@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from ..format.chunks import grid_chunk_key
 from ..format.info import ScaleInfo
@@ -33,6 +33,13 @@ from ..geometry import Bbox
 from ..storage.base import Blob, PutItem, Store
 from .schedule import GROUP
 from .tasks import ChunkPlan, ChunkTask, Position
+
+if TYPE_CHECKING:
+    from .worker import EncodeItem, EncodeSpec
+
+# (source array, encode spec, a group's items, cache_control) -> tasks left as background, or
+# None: not this group (it takes the general path)
+GroupWriter = Callable[[Any, "EncodeSpec", Sequence["EncodeItem"], "str | None"], "list[ChunkTask] | None"]
 
 
 class Budget(NamedTuple):
@@ -184,6 +191,12 @@ class ChunkSource(ABC):
     def store_now(self) -> Callable[[Sequence[tuple[ChunkTask, bytes]], str | None, str | None], None] | None:
         """A blocking, thread-safe ``store(items, content_encoding, cache_control)`` for local
         stores (encode and write in one codec-thread hop), or None."""
+        return None
+
+    def group_writer(self) -> GroupWriter | None:
+        """A blocking, thread-safe encode-and-store of one whole group (one of ``groups``) in a
+        codec thread, for sources that assemble a group into one object (a whole shard), or None.
+        Called on the event loop."""
         return None
 
     @abstractmethod

@@ -94,7 +94,13 @@ def _encoder(stack: ExitStack, source: ChunkSource, mode: str, data: np.ndarray,
         async def run(items: list[EncodeItem]) -> list[bytes | None]:  # type: ignore[misc]
             return worker.encode_batch(data, spec, items)
 
+    group_now = source.group_writer() if mode == "thread" else None
+
     async def encode_then_store(items: list[EncodeItem]) -> list[ChunkTask]:
+        if group_now is not None and not any(it.merge for it in items):
+            left = await loop.run_in_executor(thread_pool(), group_now, data, spec, items, cache_control)
+            if left is not None:
+                return left
         payloads = await run(items)
         puts = [(it.task, p) for it, p in zip(items, payloads) if p is not None]
         if puts:

@@ -18,7 +18,7 @@ import asyncio
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TypeVar
 
@@ -47,6 +47,9 @@ class Blob:
     data: bytes
     encoding: str | None  # None, "gzip", "br", "zstd" (or "xz", "bzip2")
     span: tuple[int, int] | None = None  # (start, stop) when data is only that part of the object
+    # which stored version these bytes are (ETag, generation, inode+mtime+size), when the store
+    # says: shard readers check that ranges come from the file their cached index describes
+    version: object | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,16 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
         return data
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
+    raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
+
+
+def as_buffer(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """``data`` checked bytes-like, not copied: for blocking writes, done before the caller
+    could change it (a whole raw shard is built in place and written from that buffer)."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return memoryview(data).cast("B")
     raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 
@@ -281,7 +294,13 @@ class Store(ABC):
     max_coalesced: int = 8 << 20
 
     async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
-        """The bytes of each ``(start, stop)`` range of the object ``key``, in the order given.
+        """As :meth:`get_ranges_versioned`, without the version."""
+        got = await self.get_ranges_versioned(key, ranges)
+        return None if got is None else got[0]
+
+    async def get_ranges_versioned(self, key: str, ranges: Sequence[tuple[int, int]]) -> tuple[
+            list[bytes], object | None] | None:
+        """``(bytes of each range, version of the object they were read from)``: the bytes of each ``(start, stop)`` range of the object ``key``, in the order given.
 
         The contract, on every store:
 
@@ -304,9 +323,15 @@ class Store(ABC):
           ``max_coalesced`` bytes and sliced apart; reads run concurrently up to the store's
           limit, each through ``get``'s retries and integrity checks.
 
+        * The version is an opaque value equal for two reads of the same stored object and
+          different once it was replaced (ETag, GCS generation, inode+mtime+size), or None where
+          the store cannot tell; :data:`~.ranges.MIXED` (equal to nothing) when the reads of one
+          call saw different versions.
+
         Example::
 
-            index, entry, data = await store.get_ranges("0.shard", [(0, 16), (16, 32), (1000, 1100)])
+            (index, entry, data), version = await store.get_ranges_versioned(
+                "0.shard", [(0, 16), (16, 32), (1000, 1100)])
         """
         return await ranges_via_get(self, key, ranges)
 

@@ -22,7 +22,7 @@ import aiofiles
 import aiofiles.os
 
 from .base import Blob, ByteRange
-from .fileio import MISSING, SIBLINGS, TMP_PREFIX, storage_error, strip_encoding
+from .fileio import MISSING, SIBLINGS, TMP_PREFIX, file_version, storage_error, strip_encoding
 
 
 async def read_object(path: str, rng: ByteRange | None, executor: Executor) -> Blob | None:
@@ -33,6 +33,7 @@ async def read_object(path: str, rng: ByteRange | None, executor: Executor) -> B
             # not ``async with``: aiofiles would close on the loop's default executor
             f = await aiofiles.open(p, "rb", buffering=0, executor=executor)
             try:
+                version = file_version(os.fstat(f.fileno()))  # one cheap syscall, no disk wait
                 data = await _read(f, rng)
             finally:
                 await f.close()
@@ -40,7 +41,7 @@ async def read_object(path: str, rng: ByteRange | None, executor: Executor) -> B
             continue
         except OSError as exc:  # a directory in the way is an error, not a missing object
             raise storage_error("read", p, exc) from exc
-        return Blob(data, encoding)
+        return Blob(data, encoding, version=version)
     return None
 
 

@@ -52,8 +52,8 @@ def storage_error(action: str, path: str, exc: OSError) -> StorageError:
     return StorageError(f"cannot {action} {path}: {reason}{hint}")
 
 
-def _open_first(path: str) -> tuple[int, str, str | None, int] | None:
-    """Open the first spelling of ``path`` that exists: ``(fd, file path, encoding, size)``.
+def _open_first(path: str) -> tuple[int, str, str | None, os.stat_result] | None:
+    """Open the first spelling of ``path`` that exists: ``(fd, file path, encoding, its stat)``.
 
     A directory in the way is an error, not a missing object. The caller closes ``fd``.
     """
@@ -73,8 +73,13 @@ def _open_first(path: str) -> tuple[int, str, str | None, int] | None:
         if stat.S_ISDIR(st.st_mode):
             os.close(fd)
             raise storage_error("read", p, IsADirectoryError(21, "Is a directory", p))
-        return fd, p, encoding, st.st_size
+        return fd, p, encoding, st
     return None
+
+
+def file_version(st: os.stat_result) -> tuple[int, int, int]:
+    """A file's version: every write renames a new file into place, so a new inode."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def read_object(path: str) -> Blob | None:
@@ -82,7 +87,7 @@ def read_object(path: str) -> Blob | None:
     found = _open_first(path)
     if found is None:
         return None
-    fd, p, encoding, _ = found
+    fd, p, encoding, st = found
     try:
         with open(fd, "rb", buffering=0, closefd=False) as f:
             data = f.readall()
@@ -90,26 +95,26 @@ def read_object(path: str) -> Blob | None:
         raise storage_error("read", p, exc) from exc
     finally:
         os.close(fd)
-    return Blob(data, encoding)
+    return Blob(data, encoding, version=file_version(st))
 
 
 def read_spans(
     path: str, spans: Sequence[tuple[int, int]], limit: int
-) -> tuple[str, str | None, int, list[bytes]] | None:
+) -> tuple[str, str | None, os.stat_result, list[bytes]] | None:
     """Open the first spelling of ``path`` once and ``pread`` each ``(start, stop)`` span.
 
-    Returns None when missing, else ``(file, encoding, size, datas)``; ``datas`` is empty
+    Returns None when missing, else ``(file, encoding, stat, datas)``; ``datas`` is empty
     (nothing read) when the file is transport-encoded or smaller than ``limit`` bytes, which
     the caller turns into errors.
     """
     found = _open_first(path)
     if found is None:
         return None
-    fd, p, encoding, size = found
+    fd, p, encoding, st = found
     try:
-        if encoding is not None or limit > size:
-            return p, encoding, size, []
-        return p, None, size, [_pread_all(fd, start, stop) for start, stop in spans]
+        if encoding is not None or limit > st.st_size:
+            return p, encoding, st, []
+        return p, None, st, [_pread_all(fd, start, stop) for start, stop in spans]
     except OSError as exc:
         raise storage_error("read", p, exc) from exc
     finally:
@@ -139,7 +144,8 @@ def read_object_reusing(
     found = _open_first(path)
     if found is None:
         return None
-    fd, p, encoding, size = found
+    fd, p, encoding, st = found
+    size = st.st_size
     start, stop, span = 0, size + 1, None  # one byte of room past the end: a grown file is noticed
     if window is not None and encoding is None and size == window[0]:
         start, stop = window[1], window[2]

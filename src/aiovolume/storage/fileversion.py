@@ -13,11 +13,9 @@ import fcntl
 import os
 from typing import Callable
 
+from .fileio import file_version as _version
+
 Version = tuple[int, int, int]
-
-
-def _version(st: os.stat_result) -> Version:
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def read_versioned(path: str) -> tuple[bytes | None, Version | None]:

@@ -259,7 +259,7 @@ class GcsStore(RemoteStore):
                 data = data[start:stop]
         elif transcoded:
             encoding = None  # GCS decompressed it for us after all: the bytes are plain
-        return Blob(data, encoding)
+        return Blob(data, encoding, version=headers.get("x-goog-generation") or None)
 
     async def _metadata(self, name: str) -> dict[str, Any] | None:
         conn = await self._conn()

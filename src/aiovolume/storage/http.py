@@ -40,7 +40,7 @@ import binascii
 import contextlib
 import re
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import quote
@@ -184,12 +184,13 @@ class HttpStore(RemoteStore):
             raise TransientError(f"truncated body: {len(body)} of {expected} bytes (Content-Length)")
         full_object = status == 200
         await self._verify(body, resp_headers, full_object, encoding, shown)
+        version = _version(resp_headers, len(body) if full_object else None)
         if status == 206:
             body = _from_partial(body, resp_headers.get("Content-Range"), rng, shown)
         elif rng is not None:  # the server ignored Range and sent everything
             start, stop = slice_range(len(body), rng)
             body = body[start:stop]
-        return Blob(body, encoding)
+        return Blob(body, encoding, version=version)
 
     async def exists(self, key: str) -> bool:
         url, shown = self._locate(key)
@@ -319,6 +320,16 @@ def _encoding(value: str | None, shown: str) -> str | None:
     if enc not in ENCODINGS:
         raise StorageError(f"{shown}: the server sent Content-Encoding {value!r}, which aiovolume cannot decode")
     return enc
+
+
+def _version(headers: Mapping[str, str], full_size: int | None) -> tuple[str | None, ...] | None:
+    """A generic server's version of an object: its ETag, Last-Modified and full size (of a
+    whole response, or after the slash of Content-Range); None when it says none of them."""
+    total = str(full_size) if full_size is not None else (
+        (headers.get("Content-Range") or "").rpartition("/")[2] or None)
+    if headers.get("ETag") is None and headers.get("Last-Modified") is None:
+        return None  # a size alone does not tell a rewrite of the same size
+    return (headers.get("ETag"), headers.get("Last-Modified"), total)
 
 
 def _from_partial(body: bytes, content_range: str | None, rng: ByteRange | None, shown: str) -> bytes:

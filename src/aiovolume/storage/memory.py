@@ -95,8 +95,10 @@ class MemoryStore(Store):
             data = data[start:stop]
         return Blob(data, encoding)
 
-    async def get_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
-        """As :meth:`Store.get_ranges`; slices of the stored bytes (nothing to coalesce)."""
+    async def get_ranges_versioned(self, key: str, ranges: Sequence[tuple[int, int]]) -> tuple[
+            list[bytes], object | None] | None:
+        """As :meth:`Store.get_ranges_versioned`; slices of the stored bytes (nothing to coalesce).
+        No version: a mem:// object is replaced in this process, where writers drop the indexes."""
         self._check_open()
         wanted = check_ranges(ranges)
         name = self._name(key)
@@ -109,7 +111,7 @@ class MemoryStore(Store):
             raise encoded_error(f"{self.url}/{key}", encoding)
         if any(stop > len(data) for _, stop in wanted):
             raise past_end_error(f"{self.url}/{key}", wanted, len(data))
-        return [data[start:stop] for start, stop in wanted]
+        return [data[start:stop] for start, stop in wanted], None
 
     async def put(
         self,

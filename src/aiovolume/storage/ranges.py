@@ -97,7 +97,30 @@ def encoded_error(where: str, encoding: str, spelling: str | None = None) -> Uns
     )
 
 
-async def ranges_via_get(store: "Store", key: str, ranges: Any) -> list[bytes] | None:
+class _Mixed:
+    """The version of ranges read from different versions of one object: equal to nothing."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "MIXED"
+
+
+MIXED = _Mixed()
+
+
+def one_version(versions: list[object | None]) -> object | None:
+    """The version of bytes read in several requests: None if any is unknown, MIXED if they differ."""
+    if not versions or any(v is None for v in versions):
+        return None
+    first = versions[0]
+    return first if all(v == first for v in versions[1:]) else MIXED
+
+
+async def ranges_via_get(store: "Store", key: str, ranges: Any) -> tuple[list[bytes], object | None] | None:
     """``get_ranges`` for stores with ranged ``get`` (the network stores): one ranged ``get``
     per merged read, concurrent up to the store's limit, each with ``get``'s retries and checks.
 
@@ -117,7 +140,7 @@ async def ranges_via_get(store: "Store", key: str, ranges: Any) -> list[bytes] |
             return None
         if blob.encoding is not None:
             raise encoded_error(where, blob.encoding)
-        return [b""] * len(wanted)
+        return [b""] * len(wanted), blob.version
 
     async def read(span: Span) -> Any:
         return await store.get(key, (span[0], span[1]))
@@ -133,4 +156,4 @@ async def ranges_via_get(store: "Store", key: str, ranges: Any) -> list[bytes] |
         if size is None:
             return None
         raise past_end_error(where, wanted, size)
-    return slice_back(wanted, spans, [blob.data for blob in blobs])
+    return slice_back(wanted, spans, [blob.data for blob in blobs]), one_version([b.version for b in blobs])

@@ -437,7 +437,7 @@ class S3Store(RemoteStore):
             if rng is not None:  # the server ignored Range: cut the slice ourselves
                 start, stop = slice_range(len(data), rng)
                 data = data[start:stop]
-        return Blob(data, headers.get("content-encoding") or None)
+        return Blob(data, headers.get("content-encoding") or None, version=headers.get("etag") or None)
 
     async def _head(self, conn: _Conn, name: str) -> _Resp | None:
         async def once() -> _Resp | None:

@@ -188,18 +188,6 @@ def _pending_marker(value: Any) -> str | None:
     return str(marker) if isinstance(marker, str) else None
 
 
-def _placeholder(vol: CloudVolume, name: str) -> str | None:
-    """The feature a method still stands in for: the Volume's method is the one of
-    ``aiovolume.placeholders`` (a feature that lands overrides it, and the row turns ✓)."""
-    from aiovolume.placeholders import FEATURES, Placeholders
-
-    impl = getattr(type(getattr(vol, "_vol", None)), name, None)
-    if name in FEATURES and impl is not None and impl is Placeholders.__dict__.get(name):
-        feature, issue = FEATURES[name]
-        return f"{feature} is not supported by aiovolume yet ({issue})"
-    return None
-
-
 def status_of(vol: CloudVolume, name: str, kind: str, theirs: Any) -> str:
     try:
         ours = getattr(vol, name)
@@ -209,7 +197,7 @@ def status_of(vol: CloudVolume, name: str, kind: str, theirs: Any) -> str:
         return "✗ missing"
     except Exception as exc:  # present, but reading it fails on a plain layer
         return f"✗ access raises {type(exc).__name__}"
-    marker = _pending_marker(ours) or _placeholder(vol, name)
+    marker = _pending_marker(ours)
     if marker:
         return f"issue pending: {marker}"
     if kind in ("method", "classmethod", "staticmethod"):

@@ -1,0 +1,64 @@
+"""A whole shard file built in one codec-thread hop, for writes that cover every chunk of a shard.
+
+Raw chunks (raw ``encoding``, raw ``data_encoding``) are cut from the source array straight into
+their place in the shard file: one copy of the voxels (numpy's assignment, which releases the
+GIL), where encoding each chunk to bytes and then joining them into a shard cost three (S6
+write, issue 13). Other encodings are encoded chunk by chunk and assembled by ``encode_shard``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from ..format.sharding import ShardingSpec, encode_shard, shard_layout
+from .placement import slices_of
+from .worker import EncodeItem, EncodeSpec, encode_batch
+
+
+def build_shard(spec: ShardingSpec, src: np.ndarray, encode: EncodeSpec, items: Sequence[EncodeItem],
+                codes: Sequence[int]) -> tuple[bytes | memoryview | None, list[EncodeItem]]:
+    """``(file bytes, items left out as all background)``; the bytes are None when every chunk
+    is background (``delete_black_uploads``). ``codes[i]`` is the key of ``items[i]``; no item
+    is a merge (the write covers each chunk)."""
+    kept, background = _drop_background(src, encode, items)
+    if not kept:
+        return None, background
+    keys = {codes[i]: it for i, it in kept}
+    if encode.fmt.encoding == "raw" and encode.method is None:
+        return _raw_in_place(spec, src, encode, keys), background
+    payloads = encode_batch(src, encode, [it for it in keys.values()])
+    return encode_shard(spec, dict(zip(keys, payloads))), background  # type: ignore[arg-type]
+
+
+def _drop_background(src: np.ndarray, encode: EncodeSpec,
+                     items: Sequence[EncodeItem]) -> tuple[list[tuple[int, EncodeItem]], list[EncodeItem]]:
+    if not encode.skip_background:
+        return list(enumerate(items)), []
+    kept, background = [], []
+    for i, it in enumerate(items):
+        if np.any(src[slices_of(it.task.in_region)] != encode.background):
+            kept.append((i, it))
+        else:
+            background.append(it)
+    return kept, background
+
+
+def _raw_in_place(spec: ShardingSpec, src: np.ndarray, encode: EncodeSpec,
+                  keys: dict[int, EncodeItem]) -> memoryview:
+    fmt = encode.fmt
+    dtype = np.dtype(fmt.np_dtype)
+    shapes = {k: (*it.task.shape, fmt.num_channels) for k, it in keys.items()}
+    layout = shard_layout(spec, {k: math.prod(s) * dtype.itemsize for k, s in shapes.items()})
+    out = np.empty(layout.size, dtype=np.uint8)
+    out[:len(layout.head)] = np.frombuffer(layout.head, dtype=np.uint8)
+    for key, offset in zip(layout.keys, layout.offsets):
+        shape = shapes[key]
+        n = math.prod(shape) * dtype.itemsize
+        # a raw chunk is its (x, y, z, c) voxels in Fortran order
+        place = out[offset:offset + n].view(dtype).reshape(shape, order="F")
+        place[...] = src[slices_of(keys[key].task.in_region)]
+    out[layout.size - len(layout.tail):] = np.frombuffer(layout.tail, dtype=np.uint8)
+    return memoryview(out)
