@@ -116,10 +116,9 @@ class BossSource(ChunkSource):
                     raise DecodingError(f"{self.url} resolution {self.resolution} cutout {box}: {exc}") from None
             return [Blob(p, None) for p in parts]
 
-        found: dict[Position, Blob | None] = {}
-        for run, blobs in zip(runs := self.runs(tasks), await bounded_map(one, runs, self.fetch_concurrency())):
-            found.update((t.position, b) for t, b in zip(run, blobs))
-        return found
+        runs = self.runs(tasks)
+        fetched = await bounded_map(one, runs, self.fetch_concurrency())
+        return {t.position: b for run, blobs in zip(runs, fetched) for t, b in zip(run, blobs)}
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         raise UnsupportedFeatureError(
