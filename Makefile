@@ -35,8 +35,9 @@ test: $(VENV)/.test
 
 # The scoreboard (benchmarks/README.md): `make bench`, or e.g. `make bench BENCH_ARGS="--quick"`.
 # bench.py (S1-S8), then bench_sharded.py (S6, sharded layers), bench_mesh.py (meshes),
-# bench_skeleton.py (skeletons), bench_transfer.py (transfer_to), bench_viewer.py (viewers) and
-# bench_pyramid.py (3 mips on dask vs igneous-style tasks). `make bench-mesh`: the mesh scenario alone.
+# bench_skeleton.py (skeletons), bench_transfer.py (transfer_to), bench_viewer.py (viewers),
+# bench_pyramid.py (3 mips on dask vs igneous-style tasks) and bench_boss.py (boss:// against
+# intern). `make bench-mesh`: the mesh scenario alone.
 BENCH_ARGS ?=
 MESH_BENCH_ARGS ?=
 PYRAMID_BENCH_ARGS ?=
@@ -48,6 +49,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_skeleton.py
 	$(PY) benchmarks/bench_viewer.py
 	$(PY) benchmarks/bench_pyramid.py $(PYRAMID_BENCH_ARGS)
+	$(PY) benchmarks/bench_boss.py $(BENCH_ARGS)
 
 bench-mesh: $(VENV)/.bench
 	$(PY) benchmarks/bench_mesh.py $(MESH_BENCH_ARGS)

@@ -146,3 +146,14 @@ def cache_control(cdn_cache: Any) -> str | None:
     if isinstance(cdn_cache, int):
         return "no-cache" if cdn_cache <= 0 else f"max-age={cdn_cache}, s-max-age={cdn_cache}"
     raise OptionError(f"cdn_cache={cdn_cache!r} must be a bool, int or str")
+
+
+def secrets_for(vol: Any, url: str | None) -> Any:
+    """A volume's ``secrets=`` for the store at ``url`` (None: its own path): they are for the
+    volume's own protocol, so a redirect to another one (a BOSS ``cloudvol`` channel's S3 layer)
+    finds its credentials the usual way instead of being handed a BOSS token."""
+    from .storage.paths import parse_cloudpath
+
+    if url is None or parse_cloudpath(url).scheme == vol._path.scheme:
+        return vol.secrets
+    return None

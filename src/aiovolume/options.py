@@ -14,7 +14,9 @@ from typing import Mapping
 
 # Requests in flight per scheme. Local disks saturate early; remote stores want many.
 _DEFAULT_CONCURRENCY: Mapping[str, int] = MappingProxyType(
-    {"file": 32, "mem": 64, "http": 128, "https": 128, "s3": 128, "gs": 128}
+    {"file": 32, "mem": 64, "http": 128, "https": 128, "s3": 128, "gs": 128,
+     # BOSS: one request per 512x512x16 cuboid (up to 32 MiB each), served by a shared API
+     "boss": 16}
 )
 
 

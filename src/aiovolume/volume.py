@@ -43,6 +43,7 @@ from .pipeline.layerformat import ChunkFormat, chunk_format, resolve_compress
 from .pipeline.metadata import load_info
 from .pipeline.read import ReadJob, finish_read, read_here, read_in_loop, start_read
 from .pipeline.shardindex import ShardIndexCache
+from .pipeline.bosssource import BossSource
 from .pipeline.sharded import ShardedSource
 from .pipeline.source import ChunkSource, UnshardedSource
 from .pipeline.write import write_region
@@ -261,7 +262,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
 
     def _new_store(self) -> Store:
         # Stores are lazy: their threads and network clients start inside the loop that uses them.
-        store = open_store(self._store_url or self._path, self.options, secrets=self.secrets)
+        store = open_store(self._store_url or self._path, self.options, secrets=cvargs.secrets_for(self, self._store_url))
         opened(self)
         return store
 
@@ -405,7 +406,7 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
                 if target_url in seen:
                     raise CyclicRedirect(f"info redirects loop: {' -> '.join(seen + [target_url])}")
                 seen.append(target_url)
-                hop, store = store, open_store(target_url, self.options, secrets=self.secrets)
+                hop, store = store, open_store(target_url, self.options, secrets=cvargs.secrets_for(self, target_url))
                 if hop is not start:
                     await hop.close()
             else:
@@ -641,11 +642,13 @@ class Volume(LayerMetadata, VolumeExtras, SharedMemoryMixin, CacheAndProvenance,
         why = fmtinfo.unsupported_storage(self._info, mip)
         if why is not None:
             raise UnsupportedFeatureError(f"{self.cloudpath}: {why}; nothing was read or written")
-        if scale.sharding is not None:
+        if store.scheme == "boss":  # one chunk per BOSS cuboid, through its cutout service
+            source: ChunkSource = BossSource(store, scale, mip, self.dtype.itemsize)
+        elif scale.sharding is not None:
             if self._shard_indexes is None:
                 self._shard_indexes = ShardIndexCache()
             voxel_bytes = np.dtype(self._info.data_type).itemsize * self._info.num_channels
-            source: ChunkSource = ShardedSource(store, scale, self._shard_indexes, voxel_bytes)
+            source = ShardedSource(store, scale, self._shard_indexes, voxel_bytes)
         else:
             source = UnshardedSource(store, scale)
         if self._disk_cache.enabled:

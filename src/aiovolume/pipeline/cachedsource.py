@@ -22,7 +22,7 @@ from typing import Callable, Protocol, Sequence
 
 from ..codecs import compression
 from ..exceptions import AiovolumeError, CacheError, StorageError
-from ..storage.base import Blob, PutItem, Store
+from ..storage.base import ENCODINGS, Blob, PutItem, Store
 from .executor import thread_pool
 from .source import ChunkSource
 from .tasks import ChunkTask, Position
@@ -65,6 +65,7 @@ class CachedSource(ChunkSource):
         self.chunk_name = inner.chunk_name  # type: ignore[method-assign]
         # cached copies are read with fetch_many only: a miss must go on to the wrapped source
         self.reads_now = self.reads_blocking = False
+        self.fixed_transport = inner.fixed_transport
 
     def fetch_concurrency(self) -> int:
         return self.inner.fetch_concurrency()
@@ -135,7 +136,12 @@ class CachedSource(ChunkSource):
                          cache_control: str | None) -> None:
         await self.inner.store_many(items, content_encoding=content_encoding, cache_control=cache_control)
         keys = self._keys([t for t, _ in items])
-        puts = [PutItem(k, data, content_encoding=content_encoding) for k, (_, data) in zip(keys, items)]
+        if content_encoding is None or content_encoding in ENCODINGS:
+            puts = [PutItem(k, data, content_encoding=content_encoding) for k, (_, data) in zip(keys, items)]
+        else:  # a transport only the source speaks (BOSS's blosc): cached as the cache's encoding
+            found = [(t, Blob(data, content_encoding)) for t, data in items]
+            puts = await asyncio.get_running_loop().run_in_executor(thread_pool(), _transcode, found, keys,
+                                                                    self.encoding)
         try:
             await self.cache.put_many(puts)
         except StorageError as e:

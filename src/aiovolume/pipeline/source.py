@@ -10,7 +10,8 @@ source and nothing else:
 - :class:`~.sharded.ShardedSource`: chunks packed into shard files (``format/sharding.py``),
   grouped by shard, index and data ranges through ``Store.get_ranges``.
 - :class:`~.cachedsource.CachedSource`: wraps another source with the on-disk cache.
-- later: ``BossSource``.
+- :class:`~.bosssource.BossSource`: a BOSS channel, one chunk per 512x512x16 cuboid through
+  its cutout service (``storage/boss.py``).
 
 Methods take :class:`ChunkTask` s (which carry the grid position and the chunk's name) rather
 than bare positions: every caller holds a plan, and a sharded source needs the positions while
@@ -83,6 +84,9 @@ class ChunkSource(ABC):
     reads_now: bool = False
     #: fetch_now(WAIT) is a cheap blocking local read, worth doing inside a codec thread's hop
     reads_blocking: bool = False
+    #: writes must use ``chunk_compression``'s transport (BOSS's blosc): a transfer never keeps
+    #: the source's stored compression for them
+    fixed_transport: bool = False
 
     def __init__(self, scale: ScaleInfo) -> None:
         self.scale = scale

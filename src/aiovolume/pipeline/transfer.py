@@ -30,7 +30,7 @@ from ..codecs.compression import compress as compress_bytes, decompress
 from ..exceptions import AiovolumeError, EmptyVolumeException
 from ..geometry import Bbox
 from ..options import Options
-from ..storage.base import Blob
+from ..storage.base import ENCODINGS, Blob
 from .executor import thread_pool
 from .fanout import map_bounded
 from .read import read_region
@@ -170,7 +170,7 @@ async def _copy_group(src: Side, dst: Side, group: Sequence[ChunkTask], pairs: d
                       settings: Settings) -> None:
     target = dst.source.chunk_compression(settings.compress if settings.compress != KEEP
                                           else settings.default_compress)
-    keep = settings.compress == KEEP and not isinstance(dst.source, ShardedSource)
+    keep = settings.compress == KEEP and not isinstance(dst.source, ShardedSource) and not dst.source.fixed_transport
     loop = asyncio.get_running_loop()
     store_now = dst.source.store_now() if src.source.reads_blocking else None
     if store_now is not None:  # local to local: read, convert and write each chunk in one thread hop
@@ -228,7 +228,8 @@ def _convert(found: list[tuple[ChunkTask, ChunkTask, Blob]], src_fmt: ChunkForma
     for dst_task, src_task, blob in found:
         try:
             if src_fmt is None:
-                encoding = blob.encoding if keep else target
+                # a transport only its source speaks (BOSS's blosc) is not kept
+                encoding = blob.encoding if keep and (blob.encoding is None or blob.encoding in ENCODINGS) else target
                 data = blob.data if blob.encoding == encoding else \
                     compress_bytes(bytes(decompress(blob.data, blob.encoding)), encoding, level)
             else:

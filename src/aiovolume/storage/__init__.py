@@ -30,9 +30,9 @@ def open_store(
     """Open the store rooted at ``url_or_cloudpath`` (a layer URL, a local path or a CloudPath).
 
     The store is lazy: no I/O happens until the first call. Close it with ``await
-    store.close()`` or ``async with``. ``secrets`` (s3, gs and S3 aliases: a dict, a path to a
-    JSON file or a JSON string) overrides every other credential source; see
-    :mod:`aiovolume.storage.secrets`.
+    store.close()`` or ``async with``. ``secrets`` (s3, gs, S3 aliases and boss: a dict, a path to
+    a JSON file or a JSON string; boss's keys are ``token``, ``protocol`` and ``host``) overrides
+    every other credential source; see :mod:`aiovolume.storage.secrets`.
     """
     cp = parse_cloudpath(url_or_cloudpath)
     if cp.scheme == "file":
@@ -61,6 +61,10 @@ def open_store(
         service = "s3" if cp.scheme == "s3" else cp.scheme
         return S3Store(cp.bucket, cp.path, options, read_only=read_only, endpoint=cp.endpoint,
                        service=service, secrets=secrets)  # type: ignore[arg-type]
+    if cp.scheme == "boss":
+        from .boss import BossStore
+
+        return BossStore(cp, options, read_only=read_only, secrets=secrets)  # type: ignore[arg-type]
     if cp.scheme in ("http", "https"):
         from .http import HttpStore
 

@@ -6,6 +6,7 @@ The grammar follows CloudVolume's, restricted to the Precomputed format::
     s3://https://ENDPOINT/BUCKET/PATH           S3-compatible service at an explicit endpoint
     http(s)://HOST[:PORT]/PATH
     file:///abs/path  file://rel/path  file://~/path  /abs/path  rel/path
+    boss://COLLECTION/EXPERIMENT/CHANNEL  a channel of The BOSS (bossdb.io), through its REST API
 
 Local paths are made absolute against the working directory (``~`` expanded), as
 CloudVolume does. Credentials typed into a URL (``https://user:pass@host``) are kept
@@ -24,14 +25,14 @@ from urllib.parse import unquote
 
 from ..exceptions import UnsupportedProtocolError
 
-SUPPORTED_SCHEMES: tuple[str, ...] = ("file", "mem", "gs", "s3", "matrix", "http", "https")
+SUPPORTED_SCHEMES: tuple[str, ...] = ("file", "mem", "gs", "s3", "matrix", "http", "https", "boss")
 
 # Named S3-compatible services: scheme -> endpoint (the same official alias CloudFiles ships).
 S3_ALIASES: dict[str, str] = {"matrix": "https://s3-hpcrc.rc.princeton.edu"}
 
 # Formats CloudVolume knows but aiovolume does not read: a clearer error than "bad protocol".
 _OTHER_FORMATS = frozenset(
-    {"graphene", "boss", "n5", "zarr", "zarr2", "zarr3", "brainmaps", "deepzoom",
+    {"graphene", "n5", "zarr", "zarr2", "zarr3", "brainmaps", "deepzoom",
      "nggraph", "render", "vtk", "nifti", "dvid"}
 )
 _NG_SUFFIX = "|neuroglancer-precomputed:"
@@ -52,8 +53,8 @@ def redact(text: str) -> str:
 class CloudPath:
     """A parsed, normalised cloudpath.
 
-    scheme: ``file``, ``mem``, ``gs``, ``s3``, ``matrix``, ``http`` or ``https``.
-    bucket: the bucket; the ``host[:port]`` for http(s); None for file.
+    scheme: ``file``, ``mem``, ``gs``, ``s3``, ``matrix``, ``http``, ``https`` or ``boss``.
+    bucket: the bucket; the ``host[:port]`` for http(s); the collection for boss; None for file.
     path: the absolute filesystem path for file; otherwise the path inside the bucket/host
         without leading or trailing slashes (may be empty).
     url: the normalised URL, credential-free (``file:///abs``, ``gs://b/p``, ``https://h/p``).
@@ -134,6 +135,8 @@ def parse_cloudpath(cloudpath: str | CloudPath) -> CloudPath:
         return _file(rest)
     if scheme in ("http", "https"):
         return _http(scheme, rest, shown)
+    if scheme == "boss":
+        return _boss(rest, shown)
     return _bucketed(scheme, rest, shown)
 
 
@@ -196,6 +199,21 @@ def _bucketed(scheme: str, rest: str, shown: str) -> CloudPath:
     path = path.strip("/")
     url = prefix + bucket + (f"/{path}" if path else "")
     return CloudPath(scheme, bucket, path, url, endpoint=endpoint, auth=auth)
+
+
+# BOSS resource names (its URL patterns: ``[\w_-]+``)
+_BOSS_NAME = re.compile(r"^[\w-]+$")
+
+
+def _boss(rest: str, shown: str) -> CloudPath:
+    """``boss://collection/experiment/channel``: exactly three names, as BOSS spells them."""
+    _no_nested_scheme(rest, shown)
+    parts = rest.strip("/").split("/")
+    if len(parts) != 3 or not all(_BOSS_NAME.match(p) for p in parts):
+        raise _error(f"malformed BOSS path {shown}; expected boss://COLLECTION/EXPERIMENT/CHANNEL "
+                     "(letters, digits, '_' and '-')")
+    collection, experiment, channel = parts
+    return CloudPath("boss", collection, f"{experiment}/{channel}", f"boss://{collection}/{experiment}/{channel}")
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -19,6 +19,9 @@ GCS:
   3. nothing: application default credentials (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's
      well-known file, the metadata server), resolved by gcloud-aio-auth.
 
+BOSS (``boss://``): ``secrets=`` (``{"token", "protocol", "host"}``), then ``boss-secret.json`` with the
+same keys; ``host`` defaults to ``api.bossdb.io`` and ``protocol`` to ``https``.
+
 Secrets directories, in order: ``$CLOUD_VOLUME_DIR/secrets`` (default ``~/.cloudvolume/secrets``)
 and ``$CLOUD_FILES_DIR/secrets`` (default ``~/.cloudfiles/secrets``).
 
@@ -47,8 +50,10 @@ from .paths import redact
 
 __all__ = [
     "AwsCredentials",
+    "BossCredentials",
     "GoogleCredentials",
     "aws_credentials",
+    "boss_credentials",
     "google_credentials",
     "protect_logs",
     "scrub",
@@ -261,6 +266,54 @@ def google_credentials(bucket: str = "", secrets: SecretsArg = None) -> GoogleCr
     if path is not None:
         return GoogleCredentials(_read_json_file(path, "google credentials"), path)
     return None
+
+
+# -- BOSS ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class BossCredentials:
+    """A BOSS API token and the service it is for (``protocol://host``)."""
+
+    token: str | None = field(compare=False)
+    protocol: str = "https"
+    host: str = "api.bossdb.io"
+    source: str = ""
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        return (self.token,) if self.token else ()
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.protocol}://{self.host}"
+
+    def __repr__(self) -> str:
+        token = "***" if self.token else None
+        return f"BossCredentials(token={token}, endpoint={self.endpoint!r}, source={self.source!r})"
+
+    __str__ = __repr__
+
+
+def boss_credentials(secrets: SecretsArg = None) -> BossCredentials:
+    """The BOSS token and endpoint: ``secrets=``, else ``boss-secret.json``, else no token
+    (requests then go out without one and the service answers 401 for private data)."""
+    given = _from_arg(secrets, "BOSS credentials")
+    if given is None:
+        path = _find_secret_file(["boss-secret.json"])
+        given = (_read_json_file(path, "BOSS credentials"), path) if path is not None else ({}, "none")
+    data, source = given
+    token = data.get("token")
+    if token is not None and not isinstance(token, str):
+        raise AuthenticationError(f"the BOSS token from {source} is not a string")
+    protocol = str(data.get("protocol") or "https").lower()
+    host = str(data.get("host") or "api.bossdb.io").strip().rstrip("/")
+    if "://" in host:  # "https://api.bossdb.io": the protocol typed into the host
+        protocol, _, host = host.partition("://")
+        protocol = protocol.lower()
+    if protocol not in ("http", "https"):
+        raise AuthenticationError(f"BOSS protocol {protocol!r} from {source} is neither https nor http")
+    if not host or "/" in host or "@" in host:
+        raise AuthenticationError(f"BOSS host {host!r} from {source} is not a host[:port]")
+    return BossCredentials(token or None, protocol, host, source)
 
 
 # -- scrubbing -----------------------------------------------------------------------------------
