@@ -112,7 +112,6 @@ def test_files_are_pending(vol):
         vol.image.upload(np.zeros((64, 64, 16), np.uint16), (0, 0, 0), 0, use_file=True)
 
 
-@pytest.mark.skipif(not hasattr(Volume, "unique"), reason="Volume.unique arrives with the extras branch")
 @pytest.mark.interop
 def test_unique_and_download_points_match_cloudvolume(vol):
     from cloudvolume import CloudVolume as CV
@@ -124,11 +123,3 @@ def test_unique_and_download_points_match_cloudvolume(vol):
     assert set(vol.image.unique(box, 0)) == set(theirs.image.unique(np.s_[0:100, 0:50, 0:30], 0))
     pts = [(0, 0, 0), (5, 6, 7), (127, 63, 31)]
     assert vol.image.download_points(pts, 0) == theirs.image.download_points(pts, 0)
-
-
-@pytest.mark.skipif(hasattr(Volume, "unique"), reason="only until the extras branch is merged")
-def test_methods_of_the_extras_work_are_pending_until_merged(vol):
-    with pytest.raises(UnsupportedFeatureError, match="unique"):
-        vol.image.unique(vol.bounds, 0)
-    with pytest.raises(UnsupportedFeatureError, match="scattered_points"):
-        vol.image.download_points([(0, 0, 0)], 0)
