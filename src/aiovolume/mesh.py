@@ -26,7 +26,8 @@ import numpy as np
 from .codecs.compression import decompress
 from .codecs.draco import is_draco
 from .exceptions import (
-    DecompressionError, InfoError, MeshDecodeError, MeshMissingError, ReadOnlyException, SpecViolation,
+    DecompressionError, InfoError, MeshDecodeError, MeshMissingError, ReadOnlyException, ShardChangedError,
+    SpecViolation,
 )
 from .format.mesh import LEGACY_TYPE, MULTIRES_TYPE, MeshInfo, MultiresManifest, decode_legacy_manifest, \
     legacy_manifest_key
@@ -242,6 +243,13 @@ class MeshSource(MeshWriter):
 
     async def _get_multires(self, ids: list[int], lod: int, allow_missing: bool,
                             meta: MeshInfo) -> dict[int, list[Mesh]]:
+        try:
+            return await self._get_multires_once(ids, lod, allow_missing, meta)
+        except ShardChangedError:  # a shard replaced between manifest and fragments: once more, afresh
+            return await self._get_multires_once(ids, lod, allow_missing, meta)
+
+    async def _get_multires_once(self, ids: list[int], lod: int, allow_missing: bool,
+                                 meta: MeshInfo) -> dict[int, list[Mesh]]:
         manifests = await self._manifests(ids, allow_missing)
         wanted: dict[int, tuple[int, tuple[str, int, int]]] = {}
         for s, man in manifests.items():
@@ -254,7 +262,8 @@ class MeshSource(MeshWriter):
                 wanted[s] = (level, (man.extra["shard"], base + start, base + stop))
             else:
                 wanted[s] = (level, (self._key(str(s)), start, stop))
-        data = await self._ranges({s: w for s, (_, w) in wanted.items()})
+        versions = {m.extra["shard"]: m.extra["version"] for m in manifests.values() if "shard" in m.extra}
+        data = await self._ranges({s: w for s, (_, w) in wanted.items()}, versions)
         bits = int(meta.vertex_quantization_bits or 16)
         transform = meta.transform_matrix()
 
@@ -265,9 +274,10 @@ class MeshSource(MeshWriter):
 
         return await asyncio.to_thread(decode)
 
-    async def _ranges(self, wanted: dict[int, tuple[str, int, int]]) -> dict[int, bytes]:
+    async def _ranges(self, wanted: dict[int, tuple[str, int, int]],
+                      versions: dict[str, object | None] | None = None) -> dict[int, bytes]:
         if self._shards is not None:
-            got = await self._shards.read_ranges({s: w for s, w in wanted.items() if w[2] > w[1]})
+            got = await self._shards.read_ranges({s: w for s, w in wanted.items() if w[2] > w[1]}, versions)
         else:
             async def one(item: tuple[int, tuple[str, int, int]]) -> bytes | None:
                 _, (key, start, stop) = item
@@ -294,12 +304,13 @@ class MeshSource(MeshWriter):
     async def _manifests(self, ids: list[int], allow_missing: bool) -> dict[int, MultiresManifest]:
         found: dict[int, MultiresManifest] = {}
         if self._shards is not None:
-            got = await self._shards.get(ids)
+            got = await self._shards.get_versioned(ids)
             for s, item in got.items():
                 if item is not None:
-                    data, (shard, start, _) = item
+                    data, (shard, start, _), version = item
                     found[s] = MultiresManifest.decode(data, s, start, f"manifest of segment {s} in {shard}")
                     found[s].extra["shard"] = shard
+                    found[s].extra["version"] = version  # its fragments are read from that file
         else:
             keys = [self._key(f"{s}.index") for s in ids]
             for s, key, blob in zip(ids, keys, await self.store.get_many(keys)):

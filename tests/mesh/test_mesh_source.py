@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from aiovolume import CloudVolume, Volume
-from aiovolume.exceptions import InfoError, MeshDecodeError, MeshMissingError
+from aiovolume.exceptions import AiovolumeError, InfoError, MeshDecodeError, MeshMissingError
 from aiovolume.objects.mesh import Mesh
 
 from mesh_helpers import area, box_mesh, make_layer, triangle_set
@@ -211,3 +211,42 @@ async def test_multires_corrupt_fragment_and_manifest(tmp_path):
         index.unlink()
         with pytest.raises(MeshMissingError, match="4"):
             await vol.mesh.get(4)
+
+
+async def test_sharded_meshes_replaced_elsewhere_are_read_afresh(tmp_path):
+    """A long-lived reader holds a mesh shard's indexes; another writer replaces segment 1 with a
+    bigger mesh (the shard's layout moves). The reader returns the new mesh, not bytes at the old
+    offsets (the shard's version is checked on every manifest and fragment read)."""
+    url = make_layer(tmp_path)
+    async with Volume(url) as vol:
+        vol.mesh.to_multi_resolution(16)
+        vol.mesh.to_sharded(SHARDING)
+        await vol.mesh.commit_info()
+        await vol.mesh.put_multires({s: lods(s) for s in (1, 2, 3)}, chunk_shape=(16, 16, 4))
+    async with Volume(url) as reader:
+        before = await reader.mesh.get([1, 2, 3])
+        bigger = lods(1, hi=(400, 300, 800))
+        async with Volume(url) as writer:
+            await writer.mesh.put_multires({1: bigger}, chunk_shape=(16, 16, 4))
+        after = await reader.mesh.get([1, 2, 3])
+        assert triangle_set(after[2]) == triangle_set(before[2]) and triangle_set(after[3]) == triangle_set(before[3])
+        assert abs(area(after[1]) - area(bigger[0])) < 1e-3 * area(bigger[0])
+        assert abs(area(after[1]) - area(before[1])) > 0.1 * area(before[1])
+
+
+async def test_a_damaged_mesh_shard_is_a_typed_error_not_an_exception_group(tmp_path):
+    url = make_layer(tmp_path)
+    async with Volume(url) as vol:
+        vol.mesh.to_multi_resolution(16)
+        vol.mesh.to_sharded(SHARDING)  # two shard files
+        await vol.mesh.commit_info()
+        await vol.mesh.put_multires({s: lods(s) for s in range(1, 9)}, chunk_shape=(16, 16, 4))
+    shards = sorted(p for p in os.listdir(tmp_path / "mesh") if p.endswith(".shard"))
+    assert len(shards) == 2
+    path = tmp_path / "mesh" / shards[0]
+    path.write_bytes(path.read_bytes()[:40])  # the shard index, cut short
+    async with Volume(url) as vol:
+        with pytest.raises(AiovolumeError) as err:
+            await vol.mesh.get(list(range(1, 9)))
+        assert not isinstance(err.value, BaseExceptionGroup)
+        assert shards[0] in str(err.value)

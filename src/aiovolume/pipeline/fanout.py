@@ -26,6 +26,21 @@ def _first_error(group: BaseExceptionGroup) -> BaseException:
     return leaves[0]
 
 
+class TaskGroup:
+    """``asyncio.TaskGroup`` whose failure is raised as the first plain exception (typed errors
+    reach callers and their ``except`` clauses as themselves, never inside an ExceptionGroup)."""
+
+    async def __aenter__(self) -> asyncio.TaskGroup:
+        self._group = asyncio.TaskGroup()
+        return await self._group.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        try:
+            return await self._group.__aexit__(*exc)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+
+
 async def run_all(coros: Iterable[Awaitable[Any]]) -> None:
     """Run every coroutine concurrently; the first failure cancels the rest and is raised."""
     try:

@@ -30,6 +30,7 @@ from ..format.sharding import ShardingSpec, encode_shard, morton_codes, \
     shard_shape
 from ..storage.base import Blob, PutItem, Store
 from . import shardfiles
+from .fanout import TaskGroup
 from .shardindex import ShardIndexCache
 from .shardwrite import build_shard
 from .source import ChunkSource, GroupWriter
@@ -143,7 +144,7 @@ class ShardedSource(ChunkSource):
         async def one(key: str, entries: list[Located]) -> None:
             found.update(await self._fetch_shard(key, entries))
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for key, entries in self._locate(tasks).items():
                 group.create_task(one(key, entries))
         return found
@@ -200,7 +201,7 @@ class ShardedSource(ChunkSource):
             where, _ = await self._chunk_ranges(key, entries)
             present.update({t.position: where.get(code) is not None for t, code, _ in entries})
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for key, entries in self._locate(tasks).items():
                 group.create_task(one(key, entries))
         return [present[t.position] for t in tasks]
@@ -212,7 +213,7 @@ class ShardedSource(ChunkSource):
             raise EncodingError(f"chunks for {self.url} arrived as {content_encoding!r}; its shards store "
                                 f"{self.spec.data_encoding!r} data")
         payload = {t.position: data for t, data in items}
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for key, entries in self._locate([t for t, _ in items]).items():
                 new = {code: payload[t.position] for t, code, _ in entries}
                 group.create_task(self._rewrite(key, new, (), whole=self._covers(entries), cache_control=cache_control))
@@ -249,7 +250,7 @@ class ShardedSource(ChunkSource):
         return self._chunks_in_shard(entries[0][0].position) == len({code for _, code, _ in entries})
 
     async def delete_many(self, tasks: Sequence[ChunkTask]) -> None:
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for key, entries in self._locate(tasks).items():
                 group.create_task(self._rewrite(key, {}, [code for _, code, _ in entries], whole=False))
 

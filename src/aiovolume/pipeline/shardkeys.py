@@ -19,6 +19,7 @@ from ..exceptions import IntegrityError
 from ..format.sharding import ShardingSpec, encode_shard
 from ..storage.base import Blob, Store
 from . import shardfiles
+from .fanout import TaskGroup
 from .shardindex import ShardIndexCache
 
 #: where a key's stored value is: (shard object key, start, stop)
@@ -62,7 +63,7 @@ class KeyedShards:
             for k, span in spans.items():
                 where[k] = None if span is None else (shard, span[0], span[1])
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for shard, entries in self.group(where).items():
                 group.create_task(one(shard, entries))
         return where, versions
@@ -83,13 +84,18 @@ class KeyedShards:
             for i, (name, _) in enumerate(items):
                 out[name] = None if data is None else data[i]
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for shard, items in by_shard.items():
                 group.create_task(one(shard, items))
         return out
 
     async def get(self, keys: Sequence[int]) -> dict[int, tuple[bytes, Where] | None]:
         """Each key's value (``data_encoding`` undone) and where it is stored, or None."""
+        return {k: None if v is None else v[:2] for k, v in (await self.get_versioned(keys)).items()}
+
+    async def get_versioned(self, keys: Sequence[int]) -> dict[int, tuple[bytes, Where, object | None] | None]:
+        """``get``, plus the version of the shard file each value was read from: ranges read
+        later at offsets relative to it (a multires mesh's fragments) pass it to ``read_ranges``."""
         where, versions = await self._locate(keys)
         found = {k: w for k, w in where.items() if w is not None}
         try:
@@ -100,11 +106,11 @@ class KeyedShards:
             where, versions = await self._locate(keys)
             found = {k: w for k, w in where.items() if w is not None}
             data = await self.read_ranges(found, versions)
-        out: dict[int, tuple[bytes, Where] | None] = {k: None for k in where}
+        out: dict[int, tuple[bytes, Where, object | None] | None] = {k: None for k in where}
         for k, w in found.items():
             blob = data.get(k)
             if blob is not None:
-                out[k] = (self.spec.decode_data(blob, f"key {k} in {self.store.url}/{w[0]}"), w)
+                out[k] = (self.spec.decode_data(blob, f"key {k} in {self.store.url}/{w[0]}"), w, versions.get(w[0]))
         return out
 
     async def get_many(self, keys: Sequence[int]) -> dict[int, bytes | None]:
@@ -127,7 +133,7 @@ class KeyedShards:
                 _, tables = await shardfiles.parse_blob(self.spec, f"{self.store.url}/{shard}", blob)
                 keys.update(k for found in tables.values() for k in found)
 
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for shard in shards:
                 group.create_task(one(shard))
         return sorted(keys)
@@ -141,7 +147,7 @@ class KeyedShards:
         (multires meshes: the fragments before the manifest) so merges keep it."""
         prefixes = prefixes or {}
         encoded = await asyncio.to_thread(lambda: {int(k): self.spec.encode_data(v) for k, v in values.items()})
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for shard, entries in self.group(encoded).items():
                 keys = [k for k, _ in entries]
                 group.create_task(self._merge(shard, {k: encoded[k] for k in keys},
@@ -153,7 +159,7 @@ class KeyedShards:
 
     async def delete_many(self, keys: Sequence[int]) -> None:
         """Remove keys from their shards (a shard left empty keeps its index)."""
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             for shard, entries in self.group(keys).items():
                 group.create_task(self._merge(shard, {}, {}, [k for k, _ in entries], None, "no-cache"))
 
