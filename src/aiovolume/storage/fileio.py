@@ -207,11 +207,30 @@ def object_exists(path: str) -> bool:
     return False
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | Sequence[memoryview]) -> None:
+    """Write every byte of ``data``: one buffer, or a list of them (``writev``, no join)."""
+    if isinstance(data, (list, tuple)):
+        _writev_all(fd, [v for v in data if v.nbytes])
+        return
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+_IOV_MAX = 1024  # Linux's limit of buffers per writev
+
+
+def _writev_all(fd: int, views: list[memoryview]) -> None:
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while written and views:  # drop what was written; a partial write leaves a tail
+            if written >= views[0].nbytes:
+                written -= views[0].nbytes
+                views.pop(0)
+            else:
+                views[0] = views[0][written:]
+                written = 0
 
 
 def atomic_write(target: str, data: bytes, durable: bool) -> None:
