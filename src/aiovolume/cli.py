@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(p, "sharded", None, "shard the new mips (default: as the source mip)")  # type: ignore[arg-type]
     p.add_argument("--scheduler", metavar="ADDRESS", help="a dask.distributed scheduler (default: local threads)")
 
-    p = sub.add_parser("view", help="open a cutout in a local Neuroglancer (aiovolume.view)")
+    p = sub.add_parser("view", help="show a cutout in the local slice viewer on 127.0.0.1 (aiovolume.view)")
     p.add_argument("path", help="the layer's cloudpath")
     p.add_argument("--bbox", type=_bbox, required=True, help="x0,y0,z0,x1,y1,z1")
     p.add_argument("--mip", type=int, default=0)
