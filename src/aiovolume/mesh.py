@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .format.sharding import ShardingSpec
 from .meshwrite import MeshWriter, plain_bytes, segids_of
 from .objects.mesh import Mesh
 from .objects.multires import decode_lod, to_nm
+from .pipeline.fanout import run_all
 from .pipeline.shardkeys import KeyedShards
 from .spatial_index import SpatialIndex
 from .storage.base import Blob, Store, bounded_map
@@ -235,7 +236,7 @@ class MeshSource(MeshWriter):
                                        f"{', '.join(gone[:10])}")
             parts[s] = await asyncio.to_thread(_decode_legacy, s, names, frags, transform)
 
-        await _all(segment(s) for s in ids)
+        await run_all(segment(s) for s in ids)
         if missing and not allow_missing:
             raise MeshMissingError(f"no mesh manifest for segment(s) {', '.join(map(str, sorted(missing)))} "
                                    f"under {self.store.url}/{self.path}")
@@ -354,20 +355,6 @@ def _decode_legacy(segid: int, names: list[str], frags: Sequence[Blob | None],
             mesh.vertices = to_nm(mesh.vertices.astype(np.float64), transform).astype(np.float32)
         out.append(mesh)
     return out
-
-
-async def _all(coros: Iterable[Any]) -> None:
-    """Run concurrently; the first failure cancels the rest and is raised as itself (never an
-    ExceptionGroup)."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for coro in coros:
-                group.create_task(coro)
-    except BaseExceptionGroup as group_error:
-        exc: BaseException = group_error
-        while isinstance(exc, BaseExceptionGroup):
-            exc = exc.exceptions[0]
-        raise exc from None
 
 
 def _write_file(path: str, data: bytes) -> None:

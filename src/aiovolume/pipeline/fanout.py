@@ -43,12 +43,9 @@ class TaskGroup:
 
 async def run_all(coros: Iterable[Awaitable[Any]]) -> None:
     """Run every coroutine concurrently; the first failure cancels the rest and is raised."""
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for coro in coros:
-                tg.create_task(coro)  # type: ignore[arg-type]
-    except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+    async with TaskGroup() as tg:
+        for coro in coros:
+            tg.create_task(coro)  # type: ignore[arg-type]
 
 
 async def map_bounded(fn: Callable[[T], Awaitable[Any]], items: Sequence[T], limit: int) -> None:

@@ -235,7 +235,7 @@ class ShardedSource(ChunkSource):
             (key, entries), = located.items()
             if not self._covers(entries):
                 return None
-            data, background = build_shard(self.spec, src, encode, items, [code for _, code, _ in entries])
+            data = build_shard(self.spec, src, encode, items, [code for _, code, _ in entries])
             if data is None:  # every chunk background: the shard holds none of them
                 return [it.task for it in items]
             try:

@@ -102,15 +102,10 @@ async def read_ranges(store: Store, cache: ShardIndexCache, shard: str, ranges: 
         cache.drop(shard)  # the shard vanished since its index was read
         return None
     data, now = got
-    _check_version(cache, shard, version, now, store.url)
-    return data
-
-
-def _check_version(cache: ShardIndexCache, shard: str, expected: object | None, now: object | None,
-                   url: str) -> None:
-    if expected is not None and now is not None and not now == expected:
+    if version is not None and now is not None and not now == version:
         cache.drop(shard)
-        raise ShardChangedError(f"{url}/{shard} was replaced while it was being read; read it again")
+        raise ShardChangedError(f"{store.url}/{shard} was replaced while it was being read; read it again")
+    return data
 
 
 async def _load_index(store: Store, spec: ShardingSpec, shard: str, _: list[Hashable]) -> dict[Hashable, Any]:

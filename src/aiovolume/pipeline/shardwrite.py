@@ -19,31 +19,18 @@ from .worker import EncodeItem, EncodeSpec, encode_batch
 
 
 def build_shard(spec: ShardingSpec, src: np.ndarray, encode: EncodeSpec, items: Sequence[EncodeItem],
-                codes: Sequence[int]) -> tuple[bytes | memoryview | None, list[EncodeItem]]:
-    """``(file bytes, items left out as all background)``; the bytes are None when every chunk
-    is background (``delete_black_uploads``). ``codes[i]`` is the key of ``items[i]``; no item
-    is a merge (the write covers each chunk)."""
-    kept, background = _drop_background(src, encode, items)
-    if not kept:
-        return None, background
-    keys = {codes[i]: it for i, it in kept}
+                codes: Sequence[int]) -> bytes | memoryview | None:
+    """The shard file of the items' chunks, without the all-background ones when
+    ``delete_black_uploads`` (None: every chunk is background). ``codes[i]`` is the key of
+    ``items[i]``; no item is a merge (the write covers each chunk)."""
+    keys = {code: it for code, it in zip(codes, items)
+            if not encode.skip_background or np.any(src[slices_of(it.task.in_region)] != encode.background)}
+    if not keys:
+        return None
     if encode.fmt.encoding == "raw" and encode.method is None:
-        return _raw_in_place(spec, src, encode, keys), background
-    payloads = encode_batch(src, encode, [it for it in keys.values()])
-    return encode_shard(spec, dict(zip(keys, payloads))), background  # type: ignore[arg-type]
-
-
-def _drop_background(src: np.ndarray, encode: EncodeSpec,
-                     items: Sequence[EncodeItem]) -> tuple[list[tuple[int, EncodeItem]], list[EncodeItem]]:
-    if not encode.skip_background:
-        return list(enumerate(items)), []
-    kept, background = [], []
-    for i, it in enumerate(items):
-        if np.any(src[slices_of(it.task.in_region)] != encode.background):
-            kept.append((i, it))
-        else:
-            background.append(it)
-    return kept, background
+        return _raw_in_place(spec, src, encode, keys)
+    payloads = encode_batch(src, encode, list(keys.values()))
+    return encode_shard(spec, dict(zip(keys, payloads)))  # type: ignore[arg-type]
 
 
 def _raw_in_place(spec: ShardingSpec, src: np.ndarray, encode: EncodeSpec,

@@ -159,7 +159,7 @@ def as_buffer(data: Any) -> bytes | memoryview | list[memoryview]:
     could change it (a whole raw shard is built in place and written from that buffer). A list
     or tuple of buffers is the object's consecutive pieces (a skeleton's arrays), written as is."""
     if isinstance(data, (list, tuple)):
-        return [memoryview(as_buffer(part)).cast("B") for part in data]  # type: ignore[arg-type]
+        return [memoryview(as_buffer(part)) for part in data]  # type: ignore[arg-type]
     if isinstance(data, bytes):
         return data
     if isinstance(data, (bytearray, memoryview)):
