@@ -8,6 +8,7 @@ caller's loop, if any, is never re-entered and cannot deadlock.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 from typing import Any, Coroutine, TypeVar
@@ -55,6 +56,26 @@ _inherited_loops: list[asyncio.AbstractEventLoop] = []
 
 
 os.register_at_fork(after_in_child=_forget_loop_after_fork)
+
+
+def _close_clients_at_exit() -> None:
+    """Finalise the bridge loop's async generators before the interpreter goes.
+
+    Network clients close through an async generator registered with their loop
+    (storage/loopclients.py); the bridge loop never ends on its own, so without this a plain
+    script that read over http/s3/gs printed aiohttp's "Unclosed client session" at exit.
+    """
+    loop, thread = _loop, _thread
+    if loop is None or thread is None or not thread.is_alive() or loop.is_closed():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(_EXIT_GRACE_S)
+    except Exception:  # noqa: BLE001 - exiting anyway; a slow close must not hang or fail the exit
+        pass
+
+
+_EXIT_GRACE_S = 5.0
+atexit.register(_close_clients_at_exit)
 
 
 def in_loop_thread() -> bool:
