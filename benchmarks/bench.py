@@ -234,7 +234,7 @@ class Bench:
             res.limit = limits.write_limit(layer, ref, self.cores, str(self.workdir), scen.compress is None, study)
         else:
             res.limit = limits.read_limit(layer, self.chunk_costs(layer.name), ref, scen.boxes, self.cores,
-                                          over_http=scen.latency_ms is not None)
+                                          over_http=scen.latency_ms is not None, cache_bytes=scen.cache_bytes)
         meter = CpuMeter()
         before = meter.sample()
         if scen.latency_ms is not None:

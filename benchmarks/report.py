@@ -267,7 +267,9 @@ def _limits(results: list[Result]) -> list[str]:
         if lim is None:
             continue
         rates = lim.decoder
-        if lim.decode_rates:
+        if lim.decode_rates and lim.decoder not in lim.decode_rates:  # a cache took the decodes away
+            rates = f"**{lim.decoder}**" + "".join(f"; {k} {val:.0f}" for k, val in lim.decode_rates.items())
+        elif lim.decode_rates:
             rates = f"**{lim.decoder} {lim.decode_rates[lim.decoder]:.0f}**" + "".join(
                 f"; {k} {val:.0f}" for k, val in lim.decode_rates.items() if k != lim.decoder)
         aio = res.row(res.scen.primary)
@@ -286,6 +288,8 @@ def _limits(results: list[Result]) -> list[str]:
                      f"| {lim.alt_mib_s:.0f} | {lim.out_bytes / 2**20 / (lim.alt_encode_s / lim.cores):.0f} | · "
                      f"| {cvf.lstrip('; ')} |")
     for res in results:
+        if res.limit is not None and res.limit.notes:
+            L.append(f"\n{res.scen.id}: " + "; ".join(res.limit.notes) + ".")
         if "fetch_cpu_s" in res.extra:
             cpus = ", ".join(f"{r.client} {min(r.server_cpu_s):.3f}" for r in res.rows if r.server_cpu_s)
             L.append(f"\n{res.scen.id}: server CPU per whole read — minimal aiohttp fetch {res.extra['fetch_cpu_s']:.3f} s; "
