@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench  # noqa: E402
 import report  # noqa: E402
+import shard_limits  # noqa: E402
 from common import CpuMeter, Row, cpu_model, log, mem_total_gib, save_report, usable_cores  # noqa: E402
 from datasets import Box, Layer, em_image, sharding_spec, write_sharded_layer  # noqa: E402
 
@@ -143,12 +144,19 @@ class ShardedBench(bench.Bench):
         log(f"{scen.id}: {scen.title} ...")
         meter = CpuMeter()
         before = meter.sample()
+        ref = self.refs[LAYER]
+        if scen.kind == "write":
+            res.limit = shard_limits.write_limit(layer, ref, self.cores, str(self.workdir))
+        else:
+            res.limit = shard_limits.read_limit(layer, ref, scen.boxes, self.cores, scen.latency_ms is not None)
         if scen.latency_ms is not None:
             from latency import latency_server
 
             with latency_server(str(self.workdir), scen.latency_ms) as srv:
                 res.extra["rtt_s"] = srv.rtt_s(f"/ds/{layer.name}/info")
                 res.rows = self._round_robin(scen, clients, layer, layer.url(srv.url), srv)
+            least = [min(r.server_cpu_s) for r in res.rows if r.ok and r.server_cpu_s]
+            shard_limits.with_http_terms(res.limit, res.extra["rtt_s"], min(least) if least else 0.0)
         else:
             res.rows = self._round_robin(scen, clients, layer, layer.url(), None)
         res.extra["second"] = [self.second[c] for c in clients if c in self.second]
@@ -189,9 +197,11 @@ class ShardedBench(bench.Bench):
         """One timed read; with the latency server, the requests it served during the call."""
         if srv is not None:
             srv.reset_stats()
+            c0 = srv.cpu_s()
         r = w.request(cmd="read", box=scen.boxes[0], ref=refspec)
         n = None
         if srv is not None:
+            r["server_cpu_s"] = srv.cpu_s() - c0
             st = srv.stats()
             shards = {p: e["requests"] for p, e in st["paths"].items() if p.endswith(".shard")}
             n = {"requests": st["requests"], "shard_files": len(shards), "other": st["requests"] - sum(shards.values())}
@@ -202,6 +212,8 @@ class ShardedBench(bench.Bench):
     @staticmethod
     def _record(row: Row, r: dict[str, Any], n: dict[str, int] | None, warm: bool) -> None:
         """Peak RSS (bench.Bench._round_robin drops the warm-up's) and request counts (not the warm-up's)."""
+        if "server_cpu_s" in r and not warm:
+            row.server_cpu_s.append(r["server_cpu_s"])
         row.rss_self_mib.append(r["hwm_self_kib"] / 1024)
         row.rss_kids_mib.append(r["hwm_kids_kib"] / 1024)
         if not hasattr(row, "requests"):
@@ -239,10 +251,17 @@ def _speed_ratio(a: Row, b: Row | None) -> str:
     return f"{b.median / a.median:.2f}"  # type: ignore[operator]
 
 
-def _targets(scen: ShardScenario, a: Row, ts: Row | None, second: bool, runs: int | None) -> str:
+def _targets(scen: ShardScenario, a: Row, ts: Row | None, second: bool, runs: int | None,
+             lim: Any = None, cv: Row | None = None) -> str:
     if not a.client.startswith("aiovolume") or not a.ok:
         return ""
     parts = []
+    if lim is not None and not second:
+        target = report.READ_TARGET if scen.kind == "read" else report.WRITE_TARGET
+        frac = _out_bytes(scen) / 2**20 / a.median / lim.mib_s  # type: ignore[operator]
+        parts.append(f"{frac:.2f} of limit {lim.mib_s:.0f} MiB/s {'✓' if frac >= target else '✗'} ≥{target}")
+        if cv is not None and cv.ok:
+            parts.append(f"{'✓' if a.median < cv.median else '✗'} faster than cloud-volume")  # type: ignore[operator]
     if second:
         if "cutout" not in scen.id:
             return ""
@@ -256,7 +275,7 @@ def _targets(scen: ShardScenario, a: Row, ts: Row | None, second: bool, runs: in
                 third = statistics.median(ts_req) / 3
                 parts.append(f"{'✓' if worst <= third else '✗'} ≤ ⅓ of tensorstore's ({third:.1f})")
         return "; ".join(parts)
-    if scen.target == "faster" and ts is not None and ts.ok:
+    if (scen.target == "faster" or lim is not None) and ts is not None and ts.ok:
         parts.append(f"{'✓' if a.median < ts.median else '✗'} faster than tensorstore")  # type: ignore[operator]
     return "; ".join(parts)
 
@@ -331,7 +350,7 @@ def render(env: dict[str, Any], results: list[report.Result], layer: Layer, meta
                 L.append(f"| {label if i == 0 else ''} | {r.client} | {cells} "
                          f"| {_speed_ratio(r, ts) if aio else ''} | {_speed_ratio(r, cv) if aio else ''} "
                          f"| {_reqs(r) if scen.latency_ms is not None else '·'} | {_rss(r)} "
-                         f"| {_targets(scen, r, ts, second, dr[2] if dr else None)} |")
+                         f"| {_targets(scen, r, ts, second, dr[2] if dr else None, res.limit, cv)} |")
     L += [""]
     for res in results:
         if res.scen.note:
@@ -345,19 +364,20 @@ def render(env: dict[str, Any], results: list[report.Result], layer: Layer, meta
         if "rtt_s" in res.extra:
             L.append(f"- {res.scen.id}: round trip to the latency server {1e3 * res.extra['rtt_s']:.1f} ms "
                      "(median of 20 sequential GETs of info).")
-    L += _targets_summary(results, runs_info) + _requests_detail(results) + _details(results) + _noise(results)
+    L += (_targets_summary(results, runs_info) + _limits(results) + _requests_detail(results) + _details(results)
+          + _noise(results))
     return "\n".join(L) + "\n"
 
 
 def _targets_summary(results: list[report.Result], runs_info: dict[str, tuple[int, int, int]]) -> list[str]:
-    L = ["", "## Targets (issue 13), aiovolume facade row", ""]
+    L = ["", "## Targets (issues 13 and 20), aiovolume facade row", ""]
     for res in results:
         scen = res.scen
         aio = res.row(scen.primary)
         ts = res.row("tensorstore")
         if aio is None:
             continue
-        t = _targets(scen, aio, ts, False, None)
+        t = _targets(scen, aio, ts, False, None, res.limit, res.row("cloud-volume"))
         if t:
             L.append(f"- {scen.id}: {t}")
         if scen.twice and "cutout" in scen.id:
@@ -367,6 +387,25 @@ def _targets_summary(results: list[report.Result], runs_info: dict[str, tuple[in
             if a2 is not None:
                 L.append(f"- {scen.id} 2nd identical cutout: {_targets(scen, a2, t2, True, dr[2] if dr else None)} "
                          f"(aiovolume {_reqs(a2)} requests, tensorstore {_reqs(t2) if t2 else '·'})")
+    return L
+
+
+def _limits(results: list[report.Result]) -> list[str]:
+    L = ["", "## Machine limits (measured in this run; benchmarks/shard_limits.py)", "",
+         "assemble = allocate the output and copy every chunk's part in (writes: cut the array into chunk-ordered "
+         "buffers); disk = page-cache read of the shard bytes the box needs (writes: write the shard files as new "
+         "files), one thread; server = the latency server's CPU for the whole read, least over the clients' calls; "
+         "latency = 3 dependent round trips (shard index, minishard index, data). limit s = max((assemble + disk + "
+         "server) / cores, server) + latency. All seconds.", "",
+         "| scenario | assemble s | disk s | server s | latency s | limit s | **limit MiB/s** | aiovolume fraction |",
+         "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        lim, aio = res.limit, res.row(res.scen.primary)
+        if lim is None:
+            continue
+        frac = f"{_out_bytes(res.scen) / 2**20 / aio.median / lim.mib_s:.2f}" if aio and aio.ok else ""  # type: ignore[operator]
+        L.append(f"| {res.scen.id} | {lim.cpu_assemble_s:.3f} | {lim.disk_s:.3f} | {lim.server_s:.3f} "
+                 f"| {lim.latency_s:.4f} | {lim.limit_s:.3f} | **{lim.mib_s:.0f}** | {frac} |")
     return L
 
 

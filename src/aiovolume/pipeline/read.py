@@ -316,6 +316,8 @@ async def _decode(job: ReadJob, items: list[DecodeItem]) -> list[ChunkResult]:
     if job.mode == "inline":
         return worker.decode_batch(job.out, job.fmt, items, job.cache)  # type: ignore[arg-type]
     pool = process_pool(job.options.resolved_decode_workers())
+    # views into a whole shard's bytes (shardfiles.entries) cannot be pickled: the chunk's own bytes go
+    items = [it._replace(data=bytes(it.data)) if isinstance(it.data, memoryview) else it for it in items]
     return await pool.run_batch(worker.decode_batch_shm, (job.shm_name, job.shape, job.dtype.str, job.fmt), items,
                                 key_of=lambda it: it.task.key, crash_result=_crashed)
 

@@ -192,7 +192,7 @@ class ShardedSource(ChunkSource):
         index, tables = await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob)
         if keep_indexes:
             shardfiles.remember(self.cache, key, index, tables, blob.version)
-        return shardfiles.entries(blob.data, tables)
+        return shardfiles.entries(blob.data, tables, views=True)
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
         present: dict[Position, bool] = {}
