@@ -6,7 +6,8 @@
   (limits.assemble_s); disk = page-cache read of the shard files' bytes the box needs, one
   thread (file:// only); over HTTP, server = the latency server's CPU for the whole read, the
   least over the clients' calls, and latency = the round trips a reader with no index must
-  wait for one after another: shard index, then minishard index, then data (3).
+  wait for one after another: shard index, then minishard index, then data (3) for a cutout;
+  one for a read of whole shards (each shard file in one GET, its indexes inside).
 * writes: cpu = cutting the array into chunk-ordered buffers (limits.split_chunks: the same
   bytes a shard holds, copied once); disk = writing the layer's shard files (their stored
   bytes) as new files, one thread.
@@ -22,7 +23,8 @@ import numpy as np
 import limits
 from datasets import SCALE_KEY, Box, Layer
 
-DEPENDENT_TRIPS = 3  # shard index -> minishard index -> data
+CUTOUT_TRIPS = 3  # shard index -> minishard index -> data
+WHOLE_SHARD_TRIPS = 1  # the whole file, indexes included
 
 
 def shard_files(layer: Layer) -> list[str]:
@@ -63,7 +65,7 @@ def write_limit(layer: Layer, ref: np.ndarray, cores: int, scratch: str) -> limi
     return lim
 
 
-def with_http_terms(lim: limits.Limit, rtt_s: float, server_s: float) -> limits.Limit:
-    lim.latency_s = DEPENDENT_TRIPS * rtt_s
+def with_http_terms(lim: limits.Limit, rtt_s: float, server_s: float, whole_shards: bool) -> limits.Limit:
+    lim.latency_s = (WHOLE_SHARD_TRIPS if whole_shards else CUTOUT_TRIPS) * rtt_s
     lim.server_s = server_s
     return lim
