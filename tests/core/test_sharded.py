@@ -396,3 +396,36 @@ async def test_a_shard_replaced_elsewhere_is_never_read_through_the_stale_index(
             await store.put(shard_key, encode_shard(spec, entries, prefixes={min(entries): b"\0" * 4096}))
         np.testing.assert_array_equal(np.asarray(await reader.download(one_chunk)), sub(new, one_chunk))
         np.testing.assert_array_equal(np.asarray(await reader.download(reader.bounds)), new)
+
+
+@pytest.mark.parametrize("sharding", [IDENTITY, MURMUR], ids=["identity-gzip", "murmur-raw"])
+async def test_local_reads_take_whole_shards_in_codec_threads_and_ranges_for_the_rest(tmp_path, monkeypatch,
+                                                                                     sharding: dict) -> None:
+    """file://: a shard wanted mostly whole is read and decoded in one codec-thread hop; the chunks
+    of shards wanted only in part still come through fetch_many (ranges). Values exact both ways."""
+    from aiovolume.pipeline.sharded import ShardedSource
+
+    data = random_volume((*SIZE, 1), "uint16", seed=7)
+    url = f"file://{tmp_path}/layer"
+    async with Volume(url, info=sharded_info(sharding=sharding)) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+    asked: list[int] = []
+    original = ShardedSource.fetch_many
+
+    async def counting(self, tasks):
+        asked.append(len(tasks))
+        return await original(self, tasks)
+
+    monkeypatch.setattr(ShardedSource, "fetch_many", counting)
+    async with Volume(url) as vol:
+        whole = await vol.download(vol.bounds)
+        assert np.array_equal(np.asarray(whole), data)
+        if sharding is IDENTITY:  # shards are cuboids: each is known to be wanted whole
+            assert asked == []  # so nothing goes through the async path
+        asked.clear()
+        box = Bbox((3, 5, 1), (40, 33, 30))  # whole shards (identity) plus slivers of others
+        cut = await vol.download(box)
+        assert np.array_equal(np.asarray(cut), sub(data, box))
+    if sharding is IDENTITY:
+        assert sum(asked) < 3 * 3 * 2  # of the cutout's 18 chunks, at least the whole first shard's came locally

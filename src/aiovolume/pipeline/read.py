@@ -254,7 +254,8 @@ async def _finish(job: ReadJob) -> None:
         return
     if job.mode == "thread" and job.source.reads_blocking:
         threads = codec_threads()
-        groups = batched(todo, local_group_size(len(todo), threads))
+        groups = job.source.groups(todo) if job.source.groups_by_file else \
+            batched(todo, local_group_size(len(todo), threads))
         if len(groups) == 1:  # small reads: no task machinery
             await _local_group(job, groups[0])
         else:
@@ -267,9 +268,13 @@ async def _finish(job: ReadJob) -> None:
 async def _local_group(job: ReadJob, group: Sequence[ChunkTask]) -> None:
     """Read and decode a group in one codec-thread hop (a store hop plus a codec hop cost more)."""
     left = await asyncio.get_running_loop().run_in_executor(thread_pool(), read_now, job, group, WAIT)
+    deferred = [task for task, result in left if result.outcome is Outcome.DEFERRED]
     for task, result in left:
-        await _refetch(job, task, result.detail)
-    job.progress(len(group))
+        if result.outcome is not Outcome.DEFERRED:
+            await _refetch(job, task, result.detail)
+    job.progress(len(group) - len(deferred))
+    if deferred:  # what the source would not read here (e.g. a shard's ranges): its async path
+        await _remote_group(job, deferred)
 
 
 async def _remote_group(job: ReadJob, group: Sequence[ChunkTask]) -> None:

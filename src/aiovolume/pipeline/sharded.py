@@ -33,7 +33,7 @@ from . import shardfiles
 from .fanout import TaskGroup
 from .shardindex import ShardIndexCache
 from .shardwrite import build_shard
-from .source import ChunkSource, GroupWriter
+from .source import Budget, ChunkSource, Consume, GroupWriter, Window
 from .tasks import ChunkTask, Position
 from .worker import EncodeItem, EncodeSpec
 
@@ -66,6 +66,10 @@ class ShardedSource(ChunkSource):
         self._chunk_bytes = math.prod(int(c) for c in scale.chunk_size) * voxel_bytes
         # remote: one GET of a small shard beats two index round trips (Options.whole_shard_slack)
         self._slack = store.options.whole_shard_slack if store.scheme in _REMOTE else 0
+        # local stores: a shard read mostly whole is read and its chunks decoded in one codec-thread
+        # hop (fetch_now), as unsharded chunks are; the rest go through fetch_many
+        self._reader = store.blocking_reader()
+        self.reads_blocking = self._reader is not None
 
     def fetch_concurrency(self) -> int:
         return self.store.options.concurrency_for(self.store.scheme)
@@ -88,6 +92,8 @@ class ShardedSource(ChunkSource):
     def groups(self, tasks: Sequence[ChunkTask]) -> list[Sequence[ChunkTask]]:
         """One group per shard file, so a shard's indexes and data are fetched together."""
         return [[t for t, _, _ in entries] for entries in self._locate(tasks).values()]
+
+    groups_by_file = True
 
     def whole_shards(self, tasks: Sequence[ChunkTask]) -> tuple[list[tuple[str, list[ChunkTask]]], list[ChunkTask]]:
         """``([(shard file name, its tasks)], other tasks)``: the shards whose every chunk is among
@@ -148,6 +154,34 @@ class ShardedSource(ChunkSource):
             for key, entries in self._locate(tasks).items():
                 group.create_task(one(key, entries))
         return found
+
+    def fetch_now(self, tasks: Sequence[ChunkTask], budget: Budget, consume: Consume,
+                  windows: Sequence[Window] | None = None) -> list[ChunkTask]:
+        """Blocking (a codec thread): each shard wanted mostly whole is read in one go into this
+        thread's reusable buffer, its indexes parsed from those bytes (one version of the file)
+        and every wanted chunk handed to ``consume`` as a view, before the next read reuses the
+        buffer. Other shards' tasks are left (``fetch_many`` reads their ranges)."""
+        read = self._reader
+        if read is None or not budget.wait or not budget.fetch:
+            return list(tasks)
+        left: list[ChunkTask] = []
+        for key, entries in self._locate(tasks).items():
+            if not self._whole(key, entries):
+                left += [t for t, _, _ in entries]
+                continue
+            blob = read(key)
+            if blob is None:
+                for task, _, _ in entries:
+                    consume(task, None)
+                continue
+            data = shardfiles.check_plain(f"{self.url}/{key}", blob)
+            _, tables = shardfiles.parse(self.spec, data, f"shard {self.url}/{key}")
+            where = {k: r for found in tables.values() for k, r in found.items()}
+            view = memoryview(data)
+            for task, code, _ in entries:
+                span = where.get(code)
+                consume(task, None if span is None else Blob(view[span[0]:span[1]], self._data_encoding))
+        return left
 
     async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
         if self._whole(key, entries):

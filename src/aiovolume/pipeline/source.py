@@ -84,6 +84,9 @@ class ChunkSource(ABC):
     reads_now: bool = False
     #: fetch_now(WAIT) is a cheap blocking local read, worth doing inside a codec thread's hop
     reads_blocking: bool = False
+    #: local reads must keep ``groups`` (one stored file per group, e.g. a shard) rather than
+    #: being split evenly over the codec threads
+    groups_by_file: bool = False
     #: writes must use ``chunk_compression``'s transport (BOSS's blosc): a transfer never keeps
     #: the source's stored compression for them
     fixed_transport: bool = False
