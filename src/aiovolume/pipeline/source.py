@@ -66,9 +66,14 @@ NOTHING = Budget(False, 0.0, fetch=False)
 Consume = Callable[[ChunkTask, "Blob | None"], bool]
 Window = "tuple[int, int, int] | None"
 
-#: now-reads over budget this many times: the source stops offering them (e.g. a file://
-#: mount whose metadata goes over a network)
+#: now-reads over budget this many times (less FAST_CREDIT for each one within it): the source
+#: stops offering them (e.g. a file:// mount whose metadata goes over a network) for
+#: SLOW_RETRY_S, then tries once more. Three hiccups used to stop them for good: under load
+#: (64 cutouts in flight, codec threads holding the GIL) a volume lost its in-loop reads within
+#: its first thousand cutouts and every later one paid a thread hop.
 SLOW_LIMIT = 3
+FAST_CREDIT = 0.25
+SLOW_RETRY_S = 5.0
 
 
 class ChunkSource(ABC):
@@ -94,7 +99,8 @@ class ChunkSource(ABC):
     def __init__(self, scale: ScaleInfo) -> None:
         self.scale = scale
         self._now_lock = threading.Lock()
-        self._slow = 0  # now-reads that ran over budget
+        self._slow = 0.0  # now-reads that ran over budget, less FAST_CREDIT per one within it
+        self._retry_at = 0.0  # time.monotonic() at which a source over SLOW_LIMIT tries again
         self._declined = False  # a consumer declined now-read bytes (transport-compressed chunks)
 
     # -- which chunks ------------------------------------------------------------------------
@@ -172,11 +178,26 @@ class ChunkSource(ABC):
     @property
     def offers_now_reads(self) -> bool:
         """Whether now-reads (``wait=False``) are worth trying: possible, and not shown useless."""
-        return self.reads_now and not self._declined and self._slow < SLOW_LIMIT
+        if not self.reads_now or self._declined:
+            return False
+        if self._slow < SLOW_LIMIT:
+            return True
+        if time.monotonic() < self._retry_at:
+            return False
+        with self._now_lock:
+            self._slow = SLOW_LIMIT - 1  # one more slow read and it waits again
+        return True
 
     def _note_slow(self) -> None:
         with self._now_lock:  # fetch_now runs in several threads at once
             self._slow += 1
+            if self._slow >= SLOW_LIMIT:
+                self._retry_at = time.monotonic() + SLOW_RETRY_S
+
+    def _note_fast(self) -> None:
+        if self._slow:
+            with self._now_lock:
+                self._slow = max(0.0, self._slow - FAST_CREDIT)
 
     def _note_declined(self) -> None:
         self._declined = True
@@ -247,8 +268,11 @@ class UnshardedSource(ChunkSource):
             if not consume(task, blob):
                 self._note_declined()
                 return left + list(tasks[n:])
-        if deadline is not None and time.perf_counter() > deadline:
-            self._note_slow()
+        if deadline is not None:
+            if time.perf_counter() > deadline:
+                self._note_slow()
+            else:
+                self._note_fast()
         return left
 
     async def exists_many(self, tasks: Sequence[ChunkTask]) -> list[bool]:
