@@ -56,6 +56,8 @@ LOCAL_WRITE_BATCH = 32
 LOCAL_WRITE_HOPS = 2
 #: local read+decode hops in flight
 READ_HOPS = 2
+#: skeletons read and decoded per hop
+READ_BATCH = 32
 
 
 class SkeletonMetadata:
@@ -210,21 +212,19 @@ class SkeletonSource:
         read then a decode cost more than reading a file), two batches at a time."""
         unique = list(dict.fromkeys(ids))
         decoded: dict[int, Skeleton | None] = {}
+        decode = skeleton_files.decoder(attrs, transform)
 
         def read_batch(part: list[int]) -> None:
             for segid in part:
                 blob = reader(self.meta.join(str(segid)))
-                if blob is None:
-                    decoded[segid] = None
-                    continue
                 # the blob is a view of a per-thread buffer: decoding copies out of it
-                data = _decompress(blob.data, blob.encoding)
-                decoded[segid] = skeleton_files.decode_all([(segid, data)], attrs, transform)[0]
+                decoded[segid] = None if blob is None else decode(segid, _decompress(blob.data, blob.encoding))
 
         async def hop(part: list[int]) -> None:
             await asyncio.to_thread(read_batch, part)
 
-        await map_bounded(hop, [unique[i:i + ENCODE_BATCH] for i in range(0, len(unique), ENCODE_BATCH)], READ_HOPS)
+        batches = [unique[i:i + READ_BATCH] for i in range(0, len(unique), READ_BATCH)]
+        await map_bounded(hop, batches, READ_HOPS)
         return decoded
 
     async def _fetch(self, ids: list[int]) -> dict[int, bytes | None]:

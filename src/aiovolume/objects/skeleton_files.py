@@ -4,12 +4,12 @@ Pure numpy; run in worker threads."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from aiovolume.exceptions import SkeletonEncodeError, SkeletonTransformError, SkeletonUnassignedEdgeError
-from aiovolume.format.skeleton import IDENTITY_TRANSFORM, skeleton_parts, vertex_attributes
+from aiovolume.format.skeleton import IDENTITY_TRANSFORM, decode_skeleton, skeleton_parts, vertex_attributes
 
 from .skeleton import Skeleton
 
@@ -19,16 +19,27 @@ _IDENTITY = np.asarray(IDENTITY_TRANSFORM, np.float64).reshape(3, 4)
 def decode_all(present: Sequence[tuple[int, bytes]], attrs: list[dict[str, Any]],
                transform: np.ndarray) -> list[Skeleton]:
     """Skeletons from stored bytes, in physical space (``transform``: the info's)."""
-    out = []
+    decode = decoder(attrs, transform)
+    return [decode(segid, data) for segid, data in present]
+
+
+def decoder(attrs: list[dict[str, Any]], transform: np.ndarray) -> Callable[..., Skeleton]:
+    """``decode(segid, data)``: the Skeleton of one stored file, in physical space (``transform``:
+    the info's), as ``Skeleton.from_precomputed`` then the transform would give, about 4x faster
+    (the info's attributes parsed once, not per file; nothing allocated and then replaced)."""
+    specs = vertex_attributes({"vertex_attributes": attrs})
+    layout = [dict(a) for a in attrs]
+    matrix = np.array(transform, dtype=np.float32).reshape(3, 4)  # what Skeleton.transform keeps
+    t = matrix.astype(np.float64)
     plain = is_identity(transform)
-    for segid, data in present:
-        skel = Skeleton.from_precomputed(data, segid=segid, vertex_attributes=attrs)
-        skel.transform = transform
-        if not plain:
-            skel.apply_transform()
-        skel.space = "physical"
-        out.append(skel)
-    return out
+
+    def decode(segid: int, data: Any) -> Skeleton:
+        vertices, edges, values = decode_skeleton(data, specs, f"skeleton {segid}")
+        if not plain:  # Skeleton.apply_transform's arithmetic, with the matrix the skeleton keeps
+            vertices = (vertices.astype(np.float64) @ t[:, :3].T + t[:, 3]).astype(np.float32)
+        return Skeleton._from_decoded(vertices, edges, values, layout, segid, matrix, "physical")
+
+    return decode
 
 
 def check_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]]) -> None:
@@ -99,4 +110,4 @@ def invert(vertices: np.ndarray, transform: np.ndarray) -> np.ndarray:
     return ((vertices.astype(np.float64) - t[:, 3]) @ inverse.T).astype(np.float32)
 
 
-__all__ = ["decode_all", "check_all", "encode_all", "is_identity", "invert"]
+__all__ = ["decode_all", "decoder", "check_all", "encode_all", "is_identity", "invert"]
