@@ -1,9 +1,12 @@
-"""The skeleton read fast path: ``skeleton_files.decoder`` (Skeletons built without re-parsing
-the info per file) and ``vol.skeleton.get`` on file:// built on it. Each is compared with the
-path it replaces: same arrays, same dtypes, same Skeleton state, same errors on damaged files."""
+"""The skeleton read fast path: ``skeleton_files.Decoder`` (Skeletons built without re-parsing
+the info per file; ``place``/``build`` for a file read straight into the skeleton's arrays), the
+file store's ``blocking_reader(..., scatter=...)`` that does that read, and ``vol.skeleton.get``
+on file:// built on them. Each is compared with the path it replaces: same arrays, same dtypes,
+same Skeleton state, same errors (and messages) on damaged files."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import pickle
 import sys
@@ -17,6 +20,8 @@ from aiovolume import Skeleton, Volume  # noqa: E402
 from aiovolume.exceptions import SkeletonDecodeError  # noqa: E402
 from aiovolume.format.skeleton import VertexAttribute, encode_skeleton  # noqa: E402
 from aiovolume.objects import skeleton_files  # noqa: E402
+from aiovolume.storage.file import FileStore  # noqa: E402
+from aiovolume.storage.memory import MemoryStore  # noqa: E402
 from volume_helpers import make_info  # noqa: E402
 
 DEFAULT = [{"id": "radius", "data_type": "float32", "num_components": 1},
@@ -60,6 +65,16 @@ def same_state(got: Skeleton, want: Skeleton) -> None:
             assert mine == value and type(mine) is type(value), name
 
 
+def scattered(decode, segid: int, data: bytes) -> Skeleton:
+    """``Decoder.place`` then ``build``, the buffers filled as a scattering reader does."""
+    placed, buffers = decode.place(segid, len(data), data[:decode.HEAD])
+    pos = decode.HEAD
+    for buf in buffers:
+        buf[:] = data[pos:pos + buf.nbytes]
+        pos += buf.nbytes
+    return decode.build(segid, placed)
+
+
 def reference(data: bytes, segid: int, attrs, transform) -> Skeleton:
     """What vol.skeleton.get built before the fast path: from_precomputed, then the info's
     transform set and applied, then physical space."""
@@ -76,11 +91,11 @@ def reference(data: bytes, segid: int, attrs, transform) -> Skeleton:
 def test_decoder_builds_the_skeleton_from_precomputed_builds(layout, transform):
     attrs = LAYOUTS[layout]
     matrix = np.eye(3, 4) if transform == "identity" else SCALED
-    decode = skeleton_files.decoder(attrs, matrix)
+    decode = skeleton_files.Decoder(attrs, matrix)
     for n in (0, 1, 40):
         data = skeleton_file(attrs, n, seed=n)
         want = reference(data, 5, attrs, matrix)
-        for got in (decode(5, data), decode(5, memoryview(owned(data)))):
+        for got in (decode(5, data), decode(5, memoryview(owned(data))), scattered(decode, 5, data)):
             same_state(got, want)
             assert got == want
             same_state(pickle.loads(pickle.dumps(got)), want)
@@ -89,6 +104,62 @@ def test_decoder_builds_the_skeleton_from_precomputed_builds(layout, transform):
     a.transform[0, 0] = 99
     a.extra_attributes.append({"id": "x", "data_type": "uint8", "num_components": 1})
     assert b.transform[0, 0] == matrix[0, 0] and len(b.extra_attributes) == len(attrs)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_placing_refuses_what_decoding_refuses_with_the_same_message(layout):
+    attrs = LAYOUTS[layout]
+    decode = skeleton_files.Decoder(attrs, np.eye(3, 4))
+    data = skeleton_file(attrs, 12)
+    bad = bytearray(data)
+    bad[8 + 12 * 12: 8 + 12 * 12 + 4] = np.uint32(12).tobytes()  # an edge to vertex 12 of 12
+    for broken in [data[:cut] for cut in sorted({0, 3, 7, 8, 9, len(data) // 2, len(data) - 1})] + [bytes(bad)]:
+        with pytest.raises(SkeletonDecodeError) as want:
+            decode(3, broken)
+        with pytest.raises(SkeletonDecodeError) as got:
+            scattered(decode, 3, broken)
+        assert str(got.value) == str(want.value)
+
+
+async def test_file_reader_scatters_into_the_callers_buffers(tmp_path):
+    data = skeleton_file(DEFAULT, 30)
+    async with FileStore(str(tmp_path)) as store:
+        await store.put("a/plain", data)
+        await store.put("a/zipped", gzip.compress(data), content_encoding="gzip")
+        read = store.blocking_reader()
+        calls: list[tuple[int, bytes, np.ndarray]] = []
+
+        def place(size: int, head: bytes, extra: int = 0) -> list[memoryview]:
+            out = np.zeros(size - 8 + extra, np.uint8)
+            calls.append((size, head, out))
+            return [out[:10].data, out[10:10].data, out[10:].data]  # an empty buffer among them
+
+        blob = read("a/plain", scatter=(8, place))
+        assert blob.span == (0, 8) and bytes(blob.data) == data[:8] and blob.encoding is None
+        assert blob.version is not None
+        assert calls[-1][:2] == (len(data), data[:8]) and calls[-1][2].tobytes() == data[8:]
+        calls.clear()
+        zipped = read("a/zipped", scatter=(8, place))  # transport-encoded: whole, place not called
+        assert zipped.span is None and zipped.encoding == "gzip" and gzip.decompress(zipped.data) == data
+        assert calls == []
+        # buffers past the end of the file (it shrank after being placed): the whole object instead
+        whole = read("a/plain", scatter=(8, lambda size, head: place(size, head, extra=5)))
+        assert whole.span is None and bytes(whole.data) == data
+        assert read("a/none", scatter=(8, place)) is None
+
+        def refuse(size: int, head: bytes) -> list[memoryview]:
+            raise SkeletonDecodeError("no")
+
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(5):
+            with pytest.raises(SkeletonDecodeError):
+                read("a/plain", scatter=(8, refuse))
+        assert len(os.listdir("/proc/self/fd")) == before  # every file closed
+        assert bytes(read("a/plain").data) == data  # without scatter: as before
+    async with MemoryStore(f"fast-{os.urandom(4).hex()}") as mem:
+        await mem.put("k", data)
+        got = mem.blocking_reader()("k", scatter=(8, place))  # ignored: the stored bytes
+        assert got.span is None and bytes(got.data) == data
 
 
 @pytest.mark.parametrize("transform", ["identity", "scaled"])
