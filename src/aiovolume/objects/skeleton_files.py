@@ -28,9 +28,10 @@ def decode_all(present: Sequence[tuple[int, bytes]], attrs: list[dict[str, Any]]
 
 
 class Decoder:
-    """``decode = Decoder(attrs, transform)``; ``decode(segid, data)``: the Skeleton of one stored file, in physical space (``transform``:
-    the info's), as ``Skeleton.from_precomputed`` then the transform would give, about 4x faster
-    (the info's attributes parsed once, not per file; nothing allocated and then replaced).
+    """``decode = Decoder(attrs, transform)``; ``decode(segid, data)``: the Skeleton of one stored
+    file, in physical space (``transform``: the info's), as ``Skeleton.from_precomputed`` then the
+    transform would give, about 4x faster (the info's attributes parsed once, not per file;
+    nothing allocated and then replaced).
 
     ``place(segid, size, head)`` and ``build(segid, placed)`` do the same for a reader that reads
     a file straight into the skeleton's arrays (``Store.blocking_reader``'s ``scatter``): the

@@ -236,8 +236,8 @@ class Store(ABC):
         event loop and will hand the read to a thread).
         ``scatter=(head_size, place)``: a reader may read the object's first ``head_size`` bytes,
         call ``place(size, head)`` for writable buffers to read the rest into, and return
-        ``Blob(head, None, span=(0, len(head)))``; readers that cannot return the whole object
-        (``span`` None), as they do for transport-encoded objects.
+        ``Blob(head, None, span=(0, len(head)))``. Readers that do not (mem://), and every reader
+        for a transport-encoded object, return the whole object (``span`` None).
         """
         return None
 
