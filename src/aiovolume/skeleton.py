@@ -210,7 +210,10 @@ class SkeletonSource:
                           transform: np.ndarray) -> dict[int, Skeleton | None]:
         """Local stores: read and decode a batch in one thread hop (the hand-offs of a store
         read then a decode cost more than reading a file), two batches at a time. A file store
-        reads each file straight into its skeleton's arrays (``scatter``): one copy, not two."""
+        reads each file straight into its skeleton's arrays (``scatter``): one copy, not two.
+        1000 skeletons of 10^4 vertices: 166 ms instead of 412 ms (A/B, benchmarks/ab_skeleton.py);
+        a fresh buffer per file with arrays as views of it lost (mmapped 280 KB buffers refault
+        every page on each get: 67k page faults against 15k)."""
         unique = list(dict.fromkeys(ids))
         decoded: dict[int, Skeleton | None] = {}
         decode = skeleton_files.Decoder(attrs, transform)
