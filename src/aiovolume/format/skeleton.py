@@ -38,7 +38,7 @@ __all__ = [
     "SKELETON_TYPE", "NEUROGLANCER_DTYPES", "IDENTITY_TRANSFORM", "VertexAttribute", "DEFAULT_VERTEX_ATTRIBUTES",
     "WIDENED_TO_FLOAT32", "renderable_attributes", "hashed_sharding",
     "default_skeleton_info", "parse_skeleton_info", "skeleton_info_to_json", "vertex_attributes",
-    "info_transform", "encode_skeleton", "decode_skeleton",
+    "info_transform", "encode_skeleton", "decode_skeleton", "skeleton_counts", "check_edges",
 ]
 
 
@@ -252,21 +252,13 @@ def decode_skeleton(data: bytes | memoryview, attributes: Sequence[VertexAttribu
     (as Neuroglancer does); a file too short for the info's attributes, or edges naming missing
     vertices, raise :class:`SkeletonDecodeError` (Neuroglancer could not draw it either)."""
     buf = memoryview(data).cast("B")
-    if len(buf) < 8:
-        raise SkeletonDecodeError(f"{what}: {len(buf)} bytes cannot hold the vertex and edge counts (8 bytes)")
-    n, m = (int(x) for x in np.frombuffer(buf[:8], dtype=_HEADER))
-    need = 8 + 12 * n + 8 * m + sum(a.nbytes(n) for a in attributes)
-    if len(buf) < need:
-        names = ", ".join(a.id for a in attributes) or "none"
-        raise SkeletonDecodeError(f"{what}: {len(buf)} bytes, but {n} vertices, {m} edges and the info's vertex "
-                                  f"attributes ({names}) need {need}")
+    n, m = skeleton_counts(buf[:8], len(buf), attributes, what)
     pos = 8
     vertices = np.frombuffer(buf, dtype="<f4", count=3 * n, offset=pos).reshape(n, 3).astype(np.float32)
     pos += 12 * n
     edges = np.frombuffer(buf, dtype="<u4", count=2 * m, offset=pos).reshape(m, 2).astype(np.uint32)
     pos += 8 * m
-    if m and int(edges.max()) >= n:
-        raise SkeletonDecodeError(f"{what}: an edge refers to vertex {int(edges.max())} of {n}")
+    check_edges(edges, n, what)
     values: dict[str, np.ndarray] = {}
     for attr in attributes:
         count = n * attr.num_components
@@ -274,3 +266,23 @@ def decode_skeleton(data: bytes | memoryview, attributes: Sequence[VertexAttribu
         values[attr.id] = arr if attr.num_components == 1 else arr.reshape(n, attr.num_components)
         pos += attr.nbytes(n)
     return vertices, edges, values
+
+
+def skeleton_counts(head: bytes | memoryview, size: int, attributes: Sequence[VertexAttribute],
+                    what: str = "skeleton") -> tuple[int, int]:
+    """``(num_vertices, num_edges)`` from a file's first 8 bytes (``head``), checked against its
+    ``size`` as :func:`decode_skeleton` checks it: for a reader that places the rest itself."""
+    if size < 8 or len(head) < 8:
+        raise SkeletonDecodeError(f"{what}: {size} bytes cannot hold the vertex and edge counts (8 bytes)")
+    n, m = (int(x) for x in np.frombuffer(head, dtype=_HEADER, count=2))
+    need = 8 + 12 * n + 8 * m + sum(a.nbytes(n) for a in attributes)
+    if size < need:
+        names = ", ".join(a.id for a in attributes) or "none"
+        raise SkeletonDecodeError(f"{what}: {size} bytes, but {n} vertices, {m} edges and the info's vertex "
+                                  f"attributes ({names}) need {need}")
+    return n, m
+
+
+def check_edges(edges: np.ndarray, num_vertices: int, what: str = "skeleton") -> None:
+    if edges.size and int(edges.max()) >= num_vertices:
+        raise SkeletonDecodeError(f"{what}: an edge refers to vertex {int(edges.max())} of {num_vertices}")

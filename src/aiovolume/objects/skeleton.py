@@ -223,6 +223,24 @@ class Skeleton:
         return skel
 
     @classmethod
+    def _from_decoded(cls, vertices: np.ndarray, edges: np.ndarray, values: Mapping[str, np.ndarray],
+                      attributes: Sequence[Mapping[str, Any]], segid: int | None, transform: np.ndarray,
+                      space: str) -> "Skeleton":
+        """What ``from_precomputed`` then setting ``transform`` and ``space`` gives, for arrays
+        ``decode_skeleton`` returned (already (N, 3) float32, (M, 2) uint32 and one array per
+        attribute): no conversions, no attribute parsing, nothing allocated and then replaced.
+        ``transform`` is a (3, 4) float32 array of the caller's; each skeleton gets its own copy."""
+        skel = cls.__new__(cls)
+        state = skel.__dict__  # the order from_precomputed sets them in (pickles look the same)
+        state.update(id=segid, space="voxel", vertices=vertices, edges=edges, default_attributes=True,
+                     extra_attributes=[dict(a) for a in attributes])
+        for name, arr in values.items():
+            setattr(skel, name, arr)  # through the class's setters (radii) as from_precomputed does
+        state["_transform"] = transform.copy()
+        skel.space = space
+        return skel
+
+    @classmethod
     def from_path(cls, vertices: Any) -> "Skeleton":
         """A single path through ``vertices`` in order."""
         verts = np.asarray(vertices, dtype=np.float32).reshape(-1, 3)

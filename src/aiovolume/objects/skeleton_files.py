@@ -9,26 +9,66 @@ from typing import Any, Sequence
 import numpy as np
 
 from aiovolume.exceptions import SkeletonEncodeError, SkeletonTransformError, SkeletonUnassignedEdgeError
-from aiovolume.format.skeleton import IDENTITY_TRANSFORM, skeleton_parts, vertex_attributes
+from aiovolume.format.skeleton import (
+    IDENTITY_TRANSFORM, check_edges, decode_skeleton, skeleton_counts, skeleton_parts, vertex_attributes,
+)
 
 from .skeleton import Skeleton
 
 _IDENTITY = np.asarray(IDENTITY_TRANSFORM, np.float64).reshape(3, 4)
+#: a file's arrays as ``Decoder.place`` allocates them: vertices, edges, {attribute id: values}
+Placed = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 
 
 def decode_all(present: Sequence[tuple[int, bytes]], attrs: list[dict[str, Any]],
                transform: np.ndarray) -> list[Skeleton]:
     """Skeletons from stored bytes, in physical space (``transform``: the info's)."""
-    out = []
-    plain = is_identity(transform)
-    for segid, data in present:
-        skel = Skeleton.from_precomputed(data, segid=segid, vertex_attributes=attrs)
-        skel.transform = transform
-        if not plain:
-            skel.apply_transform()
-        skel.space = "physical"
-        out.append(skel)
-    return out
+    decode = Decoder(attrs, transform)
+    return [decode(segid, data) for segid, data in present]
+
+
+class Decoder:
+    """``decode = Decoder(attrs, transform)``; ``decode(segid, data)``: the Skeleton of one stored
+    file, in physical space (``transform``: the info's), as ``Skeleton.from_precomputed`` then the
+    transform would give, about 4x faster (the info's attributes parsed once, not per file;
+    nothing allocated and then replaced).
+
+    ``place(segid, size, head)`` and ``build(segid, placed)`` do the same for a reader that reads
+    a file straight into the skeleton's arrays (``Store.blocking_reader``'s ``scatter``): the
+    arrays for a file of ``size`` bytes starting with ``head`` (its first 8 bytes), and the
+    buffers to read the bytes after the head into; then the Skeleton of the filled arrays."""
+
+    HEAD = 8
+
+    def __init__(self, attrs: list[dict[str, Any]], transform: np.ndarray) -> None:
+        self.specs = vertex_attributes({"vertex_attributes": attrs})
+        self.layout = [dict(a) for a in attrs]
+        self.matrix = np.array(transform, dtype=np.float32).reshape(3, 4)  # what Skeleton.transform keeps
+        self.plain = is_identity(transform)
+
+    def __call__(self, segid: int, data: Any) -> Skeleton:
+        vertices, edges, values = decode_skeleton(data, self.specs, f"skeleton {segid}")
+        return self._skeleton(segid, vertices, edges, values)
+
+    def place(self, segid: int, size: int, head: bytes) -> tuple[Placed, list[memoryview]]:
+        n, m = skeleton_counts(head, size, self.specs, f"skeleton {segid}")
+        vertices, edges = np.empty((n, 3), "<f4"), np.empty((m, 2), "<u4")
+        values = {a.id: np.empty(n if a.num_components == 1 else (n, a.num_components), a.dtype) for a in self.specs}
+        arrays = (vertices, edges, *values.values())
+        return (vertices, edges, values), [a.reshape(-1).view(np.uint8).data for a in arrays]
+
+    def build(self, segid: int, placed: Placed) -> Skeleton:
+        vertices, edges, values = placed
+        check_edges(edges, len(vertices), f"skeleton {segid}")
+        native = {k: v.astype(v.dtype.newbyteorder("="), copy=False) for k, v in values.items()}  # as stored on LE
+        return self._skeleton(segid, vertices.astype(np.float32, copy=False), edges.astype(np.uint32, copy=False),
+                              native)
+
+    def _skeleton(self, segid: int, vertices: np.ndarray, edges: np.ndarray, values: dict[str, np.ndarray]) -> Skeleton:
+        if not self.plain:  # Skeleton.apply_transform's arithmetic, with the matrix the skeleton keeps
+            t = self.matrix.astype(np.float64)
+            vertices = (vertices.astype(np.float64) @ t[:, :3].T + t[:, 3]).astype(np.float32)
+        return Skeleton._from_decoded(vertices, edges, values, self.layout, segid, self.matrix, "physical")
 
 
 def check_all(skels: Sequence[Skeleton], attrs: list[dict[str, Any]]) -> None:
@@ -99,4 +139,4 @@ def invert(vertices: np.ndarray, transform: np.ndarray) -> np.ndarray:
     return ((vertices.astype(np.float64) - t[:, 3]) @ inverse.T).astype(np.float32)
 
 
-__all__ = ["decode_all", "check_all", "encode_all", "is_identity", "invert"]
+__all__ = ["decode_all", "Decoder", "check_all", "encode_all", "is_identity", "invert"]

@@ -234,6 +234,10 @@ class Store(ABC):
         bytes long; otherwise, and by readers that ignore it, the whole object is returned.
         ``nowait=True``: raise BlockingIOError instead of waiting for a disk (the caller is an
         event loop and will hand the read to a thread).
+        ``scatter=(head_size, place)``: a reader may read the object's first ``head_size`` bytes,
+        call ``place(size, head)`` for writable buffers to read the rest into, and return
+        ``Blob(head, None, span=(0, len(head)))``. Readers that do not (mem://), and every reader
+        for a transport-encoded object, return the whole object (``span`` None).
         """
         return None
 

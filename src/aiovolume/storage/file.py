@@ -58,6 +58,7 @@ from .fileio import (
     object_exists,
     read_object,
     read_object_reusing,
+    read_object_scattered,
     read_spans,
     storage_error,
     unlink_all,
@@ -268,10 +269,17 @@ class FileStore(Store):
     def blocking_reader(self) -> Callable[..., Blob | None]:
         """As :meth:`Store.blocking_reader`; the Blob's data is a view of a per-thread buffer,
         valid until the thread's next read (a fresh 256 KiB ``bytes`` per chunk cost more in
-        page faults than reading the file)."""
+        page faults than reading the file); with ``scatter`` see :func:`.fileio.read_object_scattered`."""
         self._check_open()
         path = self._path
-        return lambda key, window=None, nowait=False: read_object_reusing(path(key), window, nowait)
+
+        def read(key: str, window: tuple[int, int, int] | None = None, nowait: bool = False,
+                 scatter: tuple[int, Callable[[int, bytes], Sequence[memoryview]]] | None = None) -> Blob | None:
+            if scatter is not None:
+                return read_object_scattered(path(key), *scatter)
+            return read_object_reusing(path(key), window, nowait)
+
+        return read
 
     def blocking_writer(self) -> Callable[[Sequence[PutItem]], None]:
         self._check_writable()

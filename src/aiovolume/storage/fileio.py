@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..exceptions import StorageError
 from .base import Blob
@@ -176,6 +176,51 @@ def read_object_reusing(
             raise BlockingIOError(errno.EAGAIN, "the object changed while being read", p)
         return read_object(path)
     return Blob(view[:n], encoding, span)  # type: ignore[arg-type]
+
+
+def read_object_scattered(
+    path: str, head_size: int, place: Callable[[int, bytes], Sequence[memoryview]]
+) -> Blob | None:
+    """:func:`read_object` for a caller that allocates the destination itself: the object's
+    first ``head_size`` bytes are read, ``place(size, head)`` returns writable buffers for the
+    bytes that follow (in order), and one ``preadv`` fills them, with no copy through a read
+    buffer. The Blob then holds ``head`` with ``span=(0, len(head))``. A transport-encoded
+    object, or one that changed while being read, comes back whole (``span`` None) instead;
+    what ``place`` raises propagates."""
+    found = _open_first(path)
+    if found is None:
+        return None
+    fd, p, encoding, st = found
+    try:
+        if encoding is None:
+            head = os.pread(fd, head_size, 0)
+            views = [v for v in place(st.st_size, head) if v.nbytes]
+            want = sum(v.nbytes for v in views)
+            if _preadv_all(fd, views, len(head)) == want:
+                return Blob(head, None, (0, len(head)), version=file_version(st))
+    except OSError as exc:
+        raise storage_error("read", p, exc) from exc
+    finally:
+        os.close(fd)
+    return read_object(path)  # encoded, or shorter than when placed (a writer not using temp + rename)
+
+
+def _preadv_all(fd: int, views: list[memoryview], offset: int) -> int:
+    """Fill ``views`` from ``offset`` on; the bytes read (fewer at end of file)."""
+    total = 0
+    while views:
+        got = os.preadv(fd, views[:_IOV_MAX], offset + total)
+        if not got:
+            break
+        total += got
+        while got and views:
+            if got >= views[0].nbytes:
+                got -= views[0].nbytes
+                views.pop(0)
+            else:
+                views[0] = views[0][got:]
+                got = 0
+    return total
 
 
 def _pread_all(fd: int, start: int, stop: int) -> bytes:

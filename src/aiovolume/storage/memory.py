@@ -74,7 +74,8 @@ class MemoryStore(Store):
     def blocking_reader(self) -> Callable[..., Blob | None]:
         self._check_open()
 
-        def read(key: str, window: tuple[int, int, int] | None = None, nowait: bool = False) -> Blob | None:
+        def read(key: str, window: tuple[int, int, int] | None = None, nowait: bool = False,
+                 scatter: object = None) -> Blob | None:  # scatter ignored: the stored bytes are returned
             with _LOCK:
                 found = _BUCKETS.get(self._bucket, {}).get(self._name(key))
             return None if found is None else Blob(*found)
