@@ -233,9 +233,41 @@ def _writev_all(fd: int, views: list[memoryview]) -> None:
                 written = 0
 
 
-def atomic_write(target: str, data: bytes, durable: bool) -> None:
-    """Write ``target`` so readers see the old or the new content, never a mix."""
+#: unnamed temp files (``O_TMPFILE``) can be given a name through /proc (Linux)
+UNNAMED_TEMPS = bool(getattr(os, "O_TMPFILE", 0)) and os.path.isdir("/proc/self/fd")
+# what open(O_TMPFILE) raises where the filesystem (or kernel) has none
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS})
+
+
+def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) -> bool:
+    """Write ``target`` so readers see the old or the new content, never a mix.
+
+    The bytes go to a temp file in the same directory that becomes ``target`` in one step. With
+    ``unnamed`` (where the filesystem has them), an unnamed one (``O_TMPFILE``), linked to the
+    name once written: creating a named file holds the directory's lock while the filesystem
+    picks an inode (ext4 skips recently deleted ones one by one: a third of a raw write's CPU,
+    profiled), so two threads writing one directory took turns; an unnamed one takes no
+    directory lock until the link, needs no rename when the name is new, and a crash leaves
+    nothing behind. Returns whether unnamed temp files work here (False: stop asking).
+    """
     directory = os.path.dirname(target)
+    if unnamed and UNNAMED_TEMPS:
+        try:
+            fd = os.open(directory, os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o666)  # umask applies
+        except OSError as exc:
+            if exc.errno not in _NO_TMPFILE:
+                raise  # e.g. no such directory yet: the caller creates it and calls again
+        else:
+            try:
+                _write_all(fd, data)
+                if durable:
+                    os.fsync(fd)
+                _link_unnamed(fd, directory, target)
+            finally:
+                os.close(fd)
+            if durable:
+                fsync_dir(directory)
+            return True
     tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
     # os.open with 0o666 honours the umask (mkstemp would force 0o600 on the final file).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -255,6 +287,30 @@ def atomic_write(target: str, data: bytes, durable: bool) -> None:
         raise
     if durable:
         fsync_dir(directory)
+    return False
+
+
+def _link_unnamed(fd: int, directory: str, target: str) -> None:
+    """Give the unnamed file open as ``fd`` the name ``target`` (replacing what is there)."""
+    proc = f"/proc/self/fd/{fd}"
+    # linkat(AT_SYMLINK_FOLLOW) names the file itself, not the /proc link; os.link calls linkat
+    # only when given a dir fd (ignored here: the source path is absolute)
+    try:
+        os.link(proc, target, src_dir_fd=fd)
+        return
+    except FileExistsError:
+        pass
+    # an existing object: name the new file beside it, then rename it over the old one
+    tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+    os.link(proc, tmp, src_dir_fd=fd)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def fsync_dir(directory: str) -> None:
@@ -269,13 +325,19 @@ def fsync_dir(directory: str) -> None:
 
 
 def unlink_all(path: str, keep: str | None) -> bool:
-    """Remove every spelling of ``path`` except ``keep``; True if something was removed."""
+    """Remove every spelling of ``path`` except ``keep``; True if something was removed.
+
+    Each spelling is looked up first: an unlink holds the directory's lock even when the name
+    is missing (every write asked for five absent siblings), a lookup takes none once the
+    name is known absent.
+    """
     removed = False
     for suffix, _ in SIBLINGS:
         p = path + suffix
         if p == keep:
             continue
         try:
+            os.lstat(p)
             os.unlink(p)
             removed = True
         except MISSING:
