@@ -96,6 +96,21 @@ async def test_without_unnamed_temps_named_ones_are_used_and_asked_for_once(stor
     assert names(Path(store.root)) == sorted(["a/x"] + [f"a/{i}" for i in range(10)])
 
 
+@needs_unnamed
+@pytest.mark.parametrize("existing", [False, True])
+async def test_where_unnamed_files_cannot_be_linked_named_temps_are_used(store, monkeypatch, existing):
+    os.makedirs(store.root)
+    if existing:
+        (Path(store.root) / "k").write_bytes(b"old")
+    links = spy(monkeypatch, "link", lambda args: OSError(errno.EXDEV, "Invalid cross-device link"))
+    await store.put("k", b"new")
+    await store.put("j", b"other")
+    monkeypatch.undo()
+    assert len(links) == 1  # asked once, then the store stopped trying
+    assert await store.get("k") == Blob(b"new", None) and await store.get("j") == Blob(b"other", None)
+    assert names(Path(store.root)) == ["j", "k"]
+
+
 @pytest.mark.parametrize("existing", [False, True])
 async def test_a_failed_link_or_rename_leaves_the_old_object_and_nothing_else(store, monkeypatch, existing):
     if existing:

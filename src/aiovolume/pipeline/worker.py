@@ -75,8 +75,7 @@ def decode_batch_shm(name: str, shape: tuple, dtype: str, fmt: ChunkFormat,
 
 def encode_batch(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem]) -> list[bytes | None]:
     """Encoded bytes of each item's chunk; None where ``skip_background`` and it is all background."""
-    return [None if payload is None else bytes(payload) if isinstance(payload, memoryview) else payload
-            for _, payload in encode_each(src, spec, items, transient=False)]
+    return [payload for _, payload in encode_each(src, spec, items, transient=False)]
 
 
 def encode_each(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem],

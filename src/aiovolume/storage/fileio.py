@@ -234,9 +234,12 @@ def _writev_all(fd: int, views: list[memoryview]) -> None:
 
 
 #: unnamed temp files (``O_TMPFILE``) can be given a name through /proc (Linux)
-UNNAMED_TEMPS = bool(getattr(os, "O_TMPFILE", 0)) and os.path.isdir("/proc/self/fd")
-# what open(O_TMPFILE) raises where the filesystem (or kernel) has none
+UNNAMED_TEMPS = (bool(getattr(os, "O_TMPFILE", 0)) and os.link in os.supports_dir_fd
+                 and os.path.isdir("/proc/self/fd"))
+# what open(O_TMPFILE) raises where the filesystem (or kernel) has none, and what naming one
+# through /proc may raise where that is not allowed (sandboxes, odd filesystems)
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS})
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 
 
 def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) -> bool:
@@ -245,8 +248,8 @@ def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) 
     The bytes go to a temp file in the same directory that becomes ``target`` in one step. With
     ``unnamed`` (where the filesystem has them), an unnamed one (``O_TMPFILE``), linked to the
     name once written: creating a named file holds the directory's lock while the filesystem
-    picks an inode (ext4 skips recently deleted ones one by one: a third of a raw write's CPU,
-    profiled), so two threads writing one directory took turns; an unnamed one takes no
+    picks an inode (ext4 without a journal skips recently deleted ones one by one: 30% of a raw
+    write's CPU samples, profiled), so two threads writing one directory took turns; an unnamed one takes no
     directory lock until the link, needs no rename when the name is new, and a crash leaves
     nothing behind. Returns whether unnamed temp files work here (False: stop asking).
     """
@@ -262,12 +265,13 @@ def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) 
                 _write_all(fd, data)
                 if durable:
                     os.fsync(fd)
-                _link_unnamed(fd, directory, target)
+                named = _link_unnamed(fd, directory, target)
             finally:
                 os.close(fd)
-            if durable:
-                fsync_dir(directory)
-            return True
+            if named:
+                if durable:
+                    fsync_dir(directory)
+                return True
     tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
     # os.open with 0o666 honours the umask (mkstemp would force 0o600 on the final file).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -290,19 +294,34 @@ def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) 
     return False
 
 
-def _link_unnamed(fd: int, directory: str, target: str) -> None:
-    """Give the unnamed file open as ``fd`` the name ``target`` (replacing what is there)."""
-    proc = f"/proc/self/fd/{fd}"
+class _Unnameable(Exception):
+    """Unnamed files cannot be given a name here."""
+
+
+def _name(fd: int, path: str) -> None:
     # linkat(AT_SYMLINK_FOLLOW) names the file itself, not the /proc link; os.link calls linkat
     # only when given a dir fd (ignored here: the source path is absolute)
     try:
-        os.link(proc, target, src_dir_fd=fd)
-        return
-    except FileExistsError:
-        pass
-    # an existing object: name the new file beside it, then rename it over the old one
-    tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
-    os.link(proc, tmp, src_dir_fd=fd)
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in _NO_LINK:
+            raise _Unnameable from None
+        raise
+
+
+def _link_unnamed(fd: int, directory: str, target: str) -> bool:
+    """Give the unnamed file open as ``fd`` the name ``target`` (replacing what is there);
+    False if unnamed files cannot be named here (nothing was changed)."""
+    try:
+        try:
+            _name(fd, target)
+            return True
+        except FileExistsError:
+            # an existing object: name the new file beside it, then rename it over the old one
+            tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+            _name(fd, tmp)
+    except _Unnameable:
+        return False
     try:
         os.replace(tmp, target)
     except BaseException:
@@ -311,6 +330,7 @@ def _link_unnamed(fd: int, directory: str, target: str) -> None:
         except OSError:
             pass
         raise
+    return True
 
 
 def fsync_dir(directory: str) -> None:
