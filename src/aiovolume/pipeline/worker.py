@@ -75,11 +75,11 @@ def decode_batch_shm(name: str, shape: tuple, dtype: str, fmt: ChunkFormat,
 
 def encode_batch(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem]) -> list[bytes | None]:
     """Encoded bytes of each item's chunk; None where ``skip_background`` and it is all background."""
-    return [payload for _, payload in encode_each(src, spec, items, transient=False)]
+    return [payload for _, payload in encode_each(src, spec, items)]
 
 
 def encode_each(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem],
-                transient: bool = True) -> Iterator[tuple[EncodeItem, Any]]:
+                transient: bool = False) -> Iterator[tuple[EncodeItem, Any]]:
     """``(item, payload)`` for each item in turn: the chunk's stored bytes, or None where
     ``skip_background`` and it is all background.
 

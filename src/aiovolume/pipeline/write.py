@@ -80,7 +80,7 @@ def _encoder(stack: ExitStack, source: ChunkSource, mode: str, data: np.ndarray,
             # each chunk is written as soon as it is encoded, from this thread's scratch buffer
             # (raw: cut straight into it, or not copied at all when already laid out as stored)
             background = []
-            for item, payload in worker.encode_each(data, spec, items):
+            for item, payload in worker.encode_each(data, spec, items, transient=True):
                 if payload is None:
                     background.append(item.task)
                 else:
