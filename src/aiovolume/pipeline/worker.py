@@ -7,14 +7,15 @@ shared memory when this runs in a worker process, so only status crosses back.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+import threading
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from ..codecs import ChunkFormat, decode_chunk, encode_chunk
 from ..codecs.compression import compress, decompress
 from ..exceptions import DecodingError, EncodingError
-from .placement import decode_place, place_cached, slices_of
+from .placement import copy_block, decode_place, place_cached, slices_of
 from .shm import attach
 from .tasks import DONE, ChunkResult, ChunkTask, corrupt
 
@@ -74,8 +75,22 @@ def decode_batch_shm(name: str, shape: tuple, dtype: str, fmt: ChunkFormat,
 
 def encode_batch(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem]) -> list[bytes | None]:
     """Encoded bytes of each item's chunk; None where ``skip_background`` and it is all background."""
-    fmt, results = spec.fmt, []
-    for task, merge, data, encoding in items:
+    return [payload for _, payload in encode_each(src, spec, items)]
+
+
+def encode_each(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem],
+                transient: bool = False) -> Iterator[tuple[EncodeItem, Any]]:
+    """``(item, payload)`` for each item in turn: the chunk's stored bytes, or None where
+    ``skip_background`` and it is all background.
+
+    ``transient``: a payload may be a view valid only until the next item is asked for (this
+    thread's scratch buffer, or the source array itself when the chunk is already laid out as
+    stored): for a caller that writes each chunk before taking the next (a local store).
+    """
+    fmt = spec.fmt
+    plain = fmt.encoding == "raw"  # raw chunks are their F-order bytes: cut them straight to a buffer
+    for item in items:
+        task, merge, data, encoding = item
         piece = src[slices_of(task.in_region)]
         if not merge:
             chunk = piece
@@ -90,13 +105,41 @@ def encode_batch(src: np.ndarray, spec: EncodeSpec, items: Sequence[EncodeItem])
                 chunk = np.full((*task.shape, fmt.num_channels), spec.background, dtype=fmt.np_dtype, order="F")
             chunk[slices_of(task.in_chunk)] = piece
         if spec.skip_background and not np.any(chunk != spec.background):
-            results.append(None)
+            yield item, None
             continue
         try:
-            results.append(compress(encode_chunk(chunk, fmt), spec.method, spec.level))
+            raw = f_order_buffer(chunk, fmt.np_dtype) if plain and transient else encode_chunk(chunk, fmt)
+            yield item, compress(raw, spec.method, spec.level)
         except EncodingError as exc:
             raise EncodingError(f"chunk {task.key}: {exc}") from None
-    return results
+
+
+_local = threading.local()
+#: chunks up to this size are cut into a per-thread buffer that is reused; bigger ones get their own
+SCRATCH_MAX = 16 << 20
+
+
+def f_order_buffer(chunk: np.ndarray, dtype: np.dtype) -> memoryview:
+    """``chunk``'s bytes in Fortran order (a raw chunk as stored), valid until this thread's
+    next call: ``chunk`` itself when it is already F-contiguous in ``dtype`` (no copy), else one
+    copy into a per-thread buffer that is reused.
+
+    The copy it replaces (``np.empty`` + assign + ``tobytes``) made two: the fresh array's and
+    the bytes' page faults cost as much as the copies, and ``tobytes`` holds the GIL.
+    """
+    if chunk.dtype == dtype and chunk.flags.f_contiguous:
+        return memoryview(chunk.T).cast("B") if chunk.size else memoryview(b"")
+    nbytes = chunk.size * dtype.itemsize
+    if nbytes > SCRATCH_MAX:
+        out = np.empty(chunk.shape, dtype, order="F")
+        out[...] = chunk
+        return memoryview(out.T).cast("B") if out.size else memoryview(b"")
+    buf = getattr(_local, "scratch", None)
+    if buf is None or len(buf) < nbytes:
+        buf = _local.scratch = bytearray(max(nbytes, 1 << 18))  # zero-filled: its pages are mapped once
+    out = np.frombuffer(buf, dtype, count=chunk.size).reshape(chunk.shape, order="F")
+    copy_block(out, chunk)
+    return memoryview(buf)[:nbytes]
 
 
 def encode_batch_shm(name: str, shape: tuple, dtype: str, spec: EncodeSpec,

@@ -77,9 +77,15 @@ def _encoder(stack: ExitStack, source: ChunkSource, mode: str, data: np.ndarray,
     loop = asyncio.get_running_loop()
     if store_now is not None:  # local store: encode and store in the same codec-thread hop
         def encode_store(items: list[EncodeItem]) -> list[ChunkTask]:
-            payloads = worker.encode_batch(data, spec, items)
-            store_now([(it.task, p) for it, p in zip(items, payloads) if p is not None], spec.method, cache_control)
-            return [it.task for it, p in zip(items, payloads) if p is None]
+            # each chunk is written as soon as it is encoded, from this thread's scratch buffer
+            # (raw: cut straight into it, or not copied at all when already laid out as stored)
+            background = []
+            for item, payload in worker.encode_each(data, spec, items, transient=True):
+                if payload is None:
+                    background.append(item.task)
+                else:
+                    store_now([(item.task, payload)], spec.method, cache_control)
+            return background
 
         return lambda items: loop.run_in_executor(thread_pool(), encode_store, items)
     if mode == "process":

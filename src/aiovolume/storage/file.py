@@ -87,6 +87,7 @@ class FileStore(Store):
         # Writers of one key with different encodings must not interleave "write key.gz,
         # remove key" with "write key, remove key.gz" (both would end up deleted).
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+        self._unnamed = True  # try unnamed temp files (fileio.atomic_write) until one is refused
 
     # -- executor plumbing ----------------------------------------------------------------
     def _pool(self) -> ThreadPoolExecutor:
@@ -297,10 +298,12 @@ class FileStore(Store):
         with self._lock(path):
             try:
                 try:
-                    atomic_write(target, data, durable)
+                    unnamed = atomic_write(target, data, durable, self._unnamed)
                 except FileNotFoundError:  # parent directories do not exist yet
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    atomic_write(target, data, durable)
+                    unnamed = atomic_write(target, data, durable, self._unnamed)
+                if not unnamed:
+                    self._unnamed = False  # this filesystem has no unnamed temp files
             except OSError as exc:
                 raise storage_error("write", target, exc) from exc
             # Only now drop the other spellings: a reader never finds the object missing.

@@ -278,9 +278,47 @@ def _writev_all(fd: int, views: list[memoryview]) -> None:
                 written = 0
 
 
-def atomic_write(target: str, data: bytes, durable: bool) -> None:
-    """Write ``target`` so readers see the old or the new content, never a mix."""
+#: unnamed temp files (``O_TMPFILE``) can be given a name through /proc (Linux)
+UNNAMED_TEMPS = (bool(getattr(os, "O_TMPFILE", 0)) and os.link in os.supports_dir_fd
+                 and os.path.isdir("/proc/self/fd"))
+# what open(O_TMPFILE) raises where the filesystem (or kernel) has none, and what naming one
+# through /proc may raise where that is not allowed (sandboxes, odd filesystems)
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS})
+_NO_LINK = frozenset({errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+
+
+def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) -> bool:
+    """Write ``target`` so readers see the old or the new content, never a mix.
+
+    The bytes go to a temp file in the same directory that becomes ``target`` in one step. With
+    ``unnamed`` (where the filesystem has them), an unnamed one (``O_TMPFILE``), linked to the
+    name once written. Creating a named file holds the directory's lock while the filesystem
+    picks an inode, the dearest step of a chunk write here (ext4 without a journal skips
+    recently deleted inodes one by one: 20-30% of a raw write's CPU samples), and other threads'
+    renames and unlinks in that directory waited on it (up to 12% of the samples spinning on
+    that lock, profiled); an unnamed file takes no directory lock until the link, needs no
+    rename when the name is new, and a crash leaves nothing behind. Returns whether unnamed
+    temp files work here (False: the caller stops asking).
+    """
     directory = os.path.dirname(target)
+    if unnamed and UNNAMED_TEMPS:
+        try:
+            fd = os.open(directory, os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o666)  # umask applies
+        except OSError as exc:
+            if exc.errno not in _NO_TMPFILE:
+                raise  # e.g. no such directory yet: the caller creates it and calls again
+        else:
+            try:
+                _write_all(fd, data)
+                if durable:
+                    os.fsync(fd)
+                named = _link_unnamed(fd, directory, target)
+            finally:
+                os.close(fd)
+            if named:
+                if durable:
+                    fsync_dir(directory)
+                return True
     tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
     # os.open with 0o666 honours the umask (mkstemp would force 0o600 on the final file).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -300,6 +338,46 @@ def atomic_write(target: str, data: bytes, durable: bool) -> None:
         raise
     if durable:
         fsync_dir(directory)
+    return False
+
+
+class _Unnameable(Exception):
+    """Unnamed files cannot be given a name here."""
+
+
+def _name(fd: int, path: str) -> None:
+    # linkat(AT_SYMLINK_FOLLOW) names the file itself, not the /proc link; os.link calls linkat
+    # only when given a dir fd (ignored here: the source path is absolute)
+    try:
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in _NO_LINK:
+            raise _Unnameable from None
+        raise
+
+
+def _link_unnamed(fd: int, directory: str, target: str) -> bool:
+    """Give the unnamed file open as ``fd`` the name ``target`` (replacing what is there);
+    False if unnamed files cannot be named here (nothing was changed)."""
+    try:
+        try:
+            _name(fd, target)
+            return True
+        except FileExistsError:
+            # an existing object: name the new file beside it, then rename it over the old one
+            tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+            _name(fd, tmp)
+    except _Unnameable:
+        return False
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return True
 
 
 def fsync_dir(directory: str) -> None:
@@ -314,13 +392,19 @@ def fsync_dir(directory: str) -> None:
 
 
 def unlink_all(path: str, keep: str | None) -> bool:
-    """Remove every spelling of ``path`` except ``keep``; True if something was removed."""
+    """Remove every spelling of ``path`` except ``keep``; True if something was removed.
+
+    Each spelling is looked up first: an unlink holds the directory's lock even when the name
+    is missing (every write asked for five absent siblings), a lookup takes none once the
+    name is known absent.
+    """
     removed = False
     for suffix, _ in SIBLINGS:
         p = path + suffix
         if p == keep:
             continue
         try:
+            os.lstat(p)
             os.unlink(p)
             removed = True
         except MISSING:
