@@ -136,6 +136,26 @@ def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> 
         raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
 
 
+# Encodings with ``decode_into(data, fmt, shape, dst, part) -> bool``: decode straight into part
+# of an output instead of returning a chunk to copy (compressed_segmentation: cseg_kernel).
+DECODES_INTO = frozenset({"compressed_segmentation"})
+
+
+def decode_chunk_into(data: Any, fmt: ChunkFormat, shape: tuple[int, int, int], dst: np.ndarray,
+                      part: tuple) -> bool:
+    """Decode voxels ``part`` (((x0, x1), (y0, y1), (z0, z1)) of the chunk) into ``dst``.
+
+    Only for ``fmt.encoding in DECODES_INTO``. False: nothing was done (the codec cannot right
+    now); decode the whole chunk with :func:`decode_chunk` instead.
+    """
+    try:
+        return _bare(fmt.encoding, "decode_into")(data, fmt, tuple(map(int, shape)), dst, part)
+    except (DecodingError, UnsupportedFormatError):
+        raise
+    except Exception as exc:
+        raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
+
+
 def encode_chunk(array: np.ndarray, fmt: ChunkFormat) -> bytes:
     try:
         return _bare(fmt.encoding, "encode")(array, fmt)
