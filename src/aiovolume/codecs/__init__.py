@@ -156,6 +156,13 @@ def decode_chunk_into(data: Any, fmt: ChunkFormat, shape: tuple[int, int, int], 
         raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
 
 
+def prepare(encoding: str) -> None:
+    """Start loading what a codec's fast path needs, in the background (returns at once):
+    a volume calls it when it opens a scale, so the fast path is ready by the reads."""
+    if encoding in DECODES_INTO:
+        codec_module(encoding).prepare()
+
+
 def encode_chunk(array: np.ndarray, fmt: ChunkFormat) -> bytes:
     try:
         return _bare(fmt.encoding, "encode")(array, fmt)

@@ -94,6 +94,11 @@ def _kernel() -> Any:
     return fast or None
 
 
+def prepare() -> None:
+    """Start loading the compiled kernel in the background, if not yet started."""
+    _kernel()
+
+
 def _start_loading() -> None:
     global _started
     with _loading:
