@@ -12,7 +12,8 @@ Decoding prefers :mod:`.cseg_kernel` (numba, drops the GIL, writes straight into
 output: :func:`decode_into`). Loading it costs ~0.5 s once per process (numba's import and
 its cached machine code), so the first use starts loading it in a background thread and the C
 decoder serves until it is ready: no call ever waits for it, not even one on the event loop.
-Without numba the C decoder serves for good.
+Without numba the C decoder serves for good. (compressed-segmentation 2.3.3 also decodes 32-bit
+indices wrongly, every voxel getting table entry 0; the kernel follows the spec: test_cseg_into.py.)
 """
 
 from __future__ import annotations
