@@ -74,7 +74,25 @@ def decoders(layer: Layer) -> dict[str, Callable[[bytes, int], Any]]:
             raw = imagecodecs.gzip_decode(b) if layer.compression == "gzip" else b
             return cseg.decompress(raw, layer.chunk, dtype, order="F")
 
-        return {"cseg.decompress" + (" (after gunzip)" if layer.compression else ""): cseg_decode}
+        out = {"cseg.decompress" + (" (after gunzip)" if layer.compression else ""): cseg_decode}
+        try:  # aiovolume's compiled decoder (numba, nogil), if this aiovolume has it: the same job
+            from aiovolume.codecs import cseg_kernel
+
+            cseg_kernel.warm()
+            shape4 = (*layer.chunk, 1)
+            block = (8, 8, 8)
+            part = tuple((0, c) for c in layer.chunk)
+
+            def kernel_decode(b: bytes, n: int) -> Any:
+                raw = imagecodecs.gzip_decode(b) if layer.compression == "gzip" else b
+                arr = np.empty(shape4, dtype, order="F")
+                cseg_kernel.decode_into(np.frombuffer(raw, "<u4"), layer.chunk, block, part, arr)
+                return arr
+
+            out["aiovolume cseg_kernel (numba)" + (" (after gunzip)" if layer.compression else "")] = kernel_decode
+        except ImportError:
+            pass
+        return out
     if layer.compression == "gzip":
         out = {
             "imagecodecs.gzip_decode": lambda b, n: imagecodecs.gzip_decode(b),

@@ -37,8 +37,9 @@ _MODULES = {
 # Measured on 2.3.3 / 1.2.5 / 3.3.3 / 0.55: see tests/codecs/test_codec_corrupt.py.
 CRASH_PRONE = frozenset({"compressed_segmentation", "fpzip", "kempressed", "compresso", "crackle"})
 # ...except those whose every input is validated first: cseg.validate bounds each word the decoder
-# reads (fuzzed in tests/codecs/test_cseg_fuzz.py), and the decoder holds the GIL only ~0.4 ms
-# per 64^3 chunk. In threads, with an ordinary (huge-page) output, uint64 segmentation read 1.4x
+# reads (fuzzed in tests/codecs/test_cseg_fuzz.py and test_cseg_into.py); the compiled kernel
+# (cseg_kernel.py) drops the GIL, and the C decoder it replaces held it only ~0.4 ms per 64^3
+# chunk. In threads, with an ordinary (huge-page) output, uint64 segmentation read 1.4x
 # faster than in processes writing into /dev/shm, whose 4 KiB pages cost 3x more to create.
 VALIDATED = frozenset({"compressed_segmentation"})
 
@@ -134,6 +135,33 @@ def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> 
         raise
     except Exception as exc:  # codec libraries raise anything on bad input
         raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
+
+
+# Encodings with ``decode_into(data, fmt, shape, dst, part) -> bool``: decode straight into part
+# of an output instead of returning a chunk to copy (compressed_segmentation: cseg_kernel).
+DECODES_INTO = frozenset({"compressed_segmentation"})
+
+
+def decode_chunk_into(data: Any, fmt: ChunkFormat, shape: tuple[int, int, int], dst: np.ndarray,
+                      part: tuple) -> bool:
+    """Decode voxels ``part`` (((x0, x1), (y0, y1), (z0, z1)) of the chunk) into ``dst``.
+
+    Only for ``fmt.encoding in DECODES_INTO``. False: nothing was done (the codec cannot right
+    now); decode the whole chunk with :func:`decode_chunk` instead.
+    """
+    try:
+        return _bare(fmt.encoding, "decode_into")(data, fmt, tuple(map(int, shape)), dst, part)
+    except (DecodingError, UnsupportedFormatError):
+        raise
+    except Exception as exc:
+        raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
+
+
+def prepare(encoding: str) -> None:
+    """Start loading what a codec's fast path needs, in the background (returns at once):
+    a volume calls it when it opens a scale, so the fast path is ready by the reads."""
+    if encoding in DECODES_INTO:
+        codec_module(encoding).prepare()
 
 
 def encode_chunk(array: np.ndarray, fmt: ChunkFormat) -> bytes:

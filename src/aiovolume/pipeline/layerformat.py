@@ -5,7 +5,7 @@ The volume layer reaches codecs only through here (import-linter's layers contra
 
 from __future__ import annotations
 
-from ..codecs import ChunkFormat, supported_encodings
+from ..codecs import ChunkFormat, prepare, supported_encodings
 from ..codecs.compression import resolve_compress
 from ..exceptions import UnsupportedFormatError
 from ..format.info import LayerInfo, ScaleInfo
@@ -20,6 +20,7 @@ def chunk_format(info: LayerInfo, scale: ScaleInfo, where: str) -> ChunkFormat:
             f"{where} uses encoding {scale.encoding!r}, which aiovolume cannot handle yet "
             f"(supported: {', '.join(supported_encodings())})"
         )
+    prepare(scale.encoding)  # e.g. compressed_segmentation's compiled decoder starts loading now
     bs = scale.compressed_segmentation_block_size
     return ChunkFormat(
         scale.encoding, info.data_type, info.num_channels, tuple(bs) if bs else None,

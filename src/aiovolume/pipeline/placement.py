@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..codecs import ChunkFormat, decode_chunk
+from ..codecs import DECODES_INTO, ChunkFormat, decode_chunk, decode_chunk_into
 from ..codecs.compression import decompress
 from ..exceptions import DecodingError
 from .tasks import DONE, ChunkResult, ChunkTask, Ranges, corrupt
@@ -91,7 +91,12 @@ def decode_place(
         shape, in_chunk = (shape[0], shape[1], z1 - z0), (in_chunk[0], in_chunk[1], (0, z1 - z0))
     try:
         scratch = _scratch(math.prod(shape) * out.shape[3] * out.itemsize) if encoding == "gzip" else None
-        chunk = decode_chunk(decompress(data, encoding, scratch), fmt, shape)
+        raw = decompress(data, encoding, scratch)
+        # straight into the output (no chunk, no copy) where the codec can; the LRU needs chunks
+        if cache is None and fmt.encoding in DECODES_INTO and decode_chunk_into(
+                raw, fmt, shape, out[slices_of(in_region)], in_chunk):
+            return DONE
+        chunk = decode_chunk(raw, fmt, shape)
     except DecodingError as exc:
         return corrupt(key, exc)
     if cache is not None and span is None:
