@@ -207,3 +207,31 @@ def test_corrupted_streams_never_crash_the_compiled_decoder():
     assert proc.returncode == 0, f"decoder crashed or failed (exit {proc.returncode}): {proc.stderr[-2000:]}"
     decoded, refused = map(int, proc.stdout.split())
     assert decoded > 0 and refused > 0
+
+
+def test_the_kernel_can_be_switched_off_and_the_c_decoder_serves():
+    """AIOVOLUME_CSEG_KERNEL=0: numba is never imported (its RSS), reads are still exact."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import compressed_segmentation as cseg
+        from aiovolume.codecs import cseg as ours
+        from aiovolume.codecs import ChunkFormat
+        labels = np.asfortranarray(np.random.default_rng(3).integers(0, 9, (16, 16, 16), dtype=np.uint64))
+        data = cseg.compress(labels, block_size=(8, 8, 8), order="F")
+        assert ours.fast_decoder(wait=30) is False
+        fmt = ChunkFormat("compressed_segmentation", "uint64", 1, block_size=(8, 8, 8))
+        out = ours.decode(data, fmt, (16, 16, 16))
+        assert np.array_equal(out[..., 0], labels)
+        print("numba" in sys.modules)
+    """)
+    import os
+
+    env = dict(os.environ, AIOVOLUME_CSEG_KERNEL="0")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -109,8 +109,16 @@ def _start_loading() -> None:
     threading.Thread(target=_load, name="aiovolume-cseg-kernel", daemon=True).start()
 
 
+#: set to "0" to keep numba out of the process (its import costs ~120 MiB of RSS): the C decoder serves
+KERNEL_ENV = "AIOVOLUME_CSEG_KERNEL"
+
+
 def _load() -> None:
     global _fast
+    if os.environ.get(KERNEL_ENV, "1") == "0":
+        _fast = False
+        _ready.set()
+        return
     try:
         from . import cseg_kernel
 
