@@ -156,8 +156,7 @@ class ShardedBench(bench.Bench):
                 res.extra["rtt_s"] = srv.rtt_s(f"/ds/{layer.name}/info")
                 res.rows = self._round_robin(scen, clients, layer, layer.url(srv.url), srv)
             least = [min(r.server_cpu_s) for r in res.rows if r.ok and r.server_cpu_s]
-            shard_limits.with_http_terms(res.limit, res.extra["rtt_s"], min(least) if least else 0.0,
-                                         whole_shards=bool(scen.full_read))
+            shard_limits.with_http_terms(res.limit, res.extra["rtt_s"], min(least) if least else 0.0)
         else:
             res.rows = self._round_robin(scen, clients, layer, layer.url(), None)
         res.extra["second"] = [self.second[c] for c in clients if c in self.second]
@@ -396,8 +395,7 @@ def _limits(results: list[report.Result]) -> list[str]:
          "assemble = allocate the output and copy every chunk's part in (writes: cut the array into chunk-ordered "
          "buffers); disk = page-cache read of the shard bytes the box needs (writes: write the shard files as new "
          "files), one thread; server = the latency server's CPU for the whole read, least over the clients' calls; "
-         "latency = dependent round trips: 1 for a whole-volume read (whole shard files), 3 for a cutout (shard "
-         "index, minishard index, data). limit s = max((assemble + disk + "
+         "latency = one round trip (whole shard files, indexes inside, need no index round trip first). limit s = max((assemble + disk + "
          "server) / cores, server) + latency. All seconds.", "",
          "| scenario | assemble s | disk s | server s | latency s | limit s | **limit MiB/s** | aiovolume fraction |",
          "|---|---|---|---|---|---|---|---|"]
