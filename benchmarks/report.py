@@ -107,7 +107,7 @@ def _status(res: Result, name: str) -> str:
             parts.append(f"{'✓' if frac >= target else '✗'} ≥{target} of limit")
             for peer, short in (("cloud-volume", "cv"), ("tensorstore", "ts")):
                 p = res.row(peer)
-                if p is not None and p.ok and p.median:
+                if p is not None and p.ok and p.median and "n/c" not in p.note:  # n/c: not the same job
                     parts.append(f"{'✓' if aio.median < p.median else '✗'} faster than {short}")  # type: ignore[operator]
             par = res.row("aiovolume-parallel2")
             if par is not None and par.ok and par.median:
