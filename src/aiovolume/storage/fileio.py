@@ -329,16 +329,29 @@ def atomic_write(target: str, data: bytes, durable: bool, unnamed: bool = True) 
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(tmp)
         raise
+    _replace(tmp, target)
     if durable:
         fsync_dir(directory)
     return False
+
+
+def _discard(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _replace(tmp: str, target: str) -> None:
+    """Rename a finished temp file over ``target``; on failure the temp file goes, nothing else changes."""
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        _discard(tmp)
+        raise
 
 
 class _Unnameable(Exception):
@@ -369,14 +382,7 @@ def _link_unnamed(fd: int, directory: str, target: str) -> bool:
             _name(fd, tmp)
     except _Unnameable:
         return False
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _replace(tmp, target)
     return True
 
 
