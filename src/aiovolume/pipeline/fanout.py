@@ -5,40 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
+from ..taskgroup import TaskGroup
+
 T = TypeVar("T")
 
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    # the first failure cancels its siblings; report the failure, not a cancellation
-    leaves: list[BaseException] = []
-
-    def walk(e: BaseException) -> None:
-        if isinstance(e, BaseExceptionGroup):
-            for sub in e.exceptions:
-                walk(sub)
-        else:
-            leaves.append(e)
-
-    walk(group)
-    for exc in leaves:
-        if not isinstance(exc, asyncio.CancelledError):
-            return exc
-    return leaves[0]
-
-
-class TaskGroup:
-    """``asyncio.TaskGroup`` whose failure is raised as the first plain exception (typed errors
-    reach callers and their ``except`` clauses as themselves, never inside an ExceptionGroup)."""
-
-    async def __aenter__(self) -> asyncio.TaskGroup:
-        self._group = asyncio.TaskGroup()
-        return await self._group.__aenter__()
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        try:
-            return await self._group.__aexit__(*exc)
-        except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+__all__ = ["TaskGroup", "map_bounded", "run_all"]
 
 
 async def run_all(coros: Iterable[Awaitable[Any]]) -> None:

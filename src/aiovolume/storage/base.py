@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -27,6 +26,7 @@ from ..exceptions import (
     UnsupportedFeatureError,
 )
 from ..options import Options
+from ..taskgroup import TaskGroup
 from .ranges import ranges_via_get
 
 T = TypeVar("T")
@@ -185,20 +185,10 @@ async def bounded_map(fn: Callable[[T], Awaitable[R]], items: Sequence[T], limit
         for i, item in work:
             results[i] = await fn(item)
 
-    try:
-        async with asyncio.TaskGroup() as tg:
-            for _ in range(min(max(1, limit), n)):
-                tg.create_task(worker())
-    except ExceptionGroup as group:
-        raise _first_leaf(group) from None
+    async with TaskGroup() as tg:
+        for _ in range(min(max(1, limit), n)):
+            tg.create_task(worker())
     return results
-
-
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 # -- the contract -----------------------------------------------------------------------------
