@@ -205,6 +205,20 @@ def read_object_scattered(
     return read_object(path)  # encoded, or shorter than when placed (a writer not using temp + rename)
 
 
+_IOV_MAX = 1024  # Linux's limit of buffers per readv/writev
+
+
+def _advance(views: list[memoryview], done: int) -> None:
+    """Drop the first ``done`` bytes of ``views`` (a partial transfer leaves a tail)."""
+    while done and views:
+        if done >= views[0].nbytes:
+            done -= views[0].nbytes
+            views.pop(0)
+        else:
+            views[0] = views[0][done:]
+            done = 0
+
+
 def _preadv_all(fd: int, views: list[memoryview], offset: int) -> int:
     """Fill ``views`` from ``offset`` on; the bytes read (fewer at end of file)."""
     total = 0
@@ -213,13 +227,7 @@ def _preadv_all(fd: int, views: list[memoryview], offset: int) -> int:
         if not got:
             break
         total += got
-        while got and views:
-            if got >= views[0].nbytes:
-                got -= views[0].nbytes
-                views.pop(0)
-            else:
-                views[0] = views[0][got:]
-                got = 0
+        _advance(views, got)
     return total
 
 
@@ -263,19 +271,9 @@ def _write_all(fd: int, data: bytes | Sequence[memoryview]) -> None:
         view = view[written:]
 
 
-_IOV_MAX = 1024  # Linux's limit of buffers per writev
-
-
 def _writev_all(fd: int, views: list[memoryview]) -> None:
     while views:
-        written = os.writev(fd, views[:_IOV_MAX])
-        while written and views:  # drop what was written; a partial write leaves a tail
-            if written >= views[0].nbytes:
-                written -= views[0].nbytes
-                views.pop(0)
-            else:
-                views[0] = views[0][written:]
-                written = 0
+        _advance(views, os.writev(fd, views[:_IOV_MAX]))
 
 
 #: unnamed temp files (``O_TMPFILE``) can be given a name through /proc (Linux)
