@@ -8,6 +8,7 @@ corrupt streams into DecodingError (never IndexError, never a crash).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -162,38 +163,23 @@ def test_truncated_and_garbage_streams_raise_decoding_error():
 
 CHILD = textwrap.dedent(
     """
+    import sys
     import numpy as np
-    from aiovolume.codecs import ChunkFormat, cseg, decode_chunk_into, encode_chunk
+    sys.path.insert(0, sys.argv[1])
+    from cseg_corruptions import corrupt, streams
+    from aiovolume.codecs import cseg, decode_chunk_into
     from aiovolume.exceptions import DecodingError
 
     assert cseg.fast_decoder(wait=300)
     rng = np.random.default_rng(99)
     outcomes = {"decoded": 0, "refused": 0}
-    for dtype, channels, shape in (("uint64", 1, (64, 64, 64)), ("uint32", 2, (24, 20, 17)), ("uint64", 1, (9, 8, 5))):
-        fmt = ChunkFormat("compressed_segmentation", dtype, channels, block_size=(8, 8, 8))
-        labels = rng.integers(0, 40, (*shape, channels)).astype(dtype)
-        labels[: shape[0] // 2] = rng.integers(0, 2**31, (shape[0] // 2, *shape[1:], channels)).astype(dtype)
-        good = bytearray(encode_chunk(np.asfortranarray(labels), fmt))
-        words = len(good) // 4
-        out = np.zeros((*shape, channels), dtype, order="F")
+    for fmt, shape, channels, good in streams(rng):
+        out = np.zeros((*shape, channels), fmt.np_dtype, order="F")
         part = tuple((0, s) for s in shape)
         for trial in range(800):
-            bad = bytearray(good)
-            kind = trial % 4
-            if kind == 0:
-                for _ in range(rng.integers(1, 8)):
-                    i = int(rng.integers(len(bad)))
-                    bad[i] ^= 1 << int(rng.integers(8))
-            elif kind == 1:
-                bad = bad[: int(rng.integers(0, len(bad)))]
-            elif kind == 2:
-                i = int(rng.integers(0, min(words, 2 + 2 * 512)))
-                bad[4 * i : 4 * i + 4] = int(rng.integers(0, 2**32)).to_bytes(4, "little")
-            else:
-                i = int(rng.integers(0, min(words, 2 + 2 * 512)))
-                bad[4 * i + 3] = int(rng.choice([1, 2, 4, 8, 16, 32, 0xFF]))
+            bad = corrupt(good, rng, trial % 4)  # no garbage streams: those are test_cseg_fuzz's
             try:
-                assert decode_chunk_into(bytes(bad), fmt, shape, out, part)
+                assert decode_chunk_into(bad, fmt, shape, out, part)
                 outcomes["decoded"] += 1
             except DecodingError:
                 outcomes["refused"] += 1
@@ -203,7 +189,8 @@ CHILD = textwrap.dedent(
 
 
 def test_corrupted_streams_never_crash_the_compiled_decoder():
-    proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=900)
+    here = os.path.dirname(os.path.abspath(__file__))  # the child imports cseg_corruptions from here
+    proc = subprocess.run([sys.executable, "-c", CHILD, here], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"decoder crashed or failed (exit {proc.returncode}): {proc.stderr[-2000:]}"
     decoded, refused = map(int, proc.stdout.split())
     assert decoded > 0 and refused > 0
