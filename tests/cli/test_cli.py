@@ -17,6 +17,7 @@ import pytest
 from aiovolume import CloudVolume
 from aiovolume.objects.mesh import Mesh
 from aiovolume.objects.skeleton import Skeleton
+from process_helpers import assert_port_closed, ctrl_c, reaped
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
 
@@ -178,13 +179,11 @@ def _free_port() -> int:
 def _until_ctrl_c(args: list[str], fetch: str, lines: int = 1) -> tuple[str, dict, subprocess.CompletedProcess]:
     """Start a blocking subcommand, read the ``lines`` it prints (the URL first), GET ``fetch``
     from it, then Ctrl-C. (Lines are read before ``communicate``, which bypasses readline's buffer.)"""
-    import signal
-    import socket
     import urllib.request
 
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([*_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with reaped(proc):
         first = "".join(proc.stdout.readline() for _ in range(lines))
         found = re.search(r"http://127\.0\.0\.1:\d+", first)
         assert found, first
@@ -192,15 +191,8 @@ def _until_ctrl_c(args: list[str], fetch: str, lines: int = 1) -> tuple[str, dic
         with urllib.request.urlopen(url + fetch, timeout=30) as r:
             assert r.status == 200
             body = json.loads(r.read())
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    port = int(url.rsplit(":", 1)[1])
-    with pytest.raises(OSError):  # the port is closed again
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        out, err = ctrl_c(proc)
+    assert_port_closed(int(url.rsplit(":", 1)[1]))
     return first + out, body, subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import pytest
 from aiovolume.exceptions import DecodingError
 from aiovolume.pipeline.executor import ProcessPool
 from aiovolume.pipeline.shm import SharedArray, attach, leftover_segments
+from process_helpers import ctrl_c, reaped
 
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, HERE)
@@ -96,17 +96,12 @@ def test_ctrl_c_cancels_and_leaves_no_shared_memory(tmp_path):
         while True:
             vol[:, :, :]
     """)
-    try:
+    with reaped(proc):
         line = proc.stdout.readline()
         assert line.startswith("pid"), proc.stderr.read()
         pid = int(line.split()[1])
         time.sleep(2.5)  # inside a read, most likely
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = ctrl_c(proc)
     assert "KeyboardInterrupt" in err
     time.sleep(0.5)
     assert [n for n in leftover_segments() if n.startswith(f"aiovolume_{pid}_")] == []

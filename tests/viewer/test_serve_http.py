@@ -4,7 +4,6 @@ any Store (mem://), Volume.start_viewer, and the blocking entry points returning
 import gzip
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from aiovolume.exceptions import OptionError, ServerStartError
 from aiovolume.storage import open_store
 from aiovolume.viewer.arrayview import start_viewer, view
 from aiovolume.viewer.ngserve import neuroglancer_state, start_serve
+from process_helpers import assert_port_closed, ctrl_c, reaped
 
 INFO = {"type": "segmentation", "data_type": "uint32", "num_channels": 1, "scales": []}
 
@@ -143,7 +143,7 @@ def test_blocking_calls_return_on_ctrl_c(tmp_path, call):
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [os.path.abspath("src"), os.environ.get("PYTHONPATH")] if p))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with reaped(proc):
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}" in line, line + proc.stderr.read()
         import urllib.request
@@ -157,13 +157,7 @@ def test_blocking_calls_return_on_ctrl_c(tmp_path, call):
                                         "name": "layer"}]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
             assert r.status == 200 and json.loads(r.read())
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = ctrl_c(proc)
     assert proc.returncode == 0, err
     assert "RETURNED" in out and "Traceback" not in err
-    with pytest.raises(OSError):  # the port is closed again
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert_port_closed(port)
