@@ -176,11 +176,9 @@ class ShardedSource(ChunkSource):
                 continue
             data = shardfiles.check_plain(f"{self.url}/{key}", blob)
             _, tables = shardfiles.parse(self.spec, data, f"shard {self.url}/{key}")
-            where = {k: r for found in tables.values() for k, r in found.items()}
-            view = memoryview(data)
+            stored = shardfiles.entries(data, tables, views=True)
             for task, code, _ in entries:
-                span = where.get(code)
-                consume(task, None if span is None else Blob(view[span[0]:span[1]], self._data_encoding))
+                consume(task, Blob(stored[code], self._data_encoding) if code in stored else None)
         return left
 
     async def _fetch_shard(self, key: str, entries: list[Located]) -> dict[Position, Blob | None]:
