@@ -134,7 +134,11 @@ def decode_chunk(data: bytes, fmt: ChunkFormat, shape: tuple[int, int, int]) -> 
     except (DecodingError, UnsupportedFormatError):
         raise
     except Exception as exc:  # codec libraries raise anything on bad input
-        raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
+        raise _undecodable(fmt, exc) from None
+
+
+def _undecodable(fmt: ChunkFormat, exc: Exception) -> DecodingError:
+    return DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}")
 
 
 # Encodings with ``decode_into(data, fmt, shape, dst, part) -> bool``: decode straight into part
@@ -154,7 +158,7 @@ def decode_chunk_into(data: Any, fmt: ChunkFormat, shape: tuple[int, int, int], 
     except (DecodingError, UnsupportedFormatError):
         raise
     except Exception as exc:
-        raise DecodingError(f"{fmt.encoding} chunk could not be decoded: {type(exc).__name__}: {exc}") from None
+        raise _undecodable(fmt, exc) from None
 
 
 def prepare(encoding: str) -> None:
