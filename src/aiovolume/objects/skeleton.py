@@ -169,7 +169,8 @@ class Skeleton:
             raise SkeletonTransformError(f"space is {self.space!r}; only 'voxel' and 'physical' skeletons can be "
                                          "transformed")
 
-    def transform_vertices(self, vertices: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def transform_vertices(vertices: np.ndarray, transform: np.ndarray) -> np.ndarray:
         t = np.asarray(transform, dtype=np.float64).reshape(3, 4)
         return (np.asarray(vertices, dtype=np.float64) @ t[:, :3].T + t[:, 3]).astype(np.float32)
 

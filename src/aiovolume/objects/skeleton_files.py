@@ -65,9 +65,8 @@ class Decoder:
                               native)
 
     def _skeleton(self, segid: int, vertices: np.ndarray, edges: np.ndarray, values: dict[str, np.ndarray]) -> Skeleton:
-        if not self.plain:  # Skeleton.apply_transform's arithmetic, with the matrix the skeleton keeps
-            t = self.matrix.astype(np.float64)
-            vertices = (vertices.astype(np.float64) @ t[:, :3].T + t[:, 3]).astype(np.float32)
+        if not self.plain:  # as Skeleton.apply_transform, with the matrix the skeleton keeps
+            vertices = Skeleton.transform_vertices(vertices, self.matrix)
         return Skeleton._from_decoded(vertices, edges, values, self.layout, segid, self.matrix, "physical")
 
 
