@@ -180,17 +180,12 @@ class ChunkSource(ABC):
         """Whether now-reads (``wait=False``) are worth trying: possible, and not shown useless."""
         if not self.reads_now or self._declined:
             return False
-        if self._slow < SLOW_LIMIT:
-            return True
-        if time.monotonic() < self._retry_at:
-            return False
-        with self._now_lock:
-            self._slow = SLOW_LIMIT - 1  # one more slow read and it waits again
-        return True
+        return self._slow < SLOW_LIMIT or time.monotonic() >= self._retry_at
 
     def _note_slow(self) -> None:
         with self._now_lock:  # fetch_now runs in several threads at once
-            self._slow += 1
+            # capped: once tried again, one more slow read stops it, one fast read resumes it
+            self._slow = min(self._slow + 1, SLOW_LIMIT)
             if self._slow >= SLOW_LIMIT:
                 self._retry_at = time.monotonic() + SLOW_RETRY_S
 
