@@ -20,6 +20,7 @@ from aiovolume import CloudVolume, Volume
 from aiovolume.exceptions import OptionError, ServerStartError
 from aiovolume.storage import open_store
 from aiovolume.viewer.arrayview import start_viewer, view
+from aiovolume.viewer.httpserver import block_until_interrupted
 from aiovolume.viewer.ngserve import neuroglancer_state, start_serve
 from process_helpers import assert_port_closed, ctrl_c, reaped
 
@@ -117,6 +118,17 @@ async def test_volume_start_viewer_serves_its_layer(tmp_path):
             assert server.info["layer"]["type"] == vol.layer_type
         finally:
             await server.close()
+
+
+def test_a_failed_blocking_start_raises_its_own_error_every_time():
+    # The server thread closes its loop once a start fails; the caller used to race it and, about
+    # one time in ten, raised "Event loop is closed" instead of the start's error.
+    async def start():
+        raise ServerStartError("cannot listen on 127.0.0.1:1")
+
+    for _ in range(200):
+        with pytest.raises(ServerStartError, match="cannot listen"):
+            block_until_interrupted(start, announce=lambda server: None)
 
 
 def free_port():

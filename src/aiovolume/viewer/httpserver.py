@@ -107,6 +107,14 @@ def block_until_interrupted(start: Callable[[], Awaitable[RunningServer]],
     except KeyboardInterrupt:
         print("")  # the terminal shows ^C; the prompt goes on the next line
     finally:
-        if thread.is_alive():
-            loop.call_soon_threadsafe(task.cancel)
-            thread.join(10)
+        _cancel_and_join(loop, task, thread)
+
+
+def _cancel_and_join(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None], thread: threading.Thread) -> None:
+    if not thread.is_alive():
+        return
+    try:
+        loop.call_soon_threadsafe(task.cancel)
+    except RuntimeError:
+        pass  # the loop closed after the liveness check (a failed start ends the thread by itself)
+    thread.join(10)
