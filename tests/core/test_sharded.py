@@ -429,3 +429,26 @@ async def test_local_reads_take_whole_shards_in_codec_threads_and_ranges_for_the
         assert np.array_equal(np.asarray(cut), sub(data, box))
     if sharding is IDENTITY:
         assert sum(asked) < 3 * 3 * 2  # of the cutout's 18 chunks, at least the whole first shard's came locally
+
+
+async def test_big_shards_over_http_read_exactly(tmp_path) -> None:
+    """Shard files of several MiB read whole over HTTP come as views of one aligned buffer per
+    shard (Store.get_buffer; whole reads need cuboid shards: the identity hash): every voxel must
+    still be the one written, through gzip minishard indexes."""
+    from http_fixtures import served
+
+    size, chunk = (256, 256, 64), (64, 64, 32)
+    info = make_info("uint16", 1, size=size, chunk=chunk, encoding="raw")
+    info["scales"][0]["sharding"] = {**IDENTITY, "preshift_bits": 3, "minishard_bits": 1, "shard_bits": 1,
+                                     "data_encoding": "raw"}
+    data = random_volume((*size, 1), "uint16", seed=12)
+    root = tmp_path / "root"
+    async with Volume(f"file://{root}/layer", info=info) as vol:
+        await vol.commit_info()
+        await vol.upload(vol.bounds, data)
+    shards = sorted((root / "layer" / "4_4_40").iterdir())
+    assert len(shards) == 2 and min(p.stat().st_size for p in shards) > 4 << 20
+    async with served(root) as srv, Volume(f"{srv.url}/layer") as vol:
+        np.testing.assert_array_equal(np.asarray(await vol.download(vol.bounds)), data)
+        cut = Bbox((30, 70, 5), (200, 250, 60))
+        np.testing.assert_array_equal(np.asarray(await vol.download(cut)), sub(data, cut))

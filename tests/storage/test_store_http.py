@@ -505,3 +505,24 @@ async def test_get_ranges_auth_failure_is_not_missing(server, layer_dir: Path) -
     async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
         with pytest.raises(AuthenticationError):
             await store.get_ranges("0.shard", [(0, 10)])
+
+
+async def test_get_buffer_hands_back_every_byte_of_big_bodies_through_faults(server, layer_dir: Path) -> None:
+    """A big body is copied into huge-page-backed memory as it arrives: the bytes must be exactly
+    the file's, small and big, and a truncated or reset transfer is retried, never returned short."""
+    big = np.random.default_rng(7).integers(0, 256, (5 << 20) + 12345, dtype=np.uint8).tobytes()
+    (layer_dir / "big").write_bytes(big)
+    (layer_dir / "small").write_bytes(big[:1000])
+    async with HttpStore(f"{server.url}/ds/layer", FAST) as store:
+        blob = await store.get_buffer("big")
+        assert isinstance(blob.data, memoryview) and bytes(blob.data) == big and blob.encoding is None
+        assert (await store.get("big")).data == big  # plain get: bytes, as before
+        assert bytes((await store.get_buffer("small")).data) == big[:1000]
+        assert await store.get_buffer("nothing") is None
+        server.set_config(FaultConfig(fault_rate=0.5, faults=("503", "reset", "truncate"), seed=4))
+        for _ in range(4):
+            assert bytes((await store.get_buffer("big")).data) == big
+        assert server.stats()["faults"].get("truncate")
+        server.set_config(FaultConfig(fault_rate=1.0, faults=("truncate",)))
+        with pytest.raises(RetriesExhausted, match="content length"):
+            await store.get_buffer("big")

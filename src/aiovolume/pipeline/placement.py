@@ -3,7 +3,7 @@
 Every read path places chunks through these functions, wherever the decode runs (calling
 thread, event loop, codec threads, worker processes into shared memory). Outputs are
 ``(x, y, z, c)`` Fortran-ordered arrays; chunks are ``(x, y, z, c)`` too.
-Imports only numpy and the codecs: this module runs in worker processes.
+Imports only numpy, the codecs and ``buffers``: this module runs in worker processes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..buffers import HUGE_ALIGN_FROM, aligned_bytes
 from ..codecs import DECODES_INTO, ChunkFormat, decode_chunk, decode_chunk_into
 from ..codecs.compression import decompress
 from ..exceptions import DecodingError
@@ -116,10 +117,6 @@ def _scratch(nbytes: int) -> bytearray:
     return buf
 
 
-_HUGE_PAGE = 2 << 20
-HUGE_ALIGN_FROM = 4 << 20  # numpy's threshold for madvise(MADV_HUGEPAGE)
-
-
 def allocate(shape: tuple, dtype: np.dtype, covered: bool, background: float) -> np.ndarray:
     """The output array: uninitialised where chunks will cover all of it, else background.
 
@@ -135,12 +132,7 @@ def allocate(shape: tuple, dtype: np.dtype, covered: bool, background: float) ->
             return np.empty(shape, dtype=dtype, order="F")
         return np.full(shape, background, dtype=dtype, order="F") if background else \
             np.zeros(shape, dtype=dtype, order="F")
-    # Start on a 2 MiB boundary: numpy asks for transparent huge pages from 4 MiB up, but only
-    # whole aligned 2 MiB ranges get them, and the rest of a fresh buffer faults in 4 KiB at a
-    # time (measured on a 9 MiB output: 633 faults and 1.74 ms to fill it; aligned, 0.61 ms).
-    raw = np.empty(nbytes + _HUGE_PAGE, dtype=np.uint8)
-    skip = -raw.ctypes.data % _HUGE_PAGE
-    out = raw[skip : skip + nbytes].view(dtype).reshape(shape, order="F")
+    out = aligned_bytes(nbytes).view(dtype).reshape(shape, order="F")  # huge pages: see buffers.py
     if not covered:
         out[...] = background
     return out

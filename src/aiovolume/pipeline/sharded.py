@@ -218,7 +218,7 @@ class ShardedSource(ChunkSource):
     async def _read_shard(self, key: str, keep_indexes: bool = False) -> dict[int, bytes] | None:
         """Every chunk of a shard file as ``{chunk key: stored bytes}`` (one GET), or None.
         ``keep_indexes``: remember its indexes, so later reads of this shard fetch only data."""
-        blob = await self.store.get(key)
+        blob = await self.store.get_buffer(key)  # parsed and sliced as views only
         if blob is None:
             return None
         index, tables = await shardfiles.parse_blob(self.spec, f"{self.url}/{key}", blob)

@@ -240,6 +240,12 @@ class Store(ABC):
     async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
         """The stored bytes of ``key`` (optionally a ``(start, stop)`` slice of them), or None."""
 
+    async def get_buffer(self, key: str) -> Blob | None:
+        """:meth:`get` of a whole object for a caller that reads its data only through the
+        buffer protocol (``memoryview``, numpy): a store may then hand back a view of memory it
+        filled (HttpStore: large bodies in huge-page-backed buffers) instead of ``bytes``."""
+        return await self.get(key)
+
     @abstractmethod
     async def put(
         self,

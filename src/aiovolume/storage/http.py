@@ -54,7 +54,8 @@ from ..exceptions import (
 )
 from ..options import Options
 from ._aiohttp import (
-    RemoteStore, abandon_sessions, client_session, goog_hashes, range_header, verify_digest, verify_goog_hashes,
+    RemoteStore, abandon_sessions, client_session, goog_hashes, range_header, read_body, verify_digest,
+    verify_goog_hashes,
 )
 from .base import ENCODINGS, Blob, ByteRange, check_prefix, check_range, join_key, slice_range
 from .paths import CloudPath, parse_cloudpath, redact
@@ -160,7 +161,12 @@ class HttpStore(RemoteStore):
             rng = None  # a full read, which can be checksummed
         return await self._retry(partial(self._get_once, url, shown, rng), f"GET {shown}")
 
-    async def _get_once(self, url: URL, shown: str, rng: ByteRange | None) -> Blob | None:
+    async def get_buffer(self, key: str) -> Blob | None:
+        url, shown = self._locate(key)
+        self._check_open()
+        return await self._retry(partial(self._get_once, url, shown, None, True), f"GET {shown}")
+
+    async def _get_once(self, url: URL, shown: str, rng: ByteRange | None, any_buffer: bool = False) -> Blob | None:
         headers = {"Range": range_header(rng)} if rng is not None else None
         try:
             async with (await self._client()).get(url, headers=headers) as resp:
@@ -172,7 +178,7 @@ class HttpStore(RemoteStore):
                     return Blob(b"", encoding)  # the range starts past the end: nothing there
                 if status not in (200, 206):
                     raise _status_error("GET", shown, resp)
-                body = await resp.read()
+                body = await read_body(resp, any_buffer)
                 expected = resp.content_length
                 resp_headers = resp.headers
         except asyncio.TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
