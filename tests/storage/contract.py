@@ -116,6 +116,21 @@ class ReadContract:
         assert part is not None and part.data == data[5 << 20 : (5 << 20) + 4096]
         assert await store.size("big") == 8 << 20
 
+    async def test_get_buffer_matches_get(self, store: Store, writer: Store) -> None:
+        """get_buffer may hand back a view of memory the store filled (big bodies over the
+        network): the same bytes, encoding and version as get, whatever their size."""
+        big = os.urandom((5 << 20) + 7)
+        gz = gzip.compress(big, compresslevel=1)  # random bytes: still over 5 MiB
+        await writer.put("big", big)
+        await writer.put("gz", gz, content_encoding="gzip")
+        await writer.put("small", big[:10])
+        for key, data, encoding in (("big", big, None), ("gz", gz, "gzip"), ("small", big[:10], None)):
+            plain, buffered = await store.get(key), await store.get_buffer(key)
+            assert plain is not None and buffered is not None
+            assert bytes(buffered.data) == data == plain.data, key
+            assert (buffered.encoding, buffered.version) == (encoding, plain.version), key
+        assert await store.get_buffer("missing") is None
+
     async def test_concurrent_gets(self, store: Store, writer: Store) -> None:
         payloads = {f"c/{i:03d}": os.urandom(64 + i) for i in range(200)}
         for key, data in payloads.items():

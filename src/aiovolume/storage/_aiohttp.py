@@ -6,7 +6,7 @@
 - :func:`client_session`: ``aiohttp.ClientSession`` with ``TCPConnector(limit=N)``, explicit
   per-attempt timeouts (aiohttp's default is 300 s in total and no read timeout) and
   ``auto_decompress=False`` (stored bytes come back as stored; decoding is the workers' job).
-- :func:`read_body`: a response's body; a large one into a huge-page-backed buffer.
+- :func:`response_body`: a response's body; a large one into a huge-page-backed buffer.
 - :func:`range_header`, and the checksums servers offer: MD5 (Content-MD5, ETag, x-goog-hash)
   and CRC32C (x-goog-hash), hashed in a thread for big bodies.
 """
@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
+import numpy as np
 
 from ..buffers import HUGE_ALIGN_FROM, aligned_bytes
 from ..exceptions import CRC32CIntegrityError, IntegrityError, MD5IntegrityError, TransientError
@@ -74,7 +75,7 @@ def client_session(options: Options, limit: int, **kwargs: Any) -> aiohttp.Clien
     )
 
 
-async def read_body(resp: aiohttp.ClientResponse, any_buffer: bool = False) -> bytes | memoryview:
+async def response_body(resp: aiohttp.ClientResponse, any_buffer: bool = False) -> bytes | memoryview:
     """The response's body. ``any_buffer``: the caller reads it only through the buffer protocol,
     so a body of HUGE_ALIGN_FROM bytes or more is copied into a 2 MiB-aligned buffer as it
     arrives (a memoryview of it), not joined into fresh bytes, whose 4 KiB page faults cost the
@@ -90,7 +91,7 @@ async def read_body(resp: aiohttp.ClientResponse, any_buffer: bool = False) -> b
             raise TransientError(f"body longer than its Content-Length ({size} bytes)")
         body[at:end] = block
         at = end
-    return body[:at]  # shorter than Content-Length: the caller's length check retries
+    return body[:at].toreadonly()  # shorter than Content-Length: the caller's length check retries
 
 
 def abandon_sessions(*sessions: aiohttp.ClientSession | None) -> None:
@@ -120,9 +121,11 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def crc32c_b64(data: bytes) -> str:
+def crc32c_b64(data: bytes | memoryview) -> str:
     import google_crc32c
 
+    if isinstance(data, memoryview):  # it refuses memoryviews (get_buffer's bodies), not arrays
+        data = np.frombuffer(data, np.uint8)  # type: ignore[assignment]
     return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
 
 

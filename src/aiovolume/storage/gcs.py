@@ -41,7 +41,7 @@ from ..exceptions import (
 from ..options import Options
 from ._aiohttp import (
     RemoteStore, abandon_sessions, client_session, crc32c_b64, goog_hashes, md5_b64, off_loop, range_header,
-    verify_goog_hashes,
+    response_body, verify_goog_hashes,
 )
 from .base import Blob, ByteRange, as_bytes, check_encoding, check_prefix, check_range, join_key, slice_range
 from .paths import redact
@@ -205,7 +205,10 @@ class GcsStore(RemoteStore):
         return StorageError(text)
 
     # -- single objects -------------------------------------------------------------------------
-    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
+    async def get_buffer(self, key: str) -> Blob | None:
+        return await self.get(key, any_buffer=True)  # big bodies into aligned buffers
+
+    async def get(self, key: str, byte_range: ByteRange | None = None, *, any_buffer: bool = False) -> Blob | None:
         rng = check_range(byte_range)
         name = self._name(key)
         conn = await self._conn()
@@ -226,7 +229,7 @@ class GcsStore(RemoteStore):
             except _Unsatisfiable:
                 return False
             async with stream as resp:
-                data = await resp.read()
+                data = await response_body(resp, any_buffer)
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
                 status = resp.status
             return await self._verified_blob(name, status, hdrs, data, rng)
@@ -240,7 +243,7 @@ class GcsStore(RemoteStore):
         meta = await self._metadata(name)
         return None if meta is None else Blob(b"", meta.get("contentEncoding") or None)
 
-    async def _verified_blob(self, name: str, status: int, headers: Mapping[str, str], data: bytes,
+    async def _verified_blob(self, name: str, status: int, headers: Mapping[str, str], data: bytes | memoryview,
                              rng: ByteRange | None) -> Blob:
         where = self._where(name)
         encoding = headers.get("content-encoding") or None

@@ -54,7 +54,7 @@ from ..exceptions import (
 )
 from ..options import Options
 from ._aiohttp import (
-    RemoteStore, abandon_sessions, client_session, goog_hashes, range_header, read_body, verify_digest,
+    RemoteStore, abandon_sessions, client_session, goog_hashes, range_header, response_body, verify_digest,
     verify_goog_hashes,
 )
 from .base import ENCODINGS, Blob, ByteRange, check_prefix, check_range, join_key, slice_range
@@ -178,7 +178,7 @@ class HttpStore(RemoteStore):
                     return Blob(b"", encoding)  # the range starts past the end: nothing there
                 if status not in (200, 206):
                     raise _status_error("GET", shown, resp)
-                body = await read_body(resp, any_buffer)
+                body = await response_body(resp, any_buffer)
                 expected = resp.content_length
                 resp_headers = resp.headers
         except asyncio.TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both

@@ -50,7 +50,8 @@ from ..exceptions import AuthenticationError, IntegrityError, MD5IntegrityError,
 from ..options import Options
 from . import paths
 from ._aiohttp import (
-    HASH_OFF_LOOP_BYTES, RemoteStore, abandon_sessions, client_session, off_loop, range_header, verify_digest,
+    HASH_OFF_LOOP_BYTES, RemoteStore, abandon_sessions, client_session, off_loop, range_header, response_body,
+    verify_digest,
 )
 from .base import Blob, ByteRange, as_bytes, bounded_map, check_encoding, check_prefix, check_range, join_key, slice_range
 from .retry import TransientError, parse_retry_after
@@ -144,7 +145,7 @@ class _Conn:
 class _Resp:
     status: int
     headers: Mapping[str, str]  # lower-case names
-    data: bytes = b""
+    data: bytes | memoryview = b""  # a memoryview: a big body of get_buffer
 
 
 _CONDITION_CODES = {"PreconditionFailed": False, "ConditionalRequestConflict": False}
@@ -290,7 +291,7 @@ class S3Store(RemoteStore):
 
     async def _send(self, conn: _Conn, method: str, name: str, headers: dict[str, str],
                     data: bytes | None = None, payload_sha256: str | None = None,
-                    read_body: bool = True) -> _Resp:
+                    read_body: bool = True, any_buffer: bool = False) -> _Resp:
         url = f"{conn.base_url}/{quote(name, safe='/~')}"
         headers = {"Accept-Encoding": "identity", **headers}
         signed = await self._signed_headers(conn, method, url, headers, payload_sha256)
@@ -300,7 +301,7 @@ class S3Store(RemoteStore):
         body: bytes | io.BytesIO | None = io.BytesIO(data) if data is not None and len(data) > HASH_OFF_LOOP_BYTES else data
         async with conn.http.request(method, yarl.URL(url, encoded=True), headers=signed, data=body) as r:
             hdrs = {k.lower(): v for k, v in r.headers.items()}
-            content = await r.read() if r.status >= 300 or read_body else b""
+            content = await response_body(r, any_buffer and r.status < 300) if r.status >= 300 or read_body else b""
             return _Resp(r.status, hdrs, content)
 
     # -- aiobotocore path ---------------------------------------------------------------------------
@@ -378,14 +379,14 @@ class S3Store(RemoteStore):
         return self._classify(op, name, resp.status, fields.get("Code", ""), fields.get("Message", ""), resp.headers)
 
     # -- single objects ---------------------------------------------------------------------------
-    async def get(self, key: str, byte_range: ByteRange | None = None) -> Blob | None:
+    async def get(self, key: str, byte_range: ByteRange | None = None, *, any_buffer: bool = False) -> Blob | None:
         rng = check_range(byte_range)
         name = self._name(key)
         conn = await self._conn()
         empty = rng is not None and rng[1] is not None and rng[1] <= rng[0]
 
         async def once() -> Blob | _Resp | None:
-            resp = None if empty else await self._get_once(conn, name, rng)
+            resp = None if empty else await self._get_once(conn, name, rng, any_buffer)
             if resp is None or resp.status == 416:
                 return resp
             return await self._verified_blob(name, resp, rng)
@@ -397,10 +398,13 @@ class S3Store(RemoteStore):
         head = await self._head(conn, name)
         return None if head is None else Blob(b"", head.headers.get("content-encoding") or None)
 
-    async def _get_once(self, conn: _Conn, name: str, rng: ByteRange | None) -> _Resp | None:
+    async def get_buffer(self, key: str) -> Blob | None:
+        return await self.get(key, any_buffer=True)  # big bodies into aligned buffers (fast path only)
+
+    async def _get_once(self, conn: _Conn, name: str, rng: ByteRange | None, any_buffer: bool = False) -> _Resp | None:
         headers = {"Range": range_header(rng)} if rng is not None else {}
         if conn.http is not None:
-            resp = await self._send(conn, "GET", name, headers)
+            resp = await self._send(conn, "GET", name, headers, any_buffer=any_buffer)
             if resp.status in (200, 206, 416):
                 return resp
             if resp.status == 404 and _xml_fields(resp.data).get("Code", "NoSuchKey") in _MISSING_CODES:
